@@ -1,0 +1,107 @@
+"""
+bench.py: speed targets as numbers measured in one run, never as timed tests.
+
+    python bench.py                 # every group
+    python bench.py --only=train    # one group: train, or the name of a paper file that defines bench()
+
+Each group returns flat `name: number` rows; all rows go to out/bench.json and a table is printed.
+Groups: `train` lives here; every paper file next to train.py that defines `bench() -> dict` is a group
+named after the file, so a paper file adds its own rows without editing this one.
+Timings are medians of repeats after a warm-up (the first call is an outlier), on whatever threads
+torch uses by default; the thread count is printed and stored.
+"""
+import importlib
+import json
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import train
+
+HERE = Path(__file__).resolve().parent
+
+
+def median_seconds(fn, repeats=5, warmup=1):
+    """Median wall time of fn() over `repeats` calls after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def bench_train():
+    """Baseline training throughput at nanoGPT's small CPU config, and the KV-cache speedup."""
+    # nanoGPT yardstick config: 4 layers, 4 heads, n_embd 128, block 64, batch 12, 65 symbols, eager
+    torch.manual_seed(0)
+    cfg = train.GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128)
+    model = train.GPT(cfg)
+    tcfg = train.TrainConfig()
+    optimizer = train.make_optimizer(model, tcfg, torch.device("cpu"))
+    x = torch.randint(0, 65, (12, 64))
+    y = torch.randint(0, 65, (12, 64))
+
+    def step():
+        _, loss = model(x, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    s = median_seconds(step, repeats=20, warmup=3)
+    rows = {"train_ms_per_iter": 1e3 * s, "train_tokens_per_s": 12 * 64 / s}
+
+    # KV cache: 8 sequences, 16-token prompt, 256 new tokens, the GPT-2 vocabulary
+    torch.manual_seed(0)
+    model = train.GPT(train.GPTConfig(block_size=320, n_layer=4, n_head=4, n_embd=128)).eval()
+    prompt = torch.randint(0, 50257, (8, 16))
+    cached = median_seconds(lambda: model.generate(prompt, 256, temperature=0), repeats=3)
+    full = median_seconds(lambda: model.generate(prompt, 256, temperature=0, use_cache=False), repeats=3)
+    rows.update({"generate_256_cached_s": cached, "generate_256_no_cache_s": full, "kv_cache_speedup": full / cached})
+    return rows
+
+
+def paper_groups():
+    """Paper files that define a top-level bench() function, found without importing them."""
+    return [p.stem for p in sorted(HERE.glob("*.py"))
+            if p.stem not in ("train", "bench") and re.search(r"^def bench\(", p.read_text(), re.MULTILINE)]
+
+
+def main(argv):
+    groups = ["train"] + paper_groups()
+    only = None
+    for arg in argv:
+        m = re.fullmatch(r"--only=(\w+)", arg)
+        if m is None or m.group(1) not in groups:
+            print(f"error: unknown argument '{arg}'; use --only=NAME with NAME one of: {', '.join(groups)}",
+                  file=sys.stderr)
+            return 2
+        only = m.group(1)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    rows = {"threads": torch.get_num_threads()}
+    for name in groups:
+        if only and name != only:
+            continue
+        t0 = time.time()
+        result = bench_train() if name == "train" else importlib.import_module(name).bench()
+        rows.update(result)
+        print(f"[{name}] {time.time() - t0:.0f}s")
+    width = max(map(len, rows))
+    print("\n| row | value |\n|---|---|")
+    for k, v in rows.items():
+        print(f"| {k:<{width}} | {v:.4g} |" if isinstance(v, float) else f"| {k:<{width}} | {v} |")
+    path = Path("out/bench.json")
+    old = json.loads(path.read_text()) if path.exists() else {}
+    train.atomic_write_bytes(path, json.dumps({**old, **rows}, indent=1).encode())
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

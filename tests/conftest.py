@@ -1,0 +1,24 @@
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+torch.set_num_threads(1)  # tiny models: one thread is fast and keeps results reproducible
+
+
+@pytest.fixture
+def tiny_text(tmp_path):
+    """A small deterministic text file (about 6k tokens) so tests never need the full corpus."""
+    import random
+    rng = random.Random(0)
+    words = ["king", "queen", "crown", "sword", "night", "love", "death", "honour", "fair", "foul", "time", "heart"]
+    lines = []
+    for i in range(600):
+        name = rng.choice(["ROMEO", "JULIET", "HAMLET", "LEAR"])
+        lines.append(f"{name}:\n" + " ".join(rng.choice(words) for _ in range(rng.randint(3, 9))) + ".\n")
+    path = tmp_path / "tiny.txt"
+    path.write_text("\n".join(lines))
+    return path

@@ -1,0 +1,282 @@
+"""Tests for train.py: tokenizer, data, model invariants, generation, training loop, CLI, DDP."""
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import train
+from train import GPT, GPTConfig, TrainConfig
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_gpt(dtype=torch.float32, **kw):
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=97, block_size=16, n_layer=2, n_head=2, n_embd=16)
+    cfg.update(kw)
+    return GPT(GPTConfig(**cfg)).to(dtype).eval()
+
+
+def tiny_train_cfg(tmp_path, text_path, **kw):
+    cfg = TrainConfig(dataset=str(text_path), data_dir=str(tmp_path / "data"), out_dir=str(tmp_path / "run"),
+                      n_layer=1, n_head=2, n_embd=16, block_size=16, batch_size=4, max_iters=8,
+                      warmup_iters=2, eval_interval=4, eval_iters=2, log_interval=1, ckpt_interval=4,
+                      sample_tokens=0, num_threads=1)
+    return dataclasses.replace(cfg, **kw)
+
+
+# --- tokenizer and data -------------------------------------------------------
+
+def test_gpt2_tokenizer_offline_ids():
+    enc = train.gpt2_encoding()
+    assert enc.encode("Hello world") == [15496, 995]
+    assert enc.encode("<|endoftext|>", allowed_special="all") == [50256]
+    assert enc.n_vocab == 50257
+    text = "To be, or not to be: that is the question.\n"
+    assert enc.decode(enc.encode(text)) == text
+
+
+def test_play_to_text_hand_case():
+    md = ("# Macbeth\n\n## ACT I\n\n_Thunder. Enter three Witches_\n\n**First Witch**  \n"
+          "When shall we three meet again  \nIn thunder, lightning \\[or] rain?\n\n\n**ALL**  \nFair is foul.\n")
+    assert train.play_to_text(md) == ("Thunder. Enter three Witches\n\nFirst Witch:\nWhen shall we three meet again\n"
+                                      "In thunder, lightning [or] rain?\n\nALL:\nFair is foul.\n")
+
+
+def test_shakespeare_corpus_is_the_plays():
+    text = train.shakespeare_text()
+    assert text.count("<|endoftext|>") == 37  # 38 plays
+    assert "\nMACBETH:\n" in text and "**" not in text and "\n#" not in text
+
+
+def test_prepare_data_split_and_reuse(tmp_path, tiny_text):
+    folder = train.prepare_data(str(tiny_text), str(tmp_path / "data"))
+    ids = train.gpt2_encoding().encode(tiny_text.read_text())
+    tr = np.fromfile(folder / "train.bin", dtype=np.uint16)
+    va = np.fromfile(folder / "val.bin", dtype=np.uint16)
+    assert len(va) == int(len(ids) * 0.1) and np.array_equal(np.concatenate([tr, va]), ids)
+    mtime = (folder / "train.bin").stat().st_mtime_ns
+    assert train.prepare_data(str(tiny_text), str(tmp_path / "data")) == folder
+    assert (folder / "train.bin").stat().st_mtime_ns == mtime  # tokenized once, then reused
+
+
+def test_data_errors(tmp_path):
+    with pytest.raises(train.DataError, match="not found"):
+        train.prepare_data(str(tmp_path / "missing.txt"), str(tmp_path / "data"))
+    (tmp_path / "empty.txt").write_text("  \n")
+    with pytest.raises(train.DataError, match="empty"):
+        train.prepare_data(str(tmp_path / "empty.txt"), str(tmp_path / "data"))
+    (tmp_path / "short.txt").write_text("a few words only " * 10)
+    folder = train.prepare_data(str(tmp_path / "short.txt"), str(tmp_path / "data"))
+    with pytest.raises(train.DataError, match="block_size"):
+        train.load_tokens(folder, "val", 66)
+
+
+def test_get_batch_targets_are_shifted_inputs():
+    data = np.arange(100, dtype=np.uint16)
+    x, y = train.get_batch(data, torch.tensor([0, 50]), 8, torch.device("cpu"))
+    assert x.shape == (2, 8) and torch.equal(y, x + 1) and x[1, 0] == 50
+
+
+# --- model --------------------------------------------------------------------
+
+def test_shapes_and_param_counts():
+    model = tiny_gpt()
+    idx = torch.randint(0, 97, (3, 10))
+    logits, loss = model(idx, idx)
+    assert logits.shape == (3, 10, 97) and loss.shape == ()
+    counts = model.param_counts()
+    assert counts["head"] == 0  # tied
+    assert counts["total"] == sum(p.numel() for p in model.parameters())
+    untied = tiny_gpt(tie_weights=False).param_counts()
+    assert untied["head"] == 97 * 16 and untied["total"] == counts["total"] + 97 * 16
+
+
+def test_loss_ignores_minus_one_targets():
+    model = tiny_gpt()
+    idx = torch.randint(0, 97, (2, 8))
+    targets = idx.clone()
+    targets[:, :4] = -1
+    logits, loss = model(idx, targets)
+    expected = torch.nn.functional.cross_entropy(logits[:, 4:].reshape(-1, 97), idx[:, 4:].reshape(-1))
+    assert torch.allclose(loss, expected)
+
+
+def test_causality():
+    model = tiny_gpt()
+    idx = torch.randint(0, 97, (2, 12))
+    changed = idx.clone()
+    changed[:, 7:] = torch.randint(0, 97, (2, 5))
+    a, _ = model(idx)
+    b, _ = model(changed)
+    assert torch.equal(a[:, :7], b[:, :7])
+    assert not torch.allclose(a[:, 7:], b[:, 7:])
+
+
+def test_rope_scores_depend_on_relative_position_only():
+    cos, sin = train.rope_tables(8, 40)
+    q, k = torch.randn(8, dtype=torch.float64), torch.randn(8, dtype=torch.float64)
+    def score(m, n):
+        return (train.apply_rope(q, cos[m].double(), sin[m].double())
+                @ train.apply_rope(k, cos[n].double(), sin[n].double()))
+    assert abs(score(5, 2) - score(30, 27)) < 1e-6
+    assert abs(score(0, 0) - q @ k) < 1e-12  # position 0 is the identity
+    assert abs(score(5, 2) - score(5, 3)) > 1e-3
+
+
+def test_attention_gradcheck_float64():
+    torch.manual_seed(0)
+    cfg = GPTConfig(vocab_size=11, block_size=6, n_layer=1, n_head=2, n_embd=8, bias=True)
+    attn = train.CausalSelfAttention(cfg, 0).double()
+    cos, sin = train.rope_tables(4, 6)
+    x = torch.randn(2, 6, 8, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: attn(x, cos.double(), sin.double()), (x,))
+
+
+def test_kv_cache_generation_equals_full_decoding():
+    model = tiny_gpt(torch.float64)
+    idx = torch.randint(0, 97, (3, 5))
+    for new, temp in [(8, 1.0), (8, 0.0), (25, 0.9)]:  # 25 runs past block_size=16: cropped decoding
+        a = model.generate(idx, new, temperature=temp, top_k=20, generator=torch.Generator().manual_seed(1))
+        b = model.generate(idx, new, temperature=temp, top_k=20, generator=torch.Generator().manual_seed(1),
+                           use_cache=False)
+        assert a.shape == (3, 5 + new) and torch.equal(a, b)
+
+
+def test_kv_cache_logits_match_full_forward():
+    model = tiny_gpt(torch.float64)
+    idx = torch.randint(0, 97, (2, 10))
+    full, _ = model(idx)
+    cache = model.new_kv_cache(2, 16)
+    first, _ = model(idx[:, :6], kv_cache=cache)
+    steps = [model(idx[:, t:t + 1], kv_cache=cache)[0] for t in range(6, 10)]
+    assert torch.allclose(torch.cat([first] + steps, 1), full, atol=1e-12)
+
+
+def test_generate_batch_left_padding_equals_one_by_one():
+    model = tiny_gpt(torch.float64)
+    prompts = [[5, 6, 7], [1, 2, 3, 4, 5, 6, 7], [9]]
+    new, lengths = model.generate_batch(prompts, 6, temperature=0)
+    assert lengths.tolist() == [3, 7, 1]
+    for i, p in enumerate(prompts):
+        alone = model.generate(torch.tensor([p]), 6, temperature=0)[0, len(p):]
+        assert torch.equal(new[i], alone)
+    no_cache, _ = model.generate_batch(prompts, 6, temperature=0, use_cache=False)
+    assert torch.equal(new, no_cache)
+    with pytest.raises(ValueError):
+        model.generate_batch([[1], []], 3)
+
+
+# --- training loop ------------------------------------------------------------
+
+def test_lr_schedule():
+    cfg = TrainConfig(learning_rate=1.0, min_lr=0.1, warmup_iters=10, max_iters=100)
+    lrs = [train.lr_at(i, cfg) for i in range(101)]
+    assert all(a < b for a, b in zip(lrs[:10], lrs[1:11]))
+    assert abs(lrs[10] - 1.0) < 1e-12 and abs(lrs[100] - 0.1) < 1e-12
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+
+
+def test_same_seed_same_losses(tmp_path, tiny_text):
+    a = train.train(tiny_train_cfg(tmp_path, tiny_text, out_dir=str(tmp_path / "a")), quiet=True)
+    b = train.train(tiny_train_cfg(tmp_path, tiny_text, out_dir=str(tmp_path / "b")), quiet=True)
+    c = train.train(tiny_train_cfg(tmp_path, tiny_text, out_dir=str(tmp_path / "c"), seed=7), quiet=True)
+    assert a["history"] == b["history"]
+    assert a["history"]["train"] != c["history"]["train"]
+    assert a["history"]["train"][-1][1] < a["history"]["train"][0][1]  # it learns
+
+
+def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, tiny_text):
+    full = train.train(tiny_train_cfg(tmp_path, tiny_text, out_dir=str(tmp_path / "full"), dropout=0.1), quiet=True)
+
+    def crash(it, info):
+        if it == 6:
+            raise KeyboardInterrupt
+    cfg = tiny_train_cfg(tmp_path, tiny_text, out_dir=str(tmp_path / "cut"), dropout=0.1)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(cfg, callback=crash, quiet=True)
+    assert torch.load(tmp_path / "cut" / "ckpt.pt", weights_only=False)["iter_num"] == 4
+    resumed = train.train(dataclasses.replace(cfg, resume=True), quiet=True)
+    assert resumed["history"] == full["history"]
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.pt"
+    train.save_checkpoint(path, {"iter_num": 1, "w": torch.ones(3)})
+
+    def broken_save(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        train.save_checkpoint(path, {"iter_num": 2})
+    assert torch.load(path, weights_only=False)["iter_num"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # no temp file left behind
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_text):
+    calls = {"n": 0}
+
+    def build(cfg, data):
+        model = train.build_baseline(cfg)
+
+        def loss_fn(logits, targets):
+            calls["n"] += 1
+            loss = train.cross_entropy_loss(logits, targets)
+            return loss * float("nan") if calls["n"] > 6 else loss
+        model.loss_fn = loss_fn
+        return model
+    cfg = tiny_train_cfg(tmp_path, tiny_text)
+    with pytest.raises(train.NonFiniteLoss, match=r"loss is nan at iteration 5; .*iteration 4\) is untouched"):
+        train.train(cfg, build_model=build, quiet=True)
+    assert torch.load(tmp_path / "run" / "ckpt.pt", weights_only=False)["iter_num"] == 4
+
+
+def test_parse_args_types_and_errors():
+    cfg = train.parse_args(["--max_iters=7", "--learning_rate=1e-2", "--bias=true", "--dataset=a.txt"])
+    assert (cfg.max_iters, cfg.learning_rate, cfg.bias, cfg.dataset) == (7, 1e-2, True, "a.txt")
+    for bad, msg in [(["--nope=1"], "unknown key 'nope'; valid keys: "), (["--max_iters=abc"], "integer"),
+                     (["--bias=maybe"], "true or false"), (["--device=tpu"], "choose one of: auto, cpu"),
+                     (["--n_head=3"], "even head size"), (["max_iters=3"], "--key=value"),
+                     (["--dropout=1.5"], "dropout")]:
+        with pytest.raises(train.ConfigError, match=msg):
+            train.parse_args(bad)
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--nope=1"], "unknown key 'nope'"),
+    (["--variant=nope"], "unknown variant 'nope'; valid variants: baseline"),
+    (["--max_iters=lots"], "--max_iters expects an integer"),
+])
+def test_cli_errors_exit_2_and_write_nothing(tmp_path, args, msg):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *args], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and msg in r.stderr and r.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_ddp_two_gloo_processes_equal_one_process(tmp_path, tiny_text):
+    common = [f"--dataset={tiny_text}", f"--data_dir={tmp_path / 'data'}", "--n_layer=1", "--n_head=2",
+              "--n_embd=16", "--block_size=16", "--max_iters=6", "--warmup_iters=2", "--eval_interval=3",
+              "--eval_iters=2", "--log_interval=1", "--sample_tokens=0", "--num_threads=1"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    one = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *common, "--batch_size=8",
+                          f"--out_dir={tmp_path / 'one'}"], capture_output=True, text=True, env=env, timeout=300)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          os.path.join(ROOT, "train.py"), *common, "--batch_size=4", f"--out_dir={tmp_path / 'two'}"],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert two.returncode == 0, two.stderr
+    h1 = json.loads((tmp_path / "one" / "summary.json").read_text())["history"]
+    h2 = json.loads((tmp_path / "two" / "summary.json").read_text())["history"]
+    for key in ("train", "val"):
+        assert len(h1[key]) == len(h2[key]) > 0
+        for (i1, l1), (i2, l2) in zip(h1[key], h2[key]):
+            assert i1 == i2 and abs(l1 - l2) < 1e-4
