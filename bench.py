@@ -37,16 +37,11 @@ def median_seconds(fn, repeats=5, warmup=1):
     return statistics.median(times)
 
 
-def bench_train():
-    """Baseline training throughput at nanoGPT's small CPU config, and the KV-cache speedup."""
-    # nanoGPT yardstick config: 4 layers, 4 heads, n_embd 128, block 64, batch 12, 65 symbols, eager
-    torch.manual_seed(0)
-    cfg = train.GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128)
-    model = train.GPT(cfg)
-    tcfg = train.TrainConfig()
-    optimizer = train.make_optimizer(model, tcfg, torch.device("cpu"))
-    x = torch.randint(0, 65, (12, 64))
-    y = torch.randint(0, 65, (12, 64))
+def train_step_seconds(model, vocab_size, batch_size=12, block_size=64):
+    """Median seconds of one AdamW training step (forward, backward, clip, step) on random tokens."""
+    optimizer = train.make_optimizer(model, train.TrainConfig(), torch.device("cpu"))
+    x = torch.randint(0, vocab_size, (batch_size, block_size))
+    y = torch.randint(0, vocab_size, (batch_size, block_size))
 
     def step():
         _, loss = model(x, y)
@@ -54,16 +49,38 @@ def bench_train():
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-    s = median_seconds(step, repeats=20, warmup=3)
-    rows = {"train_ms_per_iter": 1e3 * s, "train_tokens_per_s": 12 * 64 / s}
+    return median_seconds(step, repeats=20, warmup=3)
 
-    # KV cache: 8 sequences, 16-token prompt, 256 new tokens, the GPT-2 vocabulary
+
+class NoRotation(torch.nn.Module):
+    def forward(self, q, k, cos, sin):
+        return q, k
+
+
+def bench_train():
+    """Baseline training throughput at nanoGPT's small CPU config, and the KV-cache speedup."""
+    # nanoGPT's yardstick config: 4 layers, 4 heads, n_embd 128, block 64, batch 12, 65 symbols, eager
+    yardstick = train.GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128)
     torch.manual_seed(0)
-    model = train.GPT(train.GPTConfig(block_size=320, n_layer=4, n_head=4, n_embd=128)).eval()
-    prompt = torch.randint(0, 50257, (8, 16))
-    cached = median_seconds(lambda: model.generate(prompt, 256, temperature=0), repeats=3)
-    full = median_seconds(lambda: model.generate(prompt, 256, temperature=0, use_cache=False), repeats=3)
-    rows.update({"generate_256_cached_s": cached, "generate_256_no_cache_s": full, "kv_cache_speedup": full / cached})
+    ours = train_step_seconds(train.GPT(yardstick), 65)
+    # nanoGPT's work per step is ours without the rotation (its learned positions are one add) and with biases
+    torch.manual_seed(0)
+    nanogpt_like = train.GPT(train.GPTConfig(**{**yardstick.__dict__, "bias": True}))
+    for block in nanogpt_like.blocks:
+        block.attn.rotate = NoRotation()
+    reference = train_step_seconds(nanogpt_like, 65)
+    rows = {"train_ms_per_iter": 1e3 * ours, "train_tokens_per_s": 12 * 64 / ours,
+            "train_vs_nanogpt_like_speed": reference / ours}
+
+    # KV cache: 8 sequences, 16-token prompt, 256 new tokens, greedy; the yardstick model and the GPT-2 vocabulary
+    for name, vocab in (("", 65), ("_gpt2_vocab", 50304)):
+        torch.manual_seed(0)
+        model = train.GPT(train.GPTConfig(**{**yardstick.__dict__, "vocab_size": vocab, "block_size": 320})).eval()
+        prompt = torch.randint(0, vocab, (8, 16))
+        cached = median_seconds(lambda: model.generate(prompt, 256, temperature=0), repeats=3)
+        full = median_seconds(lambda: model.generate(prompt, 256, temperature=0, use_cache=False), repeats=3)
+        rows.update({f"generate_256{name}_cached_s": cached, f"generate_256{name}_no_cache_s": full,
+                     f"kv_cache_speedup{name}": full / cached})
     return rows
 
 

@@ -681,6 +681,7 @@ def train(cfg, build_model=None, callback=None, quiet=False):
         folder = prepare_data(cfg.dataset, cfg.data_dir)
     train_data = load_tokens(folder, "train", cfg.block_size + 2)
     val_data = load_tokens(folder, "val", cfg.block_size + 2)
+    h_train = h_val = None
     if master and not quiet:
         h_train, h_val = unigram_entropies(train_data, val_data)
         log(f"data: {folder} | train {len(train_data):,} tokens | val {len(val_data):,} tokens")
@@ -813,12 +814,14 @@ def train(cfg, build_model=None, callback=None, quiet=False):
                 log(f"iter {iter_num}/{cfg.max_iters} ({iter_num / cfg.max_iters:.0%}) | loss {loss_val:.4f} | "
                     f"lr {lr_at(iter_num - 1, cfg):.1e} | {dt * 1e3:.0f} ms | {tokens_per_iter / dt / 1e3:.1f}k tok/s"
                     f"{mfu} | eta {format_seconds(per_iter * (cfg.max_iters - iter_num))}")
+            t_pause = time.time()  # evaluation and checkpoints are not counted in ms/iter and tok/s
             if iter_num % cfg.eval_interval == 0 or iter_num == cfg.max_iters:
                 val = evaluate()
                 history["val"].append((iter_num, val))
                 log(f"eval at iter {iter_num}: val loss {val:.4f} | perplexity {math.exp(min(val, 50)):.1f}")
             if iter_num % cfg.ckpt_interval == 0 or iter_num == cfg.max_iters:
                 checkpoint()
+            t_last += time.time() - t_pause
             if callback is not None:
                 callback(iter_num, {"loss": loss})
     except NonFiniteLoss as e:
@@ -840,6 +843,9 @@ def train(cfg, build_model=None, callback=None, quiet=False):
             log(f"done: {iter_num} iterations in {format_seconds(summary['seconds'])} | val loss "
                 f"{summary['val_loss']:.4f} (perplexity {math.exp(min(summary['val_loss'], 50)):.1f})"
                 + (f" | {summary['tokens_per_s'] / 1e3:.1f}k tok/s" if summary["tokens_per_s"] else ""))
+            if h_train is not None:
+                log(f"that is {h_train - summary['val_loss']:+.3f} nats against the unigram entropy ({h_train:.3f}) "
+                    f"and {h_val - summary['val_loss']:+.3f} against the add-one unigram model ({h_val:.3f})")
         atomic_write_bytes(out_dir / "summary.json", json.dumps(summary, indent=1).encode())
         if history["train"] and not quiet:
             save_loss_plot(out_dir / "loss.png", history, f"{cfg.variant}: {counts['total'] / 1e6:.2f}M params")
