@@ -308,7 +308,12 @@ class Block(nn.Module):
 
 def cross_entropy_loss(logits, targets):
     """Mean cross-entropy over positions whose target is not -1 (the ignore index)."""
-    return F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
+    return F.cross_entropy(at_least_float32(logits).reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+
+
+def at_least_float32(x):
+    """bf16/fp16 logits go to float32 for the softmax; float32 and float64 stay as they are."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 class GPT(nn.Module):
@@ -483,6 +488,7 @@ class TrainConfig:
     ckpt_interval: int = 200        # checkpoint every this many steps (and at the end)
     out_dir: str = ""               # default out/<variant>
     resume: bool = False            # continue from out_dir/ckpt.pt
+    init_from: str = ""             # start from the weights of this checkpoint (finetuning); keys that do not fit are skipped
     sample_tokens: int = 200        # tokens of sample text printed at the end (0 = none)
     sample_prompt: str = "\n"       # where the sample starts
     # system
@@ -578,9 +584,39 @@ def load_model(path, build_model=None, device="cpu"):
     ckpt = torch.load(path, map_location=device, weights_only=False)
     cfg_dict = ckpt["config"]
     cfg = TrainConfig(**{k: v for k, v in cfg_dict.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}})
-    model = (build_model or build_baseline)(cfg)
+    model = (build_model or build_baseline)(cfg, None)
     model.load_state_dict(ckpt["model"])
     return model.to(device), cfg_dict
+
+
+@torch.no_grad()
+def val_loss(model, data, block_size, batch_size=12, n_batches=20, seed=0):
+    """Plain mean cross-entropy (nats/token) of a model on fixed random windows of `data`,
+    whatever loss the model was trained with: the yardstick every paper file reports."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    total = 0.0
+    for _ in range(n_batches):
+        offsets = torch.randint(len(data) - block_size - 1, (batch_size,), generator=gen)
+        x, y = get_batch(data, offsets, block_size, device)
+        total += cross_entropy_loss(model(x)[0], y).item()
+    model.train(was_training)
+    return total / n_batches
+
+
+def baseline_checkpoint(path="out/baseline/ckpt.pt"):
+    """The baseline checkpoint that finetuning experiments start from; trains `python train.py`'s
+    default model first if there is none."""
+    path = Path(path)
+    if not path.exists():
+        print(f"no baseline checkpoint at {path}: training one with the defaults of train.py first", flush=True)
+        train(TrainConfig(out_dir=str(path.parent), sample_tokens=0))
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    print(f"baseline: {path} ({ckpt['iter_num']} iterations, val loss "
+          f"{ckpt['history']['val'][-1][1] if ckpt['history']['val'] else float('nan'):.4f})", flush=True)
+    return path
 
 
 def pick_device(name):
@@ -690,6 +726,15 @@ def train(cfg, build_model=None, callback=None, quiet=False):
     # model and optimizer
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, train_data).to(device)
+    if cfg.init_from and not cfg.resume:
+        if not Path(cfg.init_from).exists():
+            raise DataError(f"--init_from={cfg.init_from} does not exist; train one first (python train.py)")
+        state = torch.load(cfg.init_from, map_location=device, weights_only=False)["model"]
+        own = model.state_dict()
+        fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(fits, strict=False)
+        skipped = sorted(set(own) - set(fits))
+        log(f"initialised from {cfg.init_from}" + (f"; kept fresh: {', '.join(skipped)}" if skipped else ""))
     optimizer = make_optimizer(model, cfg, device)
     counts = model.param_counts()
     log("params: " + " | ".join(f"{k} {v / 1e6:.2f}M" for k, v in counts.items())
@@ -742,8 +787,8 @@ def train(cfg, build_model=None, callback=None, quiet=False):
         losses = []
         for offsets in eval_offsets:
             x, y = get_batch(val_data, offsets[rank * cfg.batch_size:(rank + 1) * cfg.batch_size], cfg.block_size, device)
-            with autocast:
-                losses.append(raw_model(x, y)[1].item())
+            with autocast:  # plain cross-entropy, whatever the training loss: comparable across variants
+                losses.append(cross_entropy_loss(raw_model(x)[0], y).item())
         model.train()
         return reduce_mean(sum(losses) / len(losses))
 
@@ -818,7 +863,7 @@ def train(cfg, build_model=None, callback=None, quiet=False):
             if iter_num % cfg.eval_interval == 0 or iter_num == cfg.max_iters:
                 val = evaluate()
                 history["val"].append((iter_num, val))
-                log(f"eval at iter {iter_num}: val loss {val:.4f} | perplexity {math.exp(min(val, 50)):.1f}")
+                log(f"eval at iter {iter_num}: val cross-entropy {val:.4f} | perplexity {math.exp(min(val, 50)):.1f}")
             if iter_num % cfg.ckpt_interval == 0 or iter_num == cfg.max_iters:
                 checkpoint()
             t_last += time.time() - t_pause
@@ -862,6 +907,7 @@ def train(cfg, build_model=None, callback=None, quiet=False):
             log("-" * 60 + "\n" + text + "\n" + "-" * 60)
     if ddp:
         dist.destroy_process_group()
+    summary["model"] = raw_model  # for paper files that go on to evaluate it (not in summary.json)
     return summary
 
 
@@ -925,7 +971,8 @@ def parse_args(argv, cfg_cls=TrainConfig):
         if key not in types:
             raise ConfigError(f"unknown key '{key}'; valid keys: {', '.join(sorted(types))}")
         setattr(cfg, key, parse_value(key, text, types[key]))
-    validate(cfg)
+    if isinstance(cfg, TrainConfig):
+        validate(cfg)
     if hasattr(cfg, "validate"):  # a variant's own checks on its keys
         cfg.validate()
     return cfg

@@ -232,7 +232,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_text):
         model.loss_fn = loss_fn
         return model
     cfg = tiny_train_cfg(tmp_path, tiny_text)
-    with pytest.raises(train.NonFiniteLoss, match=r"loss is nan at iteration 5; .*iteration 4\) is untouched"):
+    with pytest.raises(train.NonFiniteLoss, match=r"loss is nan at iteration 7; .*iteration 4\) is untouched"):
         train.train(cfg, build_model=build, quiet=True)
     assert torch.load(tmp_path / "run" / "ckpt.pt", weights_only=False)["iter_num"] == 4
 
@@ -280,3 +280,22 @@ def test_ddp_two_gloo_processes_equal_one_process(tmp_path, tiny_text):
         assert len(h1[key]) == len(h2[key]) > 0
         for (i1, l1), (i2, l2) in zip(h1[key], h2[key]):
             assert i1 == i2 and abs(l1 - l2) < 1e-4
+
+
+def test_init_from_loads_weights_and_skips_what_does_not_fit(tmp_path, tiny_text):
+    base = train.train(tiny_train_cfg(tmp_path, tiny_text, out_dir=str(tmp_path / "base")), quiet=True)
+    state = torch.load(tmp_path / "base" / "ckpt.pt", weights_only=False)["model"]
+
+    def untied(cfg, data):  # an extra head whose shape differs is kept fresh
+        model = train.build_baseline(cfg)
+        model.lm_head = torch.nn.Linear(cfg.n_embd, 7)
+        return model
+    cfg = tiny_train_cfg(tmp_path, tiny_text, out_dir=str(tmp_path / "ft"), max_iters=0,
+                         init_from=str(tmp_path / "base" / "ckpt.pt"))
+    model = train.train(cfg, build_model=untied, quiet=True)["model"]
+    assert torch.equal(model.wte.weight, state["wte.weight"])
+    assert torch.equal(model.blocks[0].mlp.c_fc.weight, state["blocks.0.mlp.c_fc.weight"])
+    assert model.lm_head.weight.shape == (7, 16)
+    assert base["model"] is not model
+    with pytest.raises(train.DataError, match="does not exist"):
+        train.train(dataclasses.replace(cfg, init_from=str(tmp_path / "nope.pt")), quiet=True)
