@@ -1015,4 +1015,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    sys.modules.setdefault("train", sys.modules["__main__"])  # variant files `import train`: the same module
     sys.exit(main())

@@ -299,3 +299,11 @@ def test_init_from_loads_weights_and_skips_what_does_not_fit(tmp_path, tiny_text
     assert base["model"] is not model
     with pytest.raises(train.DataError, match="does not exist"):
         train.train(dataclasses.replace(cfg, init_from=str(tmp_path / "nope.pt")), quiet=True)
+
+
+def test_variant_errors_from_a_paper_file_exit_2(tmp_path):
+    """A variant's own config check raises train.ConfigError; run as a script it must still exit 2."""
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--variant=pdl", "--pdl_alpha=-1"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "pdl_alpha" in r.stderr and r.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []

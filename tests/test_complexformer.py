@@ -1,0 +1,138 @@
+"""Tests for complexformer.py: CMHA reduces to RoPE, factorised = pairwise, relative positions, causality, gradients."""
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import complexformer as cf
+import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tables(D, T, dtype=torch.float64):
+    cos, sin = train.rope_tables(D, T)
+    return cos.to(dtype), sin.to(dtype)
+
+
+def omega(D):
+    return 10000.0 ** (-torch.arange(0, D, 2, dtype=torch.float64) / D)
+
+
+@pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+def test_delta_one_b_zero_equals_rope_attention(dtype, tol):
+    torch.manual_seed(0)
+    cfg = train.GPTConfig(vocab_size=50, block_size=12, n_layer=2, n_head=2, n_embd=16)
+    rope = train.GPT(cfg).to(dtype)
+    cmha = train.GPT(cfg).to(dtype)
+    cmha.load_state_dict(rope.state_dict())
+    for block in cmha.blocks:
+        block.attn.rotate = cf.CMHARotation(2, 8).to(dtype)
+    idx = torch.randint(0, 50, (3, 12))
+    a, loss_a = rope(idx, idx)
+    b, loss_b = cmha(idx, idx)
+    assert (a - b).abs().max() < tol and abs(loss_a - loss_b) < tol
+    loss_a.backward()
+    loss_b.backward()
+    g_a, g_b = rope.blocks[0].attn.c_attn.weight.grad, cmha.blocks[0].attn.c_attn.weight.grad
+    assert (g_a - g_b).abs().max() < 100 * tol
+
+
+def test_factorised_equals_pairwise():
+    torch.manual_seed(1)
+    B, nh, T, D = 2, 3, 7, 8
+    rot = cf.CMHARotation(nh, D, init="authors", generator=torch.Generator().manual_seed(0)).double()
+    with torch.no_grad():
+        rot.b.normal_()
+    q, k = torch.randn(B, nh, T, D, dtype=torch.float64), torch.randn(B, nh, T, D, dtype=torch.float64)
+    cos, sin = tables(D, T)
+    qr, kr = rot(q, k, cos, sin)
+    factorised = qr @ kr.transpose(-1, -2) / math.sqrt(D)
+    reference = cf.pairwise_scores(q, k, rot.delta.detach(), rot.b.detach(), omega(D))
+    assert torch.allclose(factorised, reference, atol=1e-10)
+    # the authors' start really is different from RoPE
+    assert not torch.allclose(rot.delta, torch.ones_like(rot.delta))
+
+
+def test_scores_depend_on_m_minus_n_only():
+    torch.manual_seed(2)
+    nh, D, T = 2, 8, 30
+    rot = cf.CMHARotation(nh, D, init="authors", generator=torch.Generator().manual_seed(3)).double()
+    q1, k1 = torch.randn(1, nh, 1, D, dtype=torch.float64), torch.randn(1, nh, 1, D, dtype=torch.float64)
+    cos, sin = tables(D, T)
+
+    def score(m, n):
+        qr, _ = rot(q1, k1, cos[m:m + 1], sin[m:m + 1])
+        _, kr = rot(q1, k1, cos[n:n + 1], sin[n:n + 1])
+        return (qr * kr).sum(-1)
+    assert torch.allclose(score(9, 4), score(25, 20), atol=1e-12)
+    assert not torch.allclose(score(9, 4), score(9, 5), atol=1e-3)
+
+
+def test_causality_of_cmha_model():
+    torch.manual_seed(3)
+    cfg = cf.Config(positions="cmha_authors", n_layer=2, n_head=2, n_embd=16, block_size=10)
+    model = cf.build_model(cfg).eval()
+    idx = torch.randint(0, 100, (2, 10))
+    changed = idx.clone()
+    changed[:, 6:] = (changed[:, 6:] + 1) % 100
+    a, b = model(idx)[0], model(changed)[0]
+    assert torch.equal(a[:, :6], b[:, :6]) and not torch.allclose(a[:, 6:], b[:, 6:])
+
+
+def test_gradcheck_q_k_v_delta_b():
+    torch.manual_seed(4)
+    B, nh, T, D = 1, 2, 4, 4
+    cos, sin = tables(D, T)
+    # keep inputs away from r = 0 and from atan2's cut at the negative real axis: positive real parts
+    q = (torch.rand(B, nh, T, D, dtype=torch.float64) + 0.5).requires_grad_(True)
+    k = (torch.rand(B, nh, T, D, dtype=torch.float64) + 0.5).requires_grad_(True)
+    v = torch.randn(B, nh, T, D, dtype=torch.float64, requires_grad=True)
+    delta = (torch.rand(nh, D // 2, dtype=torch.float64) + 0.5).requires_grad_(True)
+    b = torch.randn(nh, D // 2, dtype=torch.float64, requires_grad=True)
+    rot = cf.CMHARotation(nh, D).double()
+
+    def attention(q, k, v, delta, b):
+        qr, kr = torch.func.functional_call(rot, {"delta": delta, "b": b}, (q, k, cos, sin))
+        return F.scaled_dot_product_attention(qr, kr, v, is_causal=True)
+    assert torch.autograd.gradcheck(attention, (q, k, v, delta, b))
+
+
+def test_bias_is_a_query_rotation_when_delta_is_one():
+    """With delta = 1, b rotates each (re, im) pair of q by b: something W_q could learn itself."""
+    torch.manual_seed(5)
+    rot = cf.CMHARotation(1, 4).double()
+    with torch.no_grad():
+        rot.b.copy_(torch.tensor([[0.3, -1.1]]))
+    q = torch.randn(1, 1, 3, 4, dtype=torch.float64)
+    cos, sin = tables(4, 3)
+    pre_rotated = train.apply_rope(q, torch.cos(rot.b.detach()), torch.sin(rot.b.detach()))
+    qr, _ = rot(q, q, cos, sin)
+    expected, _ = cf.CMHARotation(1, 4).double()(pre_rotated, q, cos, sin)
+    assert torch.allclose(qr, expected, atol=1e-12)
+
+
+def test_config_and_cli_errors(tmp_path):
+    with pytest.raises(train.ConfigError, match="choose one of: rope, cmha"):
+        train.parse_args(["--positions=alibi"], cf.Config)
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "complexformer.py"), "--variants=rope,alibi"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--variants" in r.stderr and list(tmp_path.iterdir()) == []
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--variant=complexformer", "--positions=x"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--positions" in r.stderr and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_smoke_experiment(tmp_path, tiny_text):
+    exp = cf.Experiment(variants="rope,cmha_authors", seeds=1, iters=3, block_size=8, batch_size=2, eval_batches=1,
+                        n_layer=1, n_head=2, n_embd=16, dataset=str(tiny_text), data_dir=str(tmp_path / "data"),
+                        out_dir=str(tmp_path / "cf"))
+    stats = cf.report(cf.run_experiment(exp), exp)
+    assert set(stats) == {"rope", "cmha_authors"}
+    assert stats["cmha_authors"]["params"] == stats["rope"]["params"] + 16  # delta and b: n_layer x n_embd
+    assert all((tmp_path / "cf" / n).exists() for n in ("results.json", "results.md", "complexformer.png"))
