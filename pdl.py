@@ -212,7 +212,8 @@ def report(rows, reference, exp):
     ax1.set_xlabel("alpha")
     ax1.set_ylabel("unweighted val loss (nats)")
     ax1.set_title("what PDL costs")
-    for key, label in [("distinct_2", "distinct-2"), ("rare_share", "rare-token share")]:
+    for key, label in [("distinct_2", "distinct-2"), ("rare_share", "rare-token share"),
+                       ("unseen_share", "share never seen in training")]:
         ax2.plot(alphas, [mean[a][key] for a in alphas], "o-", label=label)
         ax2.axhline(reference[key], ls=":", color=ax2.lines[-1].get_color(), lw=1)
     ax2.set_xlabel("alpha")

@@ -606,6 +606,38 @@ def val_loss(model, data, block_size, batch_size=12, n_batches=20, seed=0):
     return total / n_batches
 
 
+def fit(model, next_batch, steps, learning_rate=3e-3, warmup_iters=None, log_every=None, name="fit"):
+    """A minimal loop for paper files with their own in-memory data (task text, RL warm starts):
+    AdamW with warmup and cosine decay, clipping at 1.0, one progress line with ETA every log_every.
+    next_batch() -> (x, y) with targets -1 where there is no loss. Returns the list of losses."""
+    cfg = TrainConfig(max_iters=steps, learning_rate=learning_rate, min_lr=learning_rate / 10,
+                      warmup_iters=max(1, steps // 10) if warmup_iters is None else warmup_iters)
+    device = next(model.parameters()).device
+    optimizer = make_optimizer(model, cfg, device)
+    log_every = log_every or max(1, steps // 10)
+    losses, t0 = [], time.time()
+    model.train()
+    for it in range(steps):
+        for g in optimizer.param_groups:
+            g["lr"] = lr_at(it, cfg)
+        x, y = next_batch()
+        _, loss = model(x, y)
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss(f"{name}: loss is {loss.item()} at step {it + 1}")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        losses.append(loss.item())
+        if (it + 1) % log_every == 0 or it + 1 == steps:
+            elapsed = time.time() - t0
+            print(f"{name} step {it + 1}/{steps} ({(it + 1) / steps:.0%}) | loss {np.mean(losses[-log_every:]):.4f} | "
+                  f"{1e3 * elapsed / (it + 1):.0f} ms/step | eta {format_seconds(elapsed / (it + 1) * (steps - it - 1))}",
+                  flush=True)
+    model.eval()
+    return losses
+
+
 def baseline_checkpoint(path="out/baseline/ckpt.pt"):
     """The baseline checkpoint that finetuning experiments start from; trains `python train.py`'s
     default model first if there is none."""
@@ -734,7 +766,7 @@ def train(cfg, build_model=None, callback=None, quiet=False):
         fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
         model.load_state_dict(fits, strict=False)
         skipped = sorted(set(own) - set(fits))
-        log(f"initialised from {cfg.init_from}" + (f"; kept fresh: {', '.join(skipped)}" if skipped else ""))
+        log(f"initialised from {cfg.init_from}" + (f"; not in it, kept as built: {', '.join(skipped)}" if skipped else ""))
     optimizer = make_optimizer(model, cfg, device)
     counts = model.param_counts()
     log("params: " + " | ".join(f"{k} {v / 1e6:.2f}M" for k, v in counts.items())
