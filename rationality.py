@@ -378,6 +378,7 @@ class Experiment:
     train_steps: int = 600        # GPT training steps (batch 32 x 64 characters)
     n_random: int = 300           # uniform-random choosers per domain
     part3_subjects: int = 300
+    calibration_subjects: int = 150  # simulated people per bisection step when calibrating the noise
     seed: int = 0
     out_dir: str = "out/rationality"
 
@@ -423,7 +424,7 @@ def part2(exp, rng):
     temps = [float(t) for t in exp.temperatures.split(",")]
     result, people, lines = {}, {}, []
     for domain in DOMAINS:
-        sd = calibrate_noise(domain, HUMAN_MEAN_CCEI[domain], seed=exp.seed)
+        sd = calibrate_noise(domain, HUMAN_MEAN_CCEI[domain], exp.calibration_subjects, seed=exp.seed)
         mn, points = people_choices(domain, exp.n_people, 25, sd, rng)
         people[domain] = (mn, points)
         lines += decision_lines(domain, mn, points, ["plain"] * int(round(1 / exp.rare_frame_share - 2))
@@ -537,6 +538,8 @@ def report(part2_result, people, demand, part3_result, exp):
 
         def cell(key):
             v = np.array(r[key])
+            if len(v) == 0:
+                return "n/a (no run with 2 valid answers)"
             return f"{v.mean():.3f} ({(v == 1).mean():.0%})" + (f", {r[key + '_invalid']:.0%} invalid" if r.get(key + "_invalid") else "")
         lines.append(f"| {d} | {cell('people')} ({HUMAN_MEAN_CCEI[d]}) | "
                      + " | ".join(cell(f"gpt_plain_T{t:g}") for t in temps)
@@ -626,8 +629,10 @@ def run(argv):
         temps = [float(t) for t in exp.temperatures.split(",")]
         if any(t < 0 for t in temps) or not 0 < exp.rare_frame_share <= 0.25:
             raise train.ConfigError("--temperatures must be >= 0 and --rare_frame_share in (0, 0.25]")
-        if min(exp.n_people, exp.gpt_runs, exp.train_steps, exp.n_random, exp.part3_subjects) < 2:
-            raise train.ConfigError("--n_people, --gpt_runs, --train_steps, --n_random, --part3_subjects must be >= 2")
+        if min(exp.n_people, exp.gpt_runs, exp.train_steps, exp.n_random, exp.part3_subjects,
+               exp.calibration_subjects) < 2:
+            raise train.ConfigError("--n_people, --gpt_runs, --train_steps, --n_random, --part3_subjects and "
+                                    "--calibration_subjects must be >= 2")
     except ValueError:
         print("error: --temperatures takes comma-separated numbers, e.g. 0,0.5,1", file=sys.stderr)
         return 2

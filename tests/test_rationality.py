@@ -163,3 +163,58 @@ def test_csv_end_to_end(tmp_path):
     assert a[:3] == ["a", "2", "false"] and abs(float(a[3]) - 2 / 3) < 1e-9 and float(a[4]) == 0.5
     assert b[:4] == ["b", "2", "false", "1"]
     assert c[:4] == ["c", "2", "true", "1"]
+
+
+# --- parts 2 and 3 -------------------------------------------------------------
+
+def test_budget_generator_follows_the_paper():
+    mn = rat.draw_budgets(5000, np.random.default_rng(0))
+    assert mn.shape == (5000, 2) and mn.min() >= 0.1 and mn.max() <= 1.0
+    assert np.all(mn.max(1) >= 0.5) and np.allclose(mn, np.round(mn, 2))
+    p = rat.budget_prices(mn)
+    x = rat.bundles(mn[None], np.full((1, 5000), 37.0))[0]
+    assert np.allclose((p * x).sum(1), 100)  # every allocation spends the 100 points
+
+
+def test_optimal_points_maximise_ces_utility():
+    rng = np.random.default_rng(1)
+    mn = rat.draw_budgets(30, rng)
+    a = rat.optimal_points(mn, 0.3, 0.0)              # rho = 0 is Cobb-Douglas: spend share alpha on A
+    assert np.allclose(a, 30.0)
+    a = rat.optimal_points(mn, 0.6, -0.5)
+    x = rat.bundles(mn[None], a[None])[0]
+    assert rat.ccei(rat.budget_prices(mn), x) == 1.0  # a noiseless maximiser is consistent
+    u = lambda pts: (0.6 * (pts * mn[:, 0]) ** -0.5 + 0.4 * ((100 - pts) * mn[:, 1]) ** -0.5) ** -2  # noqa: E731
+    assert np.all(u(a) >= u(np.clip(a + 1, 0.01, 99.99)) - 1e-9) and np.all(u(a) >= u(np.clip(a - 1, 0.01, 99.99)) - 1e-9)
+
+
+def test_prompts_have_one_length_per_frame_and_answers_parse():
+    mn = rat.draw_budgets(200, np.random.default_rng(2))
+    for frame in ("plain", "price", "discrete"):
+        lengths = {len(rat.prompt_text(d, row, frame)) for d in rat.DOMAINS for row in mn}
+        assert len(lengths) == 1
+        assert all(c in rat.STOI for c in rat.prompt_text("soci", mn[0], frame) + "100\n")
+    assert rat.parse_answer("62\n4", "plain") == 62 and rat.parse_answer("100\n", "plain") == 100
+    assert rat.parse_answer("101\n", "plain") is None and rat.parse_answer("6.\n", "plain") is None
+    assert rat.parse_answer("60\n", "discrete") == 60 and rat.parse_answer("62\n", "discrete") is None
+
+
+def test_noise_calibration_hits_its_target_and_is_monotone():
+    loose = rat.calibrate_noise("risk", 0.95, n_subjects=40)
+    tight = rat.calibrate_noise("risk", 0.99, n_subjects=40)
+    assert tight < loose
+    value = rat.mean_ccei(*rat.people_choices("risk", 40, 25, tight, np.random.default_rng(0)))
+    assert abs(value - 0.99) < 0.005
+
+
+@pytest.mark.slow
+def test_smoke_parts_2_and_3(tmp_path):
+    exp = rat.Experiment(n_people=10, gpt_runs=3, temperatures="0,1", train_steps=3, n_random=5, part3_subjects=12,
+                         calibration_subjects=8, out_dir=str(tmp_path / "rat"))
+    rng = np.random.default_rng(0)
+    part2, people, demand, losses = rat.part2(exp, rng)
+    part3 = rat.part3(exp, rng)
+    rat.report(part2, people, demand, part3, exp)
+    assert set(part2) == set(rat.DOMAINS) and "gpt_price_T0" in part2["risk"] and len(losses) == 3
+    assert set(part3) == {"one skill", "multidimensional"}
+    assert all((tmp_path / "rat" / n).exists() for n in ("results.json", "results.md", "rationality.png"))

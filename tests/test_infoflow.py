@@ -1,0 +1,143 @@
+"""Tests for infoflow.py: measures, exact beliefs, the Stern formula, regression, the GPT head, CSV input."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import infoflow as inf
+import train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_measures_hand_case_and_segments_add_up():
+    t = np.array([0, 1, 2, 3, 4, 5, 6.0])
+    p = np.array([0.5, 0.6, 0.4, 0.4, 0.7, 0.2, 1.0])
+    m = inf.measures(t, p)
+    assert m["n_steps"] == 6 and abs(m["surprise"] - (0.1 + 0.2 + 0 + 0.3 + 0.5 + 0.8)) < 1e-12
+    # later points at t = 1, 2 (<= 1/3 of 6) early; 3, 4 middle; 5, 6 late
+    assert abs(m["surprise_early"] - 0.3) < 1e-12 and abs(m["surprise_mid"] - 0.3) < 1e-12
+    assert abs(m["surprise_late"] - 1.3) < 1e-12
+    assert abs(m["sq_changes"] - (0.01 + 0.04 + 0.09 + 0.25 + 0.64)) < 1e-12
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        t = np.sort(rng.uniform(0, 10, 15))
+        m = inf.measures(t, rng.uniform(0, 1, 15))
+        assert abs(m["surprise_early"] + m["surprise_mid"] + m["surprise_late"] - m["surprise"]) < 1e-12
+
+
+def test_stern_closed_form_matches_monte_carlo():
+    rng = np.random.default_rng(1)
+    lead, t, mu, sigma = 3.0, 0.4, -2.0, 8.0
+    final = lead + mu * (1 - t) + sigma * np.sqrt(1 - t) * rng.standard_normal(400000)
+    mc = (final > 0).mean()
+    assert abs(inf.stern_win_probability(lead, t, mu, sigma) - mc) < 4 * np.sqrt(mc * (1 - mc) / 400000)
+
+
+@pytest.mark.parametrize("kind", ["early", "flat", "late"])
+def test_exact_beliefs_are_a_martingale_with_total_information_p0_one_minus_p0(kind):
+    v, q = inf.schedule(kind, 30), 0.6
+    P = inf.belief_table(v, q)
+    N = len(v)
+    # martingale: E[p_{k+1} | x] = p_k(x) for every reachable state (all x here; the table is exact)
+    for k in range(N):
+        up = np.append(P[k + 1][1:], 1.0)
+        down = np.insert(P[k + 1][:-1], 0, 0.0)
+        expected = v[k] * (q * up + (1 - q) * down) + (1 - v[k]) * P[k + 1]
+        inner = slice(N - k, N + k + 1)
+        assert np.allclose(expected[inner], P[k][inner], atol=1e-14)
+    # E[sum dp^2] over the path, outcome revealed at the end, = p0 (1 - p0): propagate the state distribution
+    S = inf.suspense_table(P, v, q)
+    dist = np.zeros(2 * N + 1)
+    dist[N] = 1.0
+    total = 0.0
+    for k in range(N):
+        total += dist @ S[k] ** 2
+        dist = v[k] * (q * np.roll(dist, 1) + (1 - q) * np.roll(dist, -1)) + (1 - v[k]) * dist
+    final = P[N]
+    total += dist @ (final * (1 - final))  # the last step: the outcome replaces a tie's q
+    p0 = P[0][N]
+    assert abs(total - p0 * (1 - p0)) < 1e-12
+
+
+def test_simulated_beliefs_match_the_monte_carlo_win_rate():
+    games = inf.simulate_games(4000, 20, ["flat"], np.random.default_rng(2))
+    p0, won = games["beliefs"][:, 0], games["winners"]
+    assert abs(p0.mean() - won.mean()) < 4 * np.sqrt(0.25 / 4000)
+    assert np.all((games["beliefs"] >= 0) & (games["beliefs"] <= 1))
+    assert set(np.unique(games["beliefs"][:, -1])) <= {0.0, 1.0}
+
+
+def test_regression_recovers_known_weights():
+    rng = np.random.default_rng(3)
+    X = rng.uniform(0, 1, (3000, 3))
+    y = 2.0 + X @ np.array([0.5, -1.0, 3.0]) + 0.1 * rng.standard_normal(3000)
+    coef, se, r2 = inf.ols(X, y)
+    assert np.all(np.abs(coef - [2.0, 0.5, -1.0, 3.0]) < 4 * se) and np.all(se < 0.02) and r2 > 0.95
+
+
+def test_win_probability_head_is_causal_and_in_unit_interval():
+    torch.manual_seed(0)
+    model = inf.WinProbabilityGPT(train.GPTConfig(vocab_size=len(inf.VOCAB), block_size=12, n_layer=2, n_head=2,
+                                                  n_embd=16)).eval()
+    games = inf.simulate_games(4, 11, ["flat"], np.random.default_rng(4))
+    idx = inf.timeline_tokens(games["events"], games["strengths"])
+    p = model.probabilities(idx)
+    assert p.shape == (4, 12) and torch.all((p > 0) & (p < 1))
+    changed = idx.clone()
+    changed[:, 7:] = inf.STOI["A"]
+    assert torch.equal(model.probabilities(changed)[:, :7], p[:, :7])
+
+
+def write(tmp_path, text):
+    path = tmp_path / "beliefs.csv"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("body, msg", [
+    ("game,t,belief\ng1,0,0.5\ng1,1,1.2\n", "row 3: belief must be in [0, 1]"),
+    ("game,t,belief\ng1,0,0.5\ng1,1,nan\n", "row 3: belief must be in [0, 1]"),
+    ("game,t,belief\ng1,0,0.5\ng1,0,0.6\n", "row 3: times must increase"),
+    ("game,t,belief\ng1,0,0.5\ng1,1,0.6\ng2,0,0.5\n", "row 4: game 'g2' has one point"),
+    ("game,t,belief,rating\ng1,0,0.5,3\ng1,1,0.6,4\n", "row 3: rating of game 'g1' changes"),
+    ("game,time,belief\ng1,0,0.5\n", "row 1: columns must be"),
+])
+def test_csv_errors_exit_2_and_write_nothing(tmp_path, body, msg):
+    path = write(tmp_path, body)
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "infoflow.py"), f"--beliefs={path}"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and msg in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["beliefs.csv"]
+
+
+def test_csv_end_to_end_with_ratings(tmp_path):
+    rng = np.random.default_rng(5)
+    lines = ["game,t,belief,rating"]
+    for g in range(30):
+        p = np.clip(0.5 + np.cumsum(rng.normal(0, 0.1, 10)), 0, 1)
+        m = inf.measures(np.arange(10.0), p)
+        rating = 1 + 2 * m["surprise_early"] + 5 * m["surprise_late"]
+        lines += [f"g{g},{t},{p[t]},{rating}" for t in range(10)]
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "infoflow.py"), f"--beliefs={path}"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = (tmp_path / "out" / "infoflow" / "measures.csv").read_text().splitlines()
+    assert out[0] == "game,n_steps,surprise,surprise_early,surprise_mid,surprise_late,sq_changes" and len(out) == 31
+    assert "surprise_late" in r.stdout and "R^2" in r.stdout
+
+
+@pytest.mark.slow
+def test_smoke_experiment(tmp_path):
+    exp = inf.Experiment(n_games=60, n_steps=12, gpt_train_games=200, gpt_test_games=20, gpt_steps=3, gpt_batch=8,
+                         n_layer=1, n_embd=16, out_dir=str(tmp_path / "inf"))
+    rng = np.random.default_rng(0)
+    games, reported, ratings, p2 = inf.part2(exp, rng)
+    p3, gpt_paths, bayes_paths, test_games = inf.part3(exp, rng)
+    inf.report(p2, p3, games, reported, ratings, gpt_paths, bayes_paths, test_games, exp)
+    assert p3["loss_bayes_floor"] < p3["loss_prior_only"]
+    assert all((tmp_path / "inf" / n).exists() for n in ("results.json", "results.md", "infoflow.png"))
