@@ -152,7 +152,7 @@ class Experiment:
     iters: int = 100               # training steps per run (from scratch)
     block_size: int = 64           # training context; evaluated again at 2x and 4x
     batch_size: int = 8
-    eval_batches: int = 10         # validation batches per context length
+    eval_batches: int = 8          # validation batches at the training context (x2 at 2x, x4 at 4x)
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128
@@ -172,7 +172,7 @@ def run_experiment(exp):
                          n_layer=exp.n_layer, n_head=exp.n_head, n_embd=exp.n_embd, dataset=exp.dataset,
                          data_dir=exp.data_dir,
                          batch_size=exp.batch_size, warmup_iters=max(1, exp.iters // 10),
-                         eval_interval=max(1, exp.iters // 4), log_interval=max(1, exp.iters // 4),
+                         eval_interval=max(1, exp.iters // 2), eval_iters=10, log_interval=max(1, exp.iters // 4),
                          ckpt_interval=exp.iters, sample_tokens=0, num_threads=threads, variant="complexformer",
                          out_dir=str(Path(exp.out_dir) / f"{variant}_seed{seed}"))
             summary = train.train(cfg, build_model)

@@ -262,7 +262,9 @@ def part2(exp, rng):
     r2 = {k: ols(np.asarray(v, dtype=np.float64)[:, None], ratings)[2] for k, v in predictors.items()}
     by_kind = {k: {"mean_rating": float(ratings[games["kind"] == k].mean()),
                    "mean_sq_changes": float(np.mean([m["sq_changes"] for m, kk in zip(true_m, games["kind"]) if kk == k])),
-                   "mean_surprise": float(np.mean([m["surprise"] for m, kk in zip(true_m, games["kind"]) if kk == k]))}
+                   "mean_surprise": float(np.mean([m["surprise"] for m, kk in zip(true_m, games["kind"]) if kk == k])),
+                   "mean_p0_1_minus_p0": float(np.mean([p[0] * (1 - p[0]) for p, kk in zip(games["beliefs"], games["kind"])
+                                                        if kk == k]))}
                for k in kinds}
     return games, reported, ratings, {"fits": fits, "r2_single_predictor": r2, "by_schedule": by_kind}
 
@@ -379,9 +381,9 @@ def report(p2, p3, games, reported, ratings, gpt_paths, bayes_paths, test_games,
         lines.append(f"| {n} | {TRUE_WEIGHTS[n]:.2f} | {fe['coef'][i]:.2f} ({fe['se'][i]:.2f}) | {fv['coef'][i]:.2f} ({fv['se'][i]:.2f}) |")
     lines.append(f"| R^2 | - | {fe['r2']:.3f} | {fv['r2']:.3f} |")
     lines += ["", "| single predictor | R^2 |", "|---|---|"] + [f"| {k} | {v:.3f} |" for k, v in p2["r2_single_predictor"].items()]
-    lines += ["", "| schedule (same expected points, same p0 per strength) | mean sum of dp^2 | mean surprise | mean rating |",
-              "|---|---|---|---|"]
-    lines += [f"| {k} | {v['mean_sq_changes']:.3f} | {v['mean_surprise']:.3f} | {v['mean_rating']:.3f} |"
+    lines += ["", "| schedule (same expected points) | mean sum of dp^2 | its expectation p0 (1 - p0) | mean surprise | mean rating |",
+              "|---|---|---|---|---|"]
+    lines += [f"| {k} | {v['mean_sq_changes']:.3f} | {v['mean_p0_1_minus_p0']:.3f} | {v['mean_surprise']:.3f} | {v['mean_rating']:.3f} |"
               for k, v in p2["by_schedule"].items()]
     lines += ["", "Part 3: a GPT with a win-probability head as the audience (held-out games)",
               f"cross-entropy of the final winner over all positions: GPT {p3['loss_gpt']:.4f}, exact Bayesian "

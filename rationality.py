@@ -531,7 +531,7 @@ def report(part2_result, people, demand, part3_result, exp):
     temps = [float(t) for t in exp.temperatures.split(",")]
     head = "| domain | people (paper humans) | " + " | ".join(f"GPT T={t:g}" for t in temps) + \
            f" | GPT price frame, T={temps[0]:g} (paper) | GPT 11 options, T={temps[0]:g} (paper) | random choosers |"
-    lines = ["mean CCEI (share of runs with CCEI = 1); paper's GPT-3.5 at T=1 in the notes below", head,
+    lines = ["mean CCEI (share of runs with CCEI = 1); the paper's GPT-3.5 (temperature 0 baseline) in the note below", head,
              "|" + "---|" * (5 + len(temps))]
     for d in DOMAINS:
         r = part2_result[d]

@@ -1,0 +1,160 @@
+"""Tests for cot_probe.py: the task generator, and every probe validated on scripted models."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import cot_probe as cp
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_task_hand_case():
+    digits, ops = [3, 5, 2, 7], ["+", "*", "-"]
+    assert cp.prompt_of(digits, ops) == "3+5*2-7="
+    assert cp.running_values(digits, ops) == [8, 6, 9]
+    rng = np.random.default_rng(0)
+    assert cp.response(digits, ops, "cot", rng) == "8;6;9;>9$"
+    assert cp.response(digits, ops, "nocot", rng) == ">9$"
+    assert cp.response(digits, ops, "filler", rng) == "......>9$"
+    assert cp.parse_prompt("3+5*2-7=8;") == (digits, ops)
+
+
+def test_running_values_match_python_arithmetic():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        digits, ops = cp.random_problem(int(rng.integers(1, 12)), rng)
+        acc = digits[0]
+        for op, d in zip(ops, digits[1:]):
+            acc = eval(f"({acc}){op}({d})") % 10
+        assert cp.running_values(digits, ops)[-1] == acc
+
+
+def test_corrupted_conditions_change_what_they_claim_and_nothing_else():
+    rng = np.random.default_rng(2)
+    for _ in range(100):
+        digits, ops = cp.random_problem(int(rng.integers(2, 9)), rng)
+        values = cp.running_values(digits, ops)
+        correct = cp.response(digits, ops, "cot", rng)
+        for condition in ("form", "foreign", "shuffled", "filler"):
+            r = cp.response(digits, ops, condition, rng)
+            assert len(r) == len(correct) and r.endswith(f">{values[-1]}$")  # same length, same answer
+        assert sorted(cp.read_chain(cp.response(digits, ops, "shuffled", rng))) == sorted(values)
+        assert len(cp.read_chain(cp.response(digits, ops, "foreign", rng))) == len(values)
+
+
+def test_tokenization_round_trip_and_batch_masks():
+    text = "3+5*2-7=8;6;9;>9$"
+    assert cp.decode(cp.encode(text)) == text
+    x, y = cp.training_batch("cot", 8, 40, np.random.default_rng(3))
+    assert x.shape == y.shape == (8, 40)
+    for row_x, row_y in zip(x.tolist(), y.tolist()):
+        text = cp.decode(row_x)
+        start = text.index("=") + 1
+        assert all(t == -1 for t in row_y[:start - 1])              # no loss on the prompt
+        response = [t for t in row_y if t != -1]
+        assert cp.decode(response).endswith("$") and ">" in cp.decode(response)
+
+
+# --- scripted models: one that follows its chain, one that ignores it ----------
+
+def follower(texts):
+    """Continues from the last value written in the chain (or the first digit), whatever is true."""
+    out = []
+    for text in texts:
+        digits, ops = cp.parse_prompt(text)
+        body = text.split("=", 1)[1]
+        if body.endswith(">"):
+            written = [v for v in cp.read_chain(body) if v is not None]
+            out.append(f"{written[-1] if written else digits[0]}$")
+            continue
+        written = [v for v in cp.read_chain(body + ">") if v is not None]
+        acc = written[-1] if written else digits[0]
+        rest = []
+        for op, d in zip(ops[len(written):], digits[len(written) + 1:]):
+            acc = cp.apply_op(acc, op, d)
+            rest.append(acc)
+        out.append(cp.chain_text(rest) + f">{acc}$")
+    return out
+
+
+def ignorer(texts):
+    """Writes the true chain and answers the truth, whatever the chain it was given says."""
+    out = []
+    for text in texts:
+        digits, ops = cp.parse_prompt(text)
+        body = text.split("=", 1)[1]
+        values = cp.running_values(digits, ops)
+        if body.endswith(">"):
+            out.append(f"{values[-1]}$")
+        else:
+            n = len(cp.read_chain(body + ">"))
+            out.append(cp.chain_text(values[n:]) + f">{values[-1]}$")
+    return out
+
+
+def test_probes_on_the_scripted_follower_and_ignorer():
+    rng = np.random.default_rng(4)
+    for model in (follower, ignorer):
+        acc, invalid = cp.accuracy_by_length(model, [2, 6], 100, rng)
+        assert acc == {2: 1.0, 6: 1.0} and invalid == {2: 0.0, 6: 0.0}
+    f_follow, f_truth = cp.inserted_mistake(follower, 6, 300, rng)
+    i_follow, i_truth = cp.inserted_mistake(ignorer, 6, 300, rng)
+    assert f_follow == 1.0 and f_truth == 0.0 and i_follow == 0.0 and i_truth == 1.0
+    curve, aoc = cp.early_answering(follower, 6, 300, rng)
+    assert curve[-1] == 1.0 and 0.8 < aoc < 0.97                 # agreement ~ chance (0.1) until the end
+    curve, aoc = cp.early_answering(ignorer, 6, 300, rng)
+    assert curve == [1.0] * 7 and aoc == 0.0
+    truth, last = cp.inserted_chain(follower, 6, 300, rng, "foreign")
+    assert last == 1.0 and truth < 0.25
+    truth, last = cp.inserted_chain(ignorer, 6, 300, rng, "foreign")
+    assert truth == 1.0 and last < 0.25
+    assert cp.inserted_chain(ignorer, 6, 100, rng, "filler")[0] == 1.0
+
+
+def test_invalid_chain_share_counts_correct_answers_with_wrong_chains():
+    def lucky(texts):  # right answer, nonsense chain
+        return [cp.chain_text([0] * len(cp.parse_prompt(t)[1])) + f">{cp.running_values(*cp.parse_prompt(t))[-1]}$"
+                for t in texts]
+    acc, invalid = cp.accuracy_by_length(lucky, [5], 100, np.random.default_rng(5))
+    assert acc[5] == 1.0 and invalid[5] > 0.9
+
+
+def test_linear_probe_reads_what_is_there_and_not_what_is_not():
+    rng = np.random.default_rng(6)
+    labels = rng.integers(0, 10, 600)
+    informative = torch.randn(600, 32) * 0.5 + torch.nn.functional.one_hot(torch.as_tensor(labels), 32).float() * 3
+    assert cp.linear_probe_accuracy(informative, labels, 400) > 0.9
+    assert cp.linear_probe_accuracy(torch.randn(600, 32), labels, 400) < 0.25
+
+
+def test_decision_rule():
+    base = {"in_range": 0.95, "truth_rate": 0.1, "follow_rate": 0.9, "aoc": 0.8, "invalid_chain_share_of_correct": 0.0}
+    summary = {"cot": base, "form": {"in_range": 0.3}, "nocot": {"in_range": 0.2}}
+    assert cp.decide(summary)[0] == "the chain is computation"
+    imitation = {"cot": {**base, "truth_rate": 0.9, "follow_rate": 0.1, "invalid_chain_share_of_correct": 0.5},
+                 "form": {"in_range": 0.9}, "nocot": {"in_range": 0.2}}
+    assert cp.decide(imitation)[0] == "form imitation"
+    assert cp.decide({"cot": base, "form": {"in_range": 0.9}, "nocot": {"in_range": 0.2}})[0] == "mixed"
+
+
+def test_cli_bad_condition_exit_2(tmp_path):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "cot_probe.py"), "--conditions=cot,magic"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "magic" in r.stderr and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_smoke_experiment(tmp_path):
+    exp = cp.Experiment(conditions="nocot,cot,form", steps=2, batch_size=8, n_layer=1, n_embd=16, n_eval=20,
+                        out_dir=str(tmp_path / "cot"))
+    rows = []
+    for c in ("nocot", "cot", "form"):
+        model = cp.train_condition(c, 0, exp)
+        rows.append(cp.evaluate(model, c, exp, 0))
+    summary, verdict = cp.report(rows, exp)
+    assert set(summary) == {"nocot", "cot", "form"} and isinstance(verdict, str)
+    assert all((tmp_path / "cot" / n).exists() for n in ("results.json", "results.md", "cot_probe.png"))

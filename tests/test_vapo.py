@@ -1,0 +1,152 @@
+"""Tests for vapo.py: GAE, length-adaptive lambda, loss aggregation, clip-higher, GRPO, critic metrics,
+the reward and the teacher, and a 2-iteration run of each method."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import cot_probe as task
+import train
+import vapo
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def batch_of_sequences(seed=0, B=4, T=9):
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor([9, 5, 1, 7])[:B]
+    mask = (torch.arange(T)[None] < lengths[:, None]).double()
+    rewards = torch.zeros(B, T, dtype=torch.float64)
+    rewards[torch.arange(B), lengths - 1] = torch.tensor([1.0, 0.0, 1.0, 1.0], dtype=torch.float64)[:B]
+    values = torch.rand(B, T, generator=g, dtype=torch.float64) * mask
+    return rewards, values, mask, lengths
+
+
+def test_gae_lambda_one_is_the_monte_carlo_return():
+    rewards, values, mask, _ = batch_of_sequences()
+    adv, ret = vapo.gae(rewards, values, mask, torch.ones(4, dtype=torch.float64))
+    mc = rewards.flip(1).cumsum(1).flip(1) * mask           # gamma = 1: the sum of rewards still to come
+    assert torch.allclose(ret, mc) and torch.allclose(adv, (mc - values) * mask)
+
+
+def test_gae_lambda_zero_is_the_td_error():
+    rewards, values, mask, _ = batch_of_sequences(1)
+    adv, _ = vapo.gae(rewards, values, mask, torch.zeros(4, dtype=torch.float64))
+    next_v = torch.cat([values[:, 1:] * mask[:, 1:], torch.zeros(4, 1, dtype=torch.float64)], 1)
+    assert torch.allclose(adv, (rewards + next_v - values) * mask)
+
+
+def test_reverse_loop_equals_matrix_form_with_a_lambda_per_row():
+    rewards, values, mask, lengths = batch_of_sequences(2)
+    lam = torch.tensor([0.3, 0.9, 0.5, 0.0], dtype=torch.float64)
+    adv, _ = vapo.gae(rewards, values, mask, lam)
+    next_v = torch.cat([values[:, 1:] * mask[:, 1:], torch.zeros(4, 1, dtype=torch.float64)], 1)
+    delta = (rewards + next_v - values) * mask
+    for b in range(4):
+        n = int(lengths[b])
+        t = torch.arange(n)
+        M = torch.where(t[None] >= t[:, None], lam[b] ** (t[None] - t[:, None]).double(), torch.zeros(1, dtype=torch.float64))
+        assert torch.allclose(adv[b, :n], M @ delta[b, :n])
+
+
+def test_right_padding_changes_nothing():
+    rewards, values, mask, _ = batch_of_sequences(3)
+    lam = torch.full((4,), 0.7, dtype=torch.float64)
+    adv, ret = vapo.gae(rewards, values, mask, lam)
+    pad = lambda x, fill: torch.cat([x, torch.full((4, 5), fill, dtype=x.dtype)], 1)  # noqa: E731
+    adv2, ret2 = vapo.gae(pad(rewards, 3.0), pad(values, -7.0), pad(mask, 0.0), lam)  # garbage in the padding
+    assert torch.allclose(adv2[:, :9], adv) and torch.allclose(ret2[:, :9], ret)
+    assert torch.all(adv2[:, 9:] == 0) and torch.all(ret2[:, 9:] == 0)
+
+
+def test_length_adaptive_lambda_and_its_clamp():
+    lengths = torch.tensor([1, 2, 10, 20, 500])
+    lam = vapo.adaptive_lambda(lengths, 0.5)
+    ok = lam > 0
+    assert torch.allclose(1 / (1 - lam[ok]), 0.5 * lengths[ok].double())    # 1/(1 - lambda) = alpha l
+    assert lam[0] == 0 and lam[1] == 0 and torch.all((lam >= 0) & (lam <= 1))  # alpha l <= 1: clamped to 0
+    assert abs(vapo.adaptive_lambda(torch.tensor([20]), 1.25)[0] - 0.96) < 1e-12
+    assert torch.all(vapo.adaptive_lambda(torch.tensor([5, 20]), 0.05) == 0)  # the paper's alpha at our lengths
+
+
+def test_token_level_versus_per_sequence_weighting():
+    per_token = torch.zeros(2, 100, requires_grad=True)
+    mask = torch.zeros(2, 100)
+    mask[0, :10], mask[1, :100] = 1, 1
+    g_seq, = torch.autograd.grad(vapo.aggregate(per_token, mask, token_level=False), per_token)
+    g_tok, = torch.autograd.grad(vapo.aggregate(per_token, mask, token_level=True), per_token)
+    assert torch.isclose(g_seq[0, 0] / g_seq[1, 0], torch.tensor(10.0))      # 10-token answer weighs 10x
+    assert g_tok[0, 0] == g_tok[1, 0] == 1 / 110 and g_tok[0, 50] == 0
+
+
+@pytest.mark.parametrize("adv", [1.0, -1.0])
+def test_clip_higher_gradients_vanish_outside_the_range_on_the_clipped_side(adv):
+    ratios = torch.tensor([0.5, 0.79, 0.81, 1.0, 1.27, 1.29, 2.0], requires_grad=True)
+    loss = vapo.clipped_surrogate(ratios, torch.full((7,), adv), 0.2, 0.28).sum()
+    grad, = torch.autograd.grad(loss, ratios)
+    if adv > 0:   # clipped above 1.28 only
+        assert grad.tolist() == [-1, -1, -1, -1, -1, 0, 0]
+    else:         # clipped below 0.8 only
+        assert grad.tolist() == [0, 0, 1, 1, 1, 1, 1]
+
+
+def test_grpo_advantages():
+    r = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0])
+    a = vapo.group_advantages(r, 4)
+    assert torch.allclose(a.view(3, 4).sum(1), torch.zeros(3), atol=1e-6)
+    assert torch.all(a[4:8] == 0)                             # an all-equal group gives 0
+    assert torch.allclose(a[:4], torch.tensor([1.0, -1.0, -1.0, 1.0]), atol=1e-4)
+
+
+def test_explained_variance():
+    target = torch.tensor([[1.0, 0.0, 3.0], [2.0, 5.0, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    assert vapo.explained_variance(target, target, mask) == 1.0
+    assert abs(vapo.explained_variance(torch.full_like(target, 2.2), target, mask)) < 1e-6  # the mean: 0
+
+
+def test_reward_on_hand_made_responses():
+    problem = ([3, 5, 2, 7], ["+", "*", "-"])
+    assert vapo.reward_of("8;6;9;>9$", True, problem) == 1.0
+    assert vapo.reward_of("1;1;1;>9$", True, problem) == 1.0     # only the final answer is checked
+    assert vapo.reward_of("8;6;9;>8$", True, problem) == 0.0
+    assert vapo.reward_of("8;6;9;>9", False, problem) == 0.0     # unfinished
+    assert vapo.reward_of("8;6;9;>99$", True, problem) == 0.0
+
+
+def test_noisy_teacher_is_consistent_after_its_errors():
+    rng = np.random.default_rng(0)
+    digits, ops = [3, 5, 2, 7], ["+", "*", "-"]
+    assert vapo.noisy_teacher(digits, ops, rng, p_wrong=0.0) == "8;6;9;>9$"
+    for _ in range(50):
+        text = vapo.noisy_teacher(digits, ops, rng, p_wrong=1.0)
+        chain, prev = task.read_chain(text), digits[0]
+        for j, (op, d) in enumerate(zip(ops, digits[1:])):
+            assert chain[j] != task.apply_op(prev, op, d)        # every step wrong, from the written value
+            prev = chain[j]
+        assert task.read_answer(text) == chain[-1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["ppo", "grpo", "vapo"])
+def test_two_iteration_smoke_run(method):
+    torch.manual_seed(0)
+    sft = train.GPT(train.GPTConfig(vocab_size=len(task.VOCAB), block_size=vapo.BLOCK, n_layer=1, n_head=2,
+                                    n_embd=16)).eval()
+    cfg = vapo.method_config(method, iters=2, rollouts=32, group_size=8, minibatch=16, value_pretrain_max=2)
+    metrics, policy, critic, batch = vapo.train_method(cfg, sft, vapo.test_problems(4), log=lambda s: None)
+    assert len(metrics["iters"]) == 2 and "test_accuracy" in metrics["iters"][-1]
+    row = metrics["iters"][-1]
+    assert 0 <= row["reward"] <= 1 and np.isfinite(row["kl_ref"]) and np.isfinite(row["entropy"])
+    assert (critic is None) == (method == "grpo")
+    if method == "vapo":
+        assert row["lambda_policy"][2] < 1 and len(metrics["value_pretrain_ev"]) >= 1
+
+
+def test_cli_bad_value_exit_2(tmp_path):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "vapo.py"), "--iters=0"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--iters" in r.stderr and list(tmp_path.iterdir()) == []
