@@ -45,7 +45,6 @@ no positional encoding, 3 seeds each; validation loss at the training context an
     python train.py --variant=complexformer       # train one CMHA model
 """
 import dataclasses
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -54,7 +53,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 import train
 
@@ -208,9 +206,7 @@ def report(rows, exp):
     lines.append(f"\nmean ± std over {stats[variants[0]]['n_seeds']} seeds, {exp.iters} steps of "
                  f"{exp.batch_size} x {exp.block_size} tokens each")
     table = "\n".join(lines)
-    train.atomic_write_bytes(out / "results.md", (table + "\n").encode())
-    train.atomic_write_bytes(out / "results.json", json.dumps(
-        {"config": dataclasses.asdict(exp), "runs": rows, "summary": stats}, indent=1).encode())
+    train.write_results(out, table, {"config": dataclasses.asdict(exp), "runs": rows, "summary": stats})
 
     import matplotlib
     matplotlib.use("Agg")
@@ -233,10 +229,7 @@ def report(rows, exp):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = out / "complexformer.tmp.png"
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out / "complexformer.png")
+    train.save_figure(fig, out / "complexformer.png")
     print("\n" + table + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'complexformer.png'}")
     return stats
 

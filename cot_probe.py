@@ -43,7 +43,6 @@ Pre-registered decision rule (written before the first run; printed with the num
     python cot_probe.py --steps=2000 --seeds=3
 """
 import dataclasses
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -388,10 +387,7 @@ def report(rows, exp):
               for c in conditions if "linear_probe" in summary[c]]
     lines += ["", f"Verdict under the pre-registered rule: **{verdict}**"] + [f"- {r}" for r in reasons]
     table = "\n".join(lines)
-    train.atomic_write_bytes(out / "results.md", (table + "\n").encode())
-    train.atomic_write_bytes(out / "results.json", json.dumps(
-        {"config": dataclasses.asdict(exp), "runs": rows, "summary": summary, "verdict": verdict}, indent=1,
-        default=str).encode())
+    train.write_results(out, table, {"config": dataclasses.asdict(exp), "runs": rows, "summary": summary, "verdict": verdict})
 
     import matplotlib
     matplotlib.use("Agg")
@@ -421,10 +417,7 @@ def report(rows, exp):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    tmp = out / "cot_probe.tmp.png"
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out / "cot_probe.png")
+    train.save_figure(fig, out / "cot_probe.png")
     print("\n" + table + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'cot_probe.png'}")
     return summary, verdict
 

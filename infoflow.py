@@ -39,7 +39,6 @@ The file has three parts.
 """
 import csv
 import dataclasses
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -392,9 +391,7 @@ def report(p2, p3, games, reported, ratings, gpt_paths, bayes_paths, test_games,
               "| per game | GPT mean | Bayes mean | correlation across games |", "|---|---|---|---|"]
     lines += [f"| {k} | {v['gpt_mean']:.3f} | {v['bayes_mean']:.3f} | {v['correlation']:.3f} |" for k, v in p3["flow"].items()]
     table = "\n".join(lines)
-    train.atomic_write_bytes(out / "results.md", (table + "\n").encode())
-    train.atomic_write_bytes(out / "results.json", json.dumps(
-        {"config": dataclasses.asdict(exp), "part2": p2, "part3": p3}, indent=1).encode())
+    train.write_results(out, table, {"config": dataclasses.asdict(exp), "part2": p2, "part3": p3})
 
     import matplotlib
     matplotlib.use("Agg")
@@ -438,10 +435,7 @@ def report(p2, p3, games, reported, ratings, gpt_paths, bayes_paths, test_games,
     for a in axes.ravel():
         a.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = out / "infoflow.tmp.png"
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out / "infoflow.png")
+    train.save_figure(fig, out / "infoflow.png")
     print("\n" + table + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'infoflow.png'}")
 
 

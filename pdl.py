@@ -35,7 +35,6 @@ language model, every training token but the first); the normalisation by sum_i 
     python train.py --variant=pdl --pdl_alpha=0.5   # train one model with PDL
 """
 import dataclasses
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -199,10 +198,8 @@ def report(rows, reference, exp):
                  f"{reference['sample_entropy']:.2f} | {reference['rare_share']:.3f} | {reference['unseen_share']:.3f} |")
     table = "\n".join(lines)
     out = Path(exp.out_dir)
-    train.atomic_write_bytes(out / "results.md", (table + "\n").encode())
-    train.atomic_write_bytes(out / "results.json", json.dumps(
-        {"config": dataclasses.asdict(exp), "runs": rows, "mean_by_alpha": mean, "validation_text": reference},
-        indent=1).encode())
+    train.write_results(out, table, {"config": dataclasses.asdict(exp), "runs": rows, "mean_by_alpha": mean,
+                                     "validation_text": reference})
 
     import matplotlib
     matplotlib.use("Agg")
@@ -222,10 +219,7 @@ def report(rows, reference, exp):
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = out / "pdl.tmp.png"
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out / "pdl.png")
+    train.save_figure(fig, out / "pdl.png")
     print("\n" + table)
     for r in rows:
         if r["seed"] == 0:

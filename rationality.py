@@ -37,7 +37,6 @@ ties only (e.g. p = [[1,1],[2,1]], x = [[1,1],[2,0]]), because every e < 1 remov
 import csv
 import dataclasses
 import itertools
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -545,7 +544,7 @@ def report(part2_result, people, demand, part3_result, exp):
                      + " | ".join(cell(f"gpt_plain_T{t:g}") for t in temps)
                      + f" | {cell(f'gpt_price_T{temps[0]:g}')} ({PAPER_FRAMES['price'][d]}) | "
                      f"{cell(f'gpt_discrete_T{temps[0]:g}')} ({PAPER_FRAMES['discrete'][d]}) | {np.mean(r['random']):.3f} |")
-    lines.append(f"\nPaper's GPT-3.5 mean CCEI: " + ", ".join(f"{d} {v}" for d, v in GPT35_MEAN_CCEI.items()))
+    lines.append("\nPaper's GPT-3.5 mean CCEI: " + ", ".join(f"{d} {v}" for d, v in GPT35_MEAN_CCEI.items()))
     lines += ["", "Part 3 (simulation): Spearman correlations of CCEI across subjects",
               "| world | supermarket vs risk | among lab tasks | across categories | across periods |", "|---|---|---|---|---|"]
     for world, r in part3_result.items():
@@ -556,9 +555,7 @@ def report(part2_result, people, demand, part3_result, exp):
                and 0.15 <= r["among_lab_tasks"] <= 0.7 and r["across_categories"] < 0.5 and r["across_periods"] < 0.5]
     lines.append(f"\nWorlds that reproduce the paper's pattern: {', '.join(matches) or 'none'}")
     table = "\n".join(lines)
-    train.atomic_write_bytes(out / "results.md", (table + "\n").encode())
-    train.atomic_write_bytes(out / "results.json", json.dumps(
-        {"config": dataclasses.asdict(exp), "part2": part2_result, "part3": part3_result}, indent=1).encode())
+    train.write_results(out, table, {"config": dataclasses.asdict(exp), "part2": part2_result, "part3": part3_result})
 
     import matplotlib
     matplotlib.use("Agg")
@@ -569,7 +566,7 @@ def report(part2_result, people, demand, part3_result, exp):
         r = part2_result[d]
         series = [("people", r["people"]), ("random", r["random"])] + \
                  [(f"GPT T={t:g}", r[f"gpt_plain_T{t:g}"]) for t in temps] + \
-                 [(f"GPT price", r[f"gpt_price_T{temps[0]:g}"]), (f"GPT 11 options", r[f"gpt_discrete_T{temps[0]:g}"])]
+                 [("GPT price", r[f"gpt_price_T{temps[0]:g}"]), ("GPT 11 options", r[f"gpt_discrete_T{temps[0]:g}"])]
         for label, values in series:
             v = np.sort(values)
             ax.step(v, np.arange(1, len(v) + 1) / len(v), where="post", label=label)
@@ -593,10 +590,7 @@ def report(part2_result, people, demand, part3_result, exp):
     axes[0, 0].legend(fontsize=7)
     axes[1, 0].legend(fontsize=7)
     fig.tight_layout()
-    tmp = out / "rationality.tmp.png"
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out / "rationality.png")
+    train.save_figure(fig, out / "rationality.png")
     print("\n" + table + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'rationality.png'}")
 
 

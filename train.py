@@ -47,7 +47,7 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -703,6 +703,23 @@ class NonFiniteLoss(RuntimeError):
     pass
 
 
+def save_figure(fig, path):
+    """Save a matplotlib figure atomically (temp file, then rename) and close it."""
+    import matplotlib.pyplot as plt
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def write_results(out_dir, table, data):
+    """A paper file's outputs: results.md (the markdown table) and results.json, both atomically."""
+    atomic_write_bytes(Path(out_dir) / "results.md", (table + "\n").encode())
+    atomic_write_bytes(Path(out_dir) / "results.json", json.dumps(data, indent=1, default=str).encode())
+
+
 def save_loss_plot(path, history, title):
     import matplotlib
     matplotlib.use("Agg")
@@ -718,10 +735,7 @@ def save_loss_plot(path, history, title):
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = Path(path).with_name(Path(path).stem + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path)
 
 
 def train(cfg, build_model=None, callback=None, quiet=False):

@@ -39,8 +39,6 @@ runs are tens of iterations: what we report is what happened at this scale, not 
 """
 import copy
 import dataclasses
-import json
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -510,9 +508,7 @@ def report(results, picture, exp):
                  "of the method's advantage with the structural true advantage; mass: share of a failed rollout's "
                  "|advantage| that sits, negative, on its first wrong step.")
     table = "\n".join(lines)
-    train.atomic_write_bytes(out / "results.md", (table + "\n").encode())
-    train.atomic_write_bytes(out / "results.json", json.dumps(
-        {"config": dataclasses.asdict(exp), "runs": results, "token_picture": picture}, indent=1).encode())
+    train.write_results(out, table, {"config": dataclasses.asdict(exp), "runs": results, "token_picture": picture})
 
     import matplotlib
     matplotlib.use("Agg")
@@ -558,10 +554,7 @@ def report(results, picture, exp):
     for a in axes.ravel():
         a.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = out / "vapo.tmp.png"
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out / "vapo.png")
+    train.save_figure(fig, out / "vapo.png")
     print("\n" + table + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'vapo.png'}")
 
 

@@ -43,10 +43,8 @@ validation perplexity, output-layer parameters and the floor, and times logits a
     python train.py --variant=vq_logits --vq_k=1024   # train one model with a codebook head
 """
 import dataclasses
-import json
 import math
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -359,9 +357,7 @@ def report(rows, floors, timings, exp):
               f"per row: full {1e3 * t['full_sample']:.1f} ms, O(K) {1e3 * t['code_sample']:.2f} ms "
               f"({t['full_sample'] / t['code_sample']:.0f}x)."]
     table = "\n".join(lines)
-    train.atomic_write_bytes(out / "results.md", (table + "\n").encode())
-    train.atomic_write_bytes(out / "results.json", json.dumps(
-        {"config": dataclasses.asdict(exp), "runs": rows, "floors": floors, "timings_s": timings}, indent=1).encode())
+    train.write_results(out, table, {"config": dataclasses.asdict(exp), "runs": rows, "floors": floors, "timings_s": timings})
 
     import matplotlib
     matplotlib.use("Agg")
@@ -393,10 +389,7 @@ def report(rows, floors, timings, exp):
         ax.set_xlabel("codebook size K")
         ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
-    tmp = out / "vq_logits.tmp.png"
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(out / "vq_logits.png")
+    train.save_figure(fig, out / "vq_logits.png")
     print("\n" + table + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'vq_logits.png'}")
 
 

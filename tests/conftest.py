@@ -22,3 +22,14 @@ def tiny_text(tmp_path):
     path = tmp_path / "tiny.txt"
     path.write_text("\n".join(lines))
     return path
+
+
+@pytest.fixture
+def tiny_baseline(tmp_path, tiny_text):
+    """A 4-step baseline checkpoint on the tiny text, for the finetuning experiments' smoke tests."""
+    import train
+    summary = train.train(train.TrainConfig(dataset=str(tiny_text), data_dir=str(tmp_path / "data"),
+                                            out_dir=str(tmp_path / "base"), n_layer=1, n_head=2, n_embd=16,
+                                            block_size=16, batch_size=4, max_iters=4, eval_iters=2,
+                                            sample_tokens=0, num_threads=1), quiet=True)
+    return str(Path(summary["out_dir"]) / "ckpt.pt")

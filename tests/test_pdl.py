@@ -119,14 +119,10 @@ def test_cli_bad_alphas_exit_2(tmp_path):
 
 
 @pytest.mark.slow
-def test_smoke_experiment(tmp_path, tiny_text):
+def test_smoke_experiment(tmp_path, tiny_baseline):
     """A tiny baseline and a 2-alpha finetune end to end: results, table and figure are written."""
-    base = train.train(train.TrainConfig(dataset=str(tiny_text), data_dir=str(tmp_path / "data"),
-                                         out_dir=str(tmp_path / "base"), n_layer=1, n_head=2, n_embd=16,
-                                         block_size=16, batch_size=4, max_iters=4, eval_iters=2,
-                                         sample_tokens=0, num_threads=1), quiet=True)
     exp = pdl.Experiment(alphas="0,1", ft_iters=3, n_samples=4, sample_len=8,
-                         baseline=os.path.join(base["out_dir"], "ckpt.pt"), out_dir=str(tmp_path / "pdl"))
+                         baseline=tiny_baseline, out_dir=str(tmp_path / "pdl"))
     rows, reference = pdl.run_experiment(exp)
     pdl.report(rows, reference, exp)
     assert [r["alpha"] for r in rows] == [0.0, 1.0]

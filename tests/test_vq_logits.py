@@ -157,13 +157,9 @@ def test_cli_bad_runs_exit_2(tmp_path):
 
 
 @pytest.mark.slow
-def test_smoke_experiment(tmp_path, tiny_text):
-    base = train.train(train.TrainConfig(dataset=str(tiny_text), data_dir=str(tmp_path / "data"),
-                                         out_dir=str(tmp_path / "base"), n_layer=1, n_head=2, n_embd=16,
-                                         block_size=16, batch_size=4, max_iters=4, eval_iters=2,
-                                         sample_tokens=0, num_threads=1), quiet=True)
+def test_smoke_experiment(tmp_path, tiny_baseline):
     exp = vq.Experiment(runs="full,16:kmeans,16:random+bias", floor_ks="16", ft_iters=2,
-                        baseline=os.path.join(base["out_dir"], "ckpt.pt"), out_dir=str(tmp_path / "vq"))
+                        baseline=tiny_baseline, out_dir=str(tmp_path / "vq"))
     rows, floors, timings = vq.run_experiment(exp)
     vq.report(rows, floors, timings, exp)
     assert [r["K"] for r in rows] == [50304, 16, 16] and len(floors) == 4
