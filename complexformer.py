@@ -72,6 +72,7 @@ class CMHARotation(nn.Module):
             delta = torch.randn(n_head, half, generator=generator) * (head_dim / 2) ** -0.5
         self.delta = nn.Parameter(delta)                    # (nh, D/2)
         self.b = nn.Parameter(torch.zeros(n_head, half))    # (nh, D/2)
+        self.delta.no_weight_decay = self.b.no_weight_decay = True  # decay would pull delta from 1 to 0
 
     def euler(self, x, with_bias):
         """(re, im) -> r (cos a, sin a) with a = delta phi (+ b): the rotated pair before positions."""

@@ -549,10 +549,11 @@ def lr_at(it, cfg):
 
 
 def make_optimizer(model, cfg, device):
-    """AdamW; weight decay on matrices and embeddings only (nanoGPT's grouping)."""
+    """AdamW; weight decay on matrices and embeddings only (nanoGPT's grouping). A parameter can opt out
+    with `p.no_weight_decay = True` (e.g. complexformer's per-head delta, whose natural value is 1, not 0)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
+    decay = [p for p in params if p.dim() >= 2 and not getattr(p, "no_weight_decay", False)]
+    no_decay = [p for p in params if p.dim() < 2 or getattr(p, "no_weight_decay", False)]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2),
                              fused=device.type == "cuda")

@@ -136,3 +136,12 @@ def test_smoke_experiment(tmp_path, tiny_text):
     assert set(stats) == {"rope", "cmha_authors"}
     assert stats["cmha_authors"]["params"] == stats["rope"]["params"] + 16  # delta and b: n_layer x n_embd
     assert all((tmp_path / "cf" / n).exists() for n in ("results.json", "results.md", "complexformer.png"))
+
+
+def test_delta_and_b_are_not_weight_decayed():
+    model = cf.build_model(cf.Config(positions="cmha", n_layer=1, n_head=2, n_embd=16))
+    opt = train.make_optimizer(model, train.TrainConfig(weight_decay=0.1), torch.device("cpu"))
+    decayed = {id(p) for g in opt.param_groups if g["weight_decay"] > 0 for p in g["params"]}
+    rot = model.blocks[0].attn.rotate
+    assert id(rot.delta) not in decayed and id(rot.b) not in decayed
+    assert id(model.blocks[0].attn.c_attn.weight) in decayed
