@@ -253,7 +253,7 @@ def bench():
 
 def run(argv):
     try:
-        exp = train.parse_args(argv, Experiment)
+        exp = train.parse_args(argv, Experiment, __doc__)
         if any(v not in POSITIONS for v in exp.variants.split(",")):
             raise ValueError(f"--variants takes a comma-separated subset of: {', '.join(POSITIONS)}")
         if min(exp.seeds, exp.iters, exp.block_size, exp.batch_size, exp.eval_batches) < 1:

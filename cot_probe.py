@@ -424,7 +424,7 @@ def report(rows, exp):
 
 def run(argv):
     try:
-        exp = train.parse_args(argv, Experiment)
+        exp = train.parse_args(argv, Experiment, __doc__)
         bad = [c for c in exp.conditions.split(",") if c not in CONDITIONS]
         if bad:
             raise train.ConfigError(f"unknown condition '{bad[0]}'; choose from: {', '.join(CONDITIONS)}")

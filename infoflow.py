@@ -447,7 +447,7 @@ def run(argv):
                 raise train.ConfigError("--beliefs=FILE takes no other arguments")
             analyse_csv(beliefs[0].split("=", 1)[1])
             return 0
-        exp = train.parse_args(argv, Experiment)
+        exp = train.parse_args(argv, Experiment, __doc__)
         if min(exp.n_games, exp.gpt_train_games, exp.gpt_test_games) < 10 or exp.n_steps < 3:
             raise train.ConfigError("--n_games, --gpt_train_games, --gpt_test_games must be >= 10 and --n_steps >= 3")
         if min(exp.gpt_steps, exp.gpt_batch, exp.n_layer) < 1 or exp.n_embd % 8 or exp.rating_noise < 0:

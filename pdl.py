@@ -244,7 +244,7 @@ def bench():
 
 def run(argv):
     try:
-        exp = train.parse_args(argv, Experiment) if argv else Experiment()
+        exp = train.parse_args(argv, Experiment, __doc__) if argv else Experiment()
         alphas = [float(a) for a in exp.alphas.split(",")]
         if any(a < 0 or not math.isfinite(a) for a in alphas) or exp.seeds < 1 or exp.ft_iters < 1:
             raise ValueError

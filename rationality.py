@@ -619,7 +619,7 @@ def run(argv):
                 raise train.ConfigError("--data=FILE takes no other arguments")
             analyse_csv(data[0].split("=", 1)[1])
             return 0
-        exp = train.parse_args(argv, Experiment)
+        exp = train.parse_args(argv, Experiment, __doc__)
         temps = [float(t) for t in exp.temperatures.split(",")]
         if any(t < 0 for t in temps) or not 0 < exp.rare_frame_share <= 0.25:
             raise train.ConfigError("--temperatures must be >= 0 and --rare_frame_share in (0, 0.25]")

@@ -1006,8 +1006,12 @@ def parse_value(key, text, typ):
         raise ConfigError(f"--{key} expects {kinds.get(typ, typ.__name__)}, got '{text}'") from None
 
 
-def parse_args(argv, cfg_cls=TrainConfig):
-    """--key=value pairs typed from cfg_cls; returns a validated config. Raises ConfigError."""
+def parse_args(argv, cfg_cls=TrainConfig, doc=None):
+    """--key=value pairs typed from cfg_cls; returns a validated config. Raises ConfigError.
+    --help (or -h) prints the usage lines of `doc` and every key with its default, then exits 0."""
+    if "--help" in argv or "-h" in argv:
+        print_help(cfg_cls, doc or __doc__)
+        sys.exit(0)
     cfg = cfg_cls()
     types = {f.name: f.type for f in dataclasses.fields(cfg_cls)}
     for arg in argv:
@@ -1025,12 +1029,15 @@ def parse_args(argv, cfg_cls=TrainConfig):
     return cfg
 
 
-def print_help(cfg_cls, variants):
-    print(__doc__.strip().split("\n\n")[0])
-    print(f"\nusage: python train.py [--variant=NAME] [--key=value ...]\nvariants: {', '.join(variants)}\n")
+def print_help(cfg_cls, doc):
+    """The `python ...` command lines of a module docstring, then each key, its default and its comment."""
+    print("\n".join(line.strip() for line in doc.splitlines() if line.strip().startswith(("python ", "torchrun "))))
+    if issubclass(cfg_cls, TrainConfig):
+        print(f"variants (--variant=NAME): {', '.join(available_variants())}")
+    print("\nkeys (--key=value):")
     helps = field_help(cfg_cls)
     for f in dataclasses.fields(cfg_cls):
-        print(f"  --{f.name}={f.default!s:<14} {helps.get(f.name, '')}")
+        print(f"  {'--' + f.name + '=' + str(f.default):<36} {helps.get(f.name, '')}")
 
 
 def main(argv=None):
@@ -1042,11 +1049,7 @@ def main(argv=None):
         rest = [a for a in argv if not a.startswith("--variant=")]
         if module is not None and hasattr(module, "run") and not hasattr(module, "build_model"):
             return module.run(rest)  # a file with its own outer loop takes over its command line
-        cfg_cls = getattr(module, "Config", TrainConfig)
-        if "--help" in rest or "-h" in rest:
-            print_help(cfg_cls, available_variants())
-            return 0
-        cfg = parse_args(rest, cfg_cls)
+        cfg = parse_args(rest, getattr(module, "Config", TrainConfig), module.__doc__ if module else None)
         cfg.variant = name
         return_summary = train(cfg, getattr(module, "build_model", None))
         return 0 if return_summary else 1

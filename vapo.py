@@ -595,7 +595,7 @@ def bench():
 
 def run(argv):
     try:
-        exp = train.parse_args(argv, Experiment)
+        exp = train.parse_args(argv, Experiment, __doc__)
         if min(exp.iters, exp.seeds, exp.sft_steps, exp.n_layer, exp.n_test) < 1 or exp.n_embd % 4:
             raise train.ConfigError("--iters, --seeds, --sft_steps, --n_layer, --n_test >= 1; --n_embd a multiple of 4")
     except train.ConfigError as e:

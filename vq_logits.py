@@ -395,7 +395,7 @@ def report(rows, floors, timings, exp):
 
 def run(argv):
     try:
-        exp = train.parse_args(argv, Experiment)
+        exp = train.parse_args(argv, Experiment, __doc__)
         parse_runs(exp.runs)
         if exp.ft_iters < 1 or not all(k.isdigit() and int(k) >= 1 for k in exp.floor_ks.split(",")):
             raise ValueError("--ft_iters must be >= 1 and --floor_ks comma-separated positive integers")

@@ -307,3 +307,11 @@ def test_variant_errors_from_a_paper_file_exit_2(tmp_path):
                        cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "pdl_alpha" in r.stderr and r.stderr.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("script", ["train.py", "rationality.py", "vapo.py"])
+def test_help_lists_keys_and_exits_0(tmp_path, script):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, script), "--help"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "keys (--key=value):" in r.stdout and "python " in r.stdout
+    assert list(tmp_path.iterdir()) == []
