@@ -72,10 +72,9 @@ class PowerLawDecayLoss(nn.Module):
 
     def forward(self, logits, targets):
         logits, targets = logits.reshape(-1, logits.size(-1)), targets.reshape(-1)
-        keep = targets != -1
-        # l_i = -log softmax(logits_i)[y_i]
-        token_loss = F.cross_entropy(train.at_least_float32(logits[keep]), targets[keep], reduction="none")
-        w = self.weights.to(token_loss.dtype)[targets[keep]]
+        # l_i = -log softmax(logits_i)[y_i]  (0 where the target is ignored; no copy of the logits)
+        token_loss = F.cross_entropy(train.at_least_float32(logits), targets, ignore_index=-1, reduction="none")
+        w = torch.where(targets != -1, self.weights.to(token_loss.dtype)[targets.clamp(min=0)], 0.0)
         # L = sum_i w(y_i) l_i / sum_i w(y_i)
         return (w * token_loss).sum() / w.sum()
 

@@ -136,7 +136,8 @@ def test_two_iteration_smoke_run(method):
     torch.manual_seed(0)
     sft = train.GPT(train.GPTConfig(vocab_size=len(task.VOCAB), block_size=vapo.BLOCK, n_layer=1, n_head=2,
                                     n_embd=16)).eval()
-    cfg = vapo.method_config(method, iters=2, rollouts=32, group_size=8, minibatch=16, value_pretrain_max=2)
+    cfg = vapo.method_config(method, iters=2, rollouts=32, group_size=8, minibatch=16, value_pretrain_min=1,
+                                 value_pretrain_max=2)
     metrics, policy, critic, batch = vapo.train_method(cfg, sft, vapo.test_problems(4), log=lambda s: None)
     assert len(metrics["iters"]) == 2 and "test_accuracy" in metrics["iters"][-1]
     row = metrics["iters"][-1]
