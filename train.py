@@ -1051,8 +1051,8 @@ def main(argv=None):
             return module.run(rest)  # a file with its own outer loop takes over its command line
         cfg = parse_args(rest, getattr(module, "Config", TrainConfig), module.__doc__ if module else None)
         cfg.variant = name
-        return_summary = train(cfg, getattr(module, "build_model", None))
-        return 0 if return_summary else 1
+        train(cfg, getattr(module, "build_model", None))
+        return 0
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
