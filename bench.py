@@ -52,11 +52,6 @@ def train_step_seconds(model, vocab_size, batch_size=12, block_size=64):
     return median_seconds(step, repeats=20, warmup=3)
 
 
-class NoRotation(torch.nn.Module):
-    def forward(self, q, k, cos, sin):
-        return q, k
-
-
 def bench_train():
     """Baseline training throughput at nanoGPT's small CPU config, and the KV-cache speedup."""
     # nanoGPT's yardstick config: 4 layers, 4 heads, n_embd 128, block 64, batch 12, 65 symbols, eager
@@ -67,7 +62,7 @@ def bench_train():
     torch.manual_seed(0)
     nanogpt_like = train.GPT(train.GPTConfig(**{**yardstick.__dict__, "bias": True}))
     for block in nanogpt_like.blocks:
-        block.attn.rotate = NoRotation()
+        block.attn.rotate = train.NoRotation()
     reference = train_step_seconds(nanogpt_like, 65)
     rows = {"train_ms_per_iter": 1e3 * ours, "train_tokens_per_s": 12 * 64 / ours,
             "train_vs_nanogpt_like_speed": reference / ours}

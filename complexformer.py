@@ -104,13 +104,6 @@ def pairwise_scores(q, k, delta, b, omega):
     return (r_q[:, :, :, None, :] * r_k[:, :, None, :, :] * torch.cos(angle)).sum(-1) / math.sqrt(D)
 
 
-class NoRotation(nn.Module):
-    """No positional encoding at all (NoPE): the causal mask is the model's only sense of order."""
-
-    def forward(self, q, k, cos, sin):
-        return q, k
-
-
 # -----------------------------------------------------------------------------
 # Variant protocol: python train.py --variant=complexformer
 
@@ -136,7 +129,7 @@ def build_model(cfg, train_data=None):
             block.attn.rotate = CMHARotation(cfg.n_head, cfg.n_embd // cfg.n_head,
                                              "rope" if cfg.positions == "cmha" else "authors", gen)
         elif cfg.positions == "none":
-            block.attn.rotate = NoRotation()
+            block.attn.rotate = train.NoRotation()
     return model
 
 

@@ -123,18 +123,25 @@ def decode(ids):
     return "".join(VOCAB[i] for i in ids)
 
 
-def training_batch(condition, batch_size, length, rng, min_ops=2, max_ops=8):
-    """(x, y) of shape (B, length): prompt + response, right-padded with '$'; targets -1 on the prompt
-    and the padding, so the loss is on the response only."""
-    x = np.full((batch_size, length), PAD, dtype=np.int64)
-    y = np.full((batch_size, length), -1, dtype=np.int64)
-    for b in range(batch_size):
-        digits, ops = random_problem(int(rng.integers(min_ops, max_ops + 1)), rng)
-        p, r = encode(prompt_of(digits, ops)), encode(response(digits, ops, condition, rng))
-        seq = p + r
+def pack_batch(pairs, length):
+    """(x, y) of shape (B, length) from (prompt, response) texts: right-padded with '$'; targets -1 on
+    the prompt and the padding, so the loss is on the response only."""
+    x = np.full((len(pairs), length), PAD, dtype=np.int64)
+    y = np.full((len(pairs), length), -1, dtype=np.int64)
+    for b, (prompt, reply) in enumerate(pairs):
+        p, seq = encode(prompt), encode(prompt + reply)
         x[b, :len(seq) - 1] = seq[:-1]
         y[b, len(p) - 1:len(seq) - 1] = seq[len(p):]
     return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def training_batch(condition, batch_size, length, rng, min_ops=2, max_ops=8):
+    """A batch of fresh problems (2 to 8 operations by default) with the condition's responses."""
+    pairs = []
+    for _ in range(batch_size):
+        digits, ops = random_problem(int(rng.integers(min_ops, max_ops + 1)), rng)
+        pairs.append((prompt_of(digits, ops), response(digits, ops, condition, rng)))
+    return pack_batch(pairs, length)
 
 
 # -----------------------------------------------------------------------------

@@ -151,12 +151,9 @@ class Experiment:
 
 def run_experiment(exp):
     alphas = [float(a) for a in exp.alphas.split(",")]
-    base_path = train.baseline_checkpoint(exp.baseline)
-    base_cfg = torch.load(base_path, weights_only=False)["config"]
-    base_cfg = {k: v for k, v in base_cfg.items() if k in {f.name for f in dataclasses.fields(train.TrainConfig)}}
-    folder = train.prepare_data(base_cfg["dataset"], base_cfg["data_dir"])
-    train_data = train.load_tokens(folder, "train", base_cfg["block_size"] + 2)
-    val_data = train.load_tokens(folder, "val", base_cfg["block_size"] + 2)
+    baseline = train.load_baseline(exp.baseline)
+    base_path, base_cfg = baseline["path"], baseline["config"]
+    train_data, val_data = baseline["train_data"], baseline["val_data"]
     counts = target_counts(train_data, 50257)
     rare, seen = rare_token_set(counts), set(torch.nonzero(counts).flatten().tolist())
     rows = []

@@ -580,16 +580,6 @@ def save_checkpoint(path, state):
         os.close(fd)
 
 
-def load_model(path, build_model=None, device="cpu"):
-    """Rebuild a trained model from a checkpoint written by train(): (model, TrainConfig dict)."""
-    ckpt = torch.load(path, map_location=device, weights_only=False)
-    cfg_dict = ckpt["config"]
-    cfg = TrainConfig(**{k: v for k, v in cfg_dict.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}})
-    model = (build_model or build_baseline)(cfg, None)
-    model.load_state_dict(ckpt["model"])
-    return model.to(device), cfg_dict
-
-
 @torch.no_grad()
 def val_loss(model, data, block_size, batch_size=12, n_batches=20, seed=0):
     """Plain mean cross-entropy (nats/token) of a model on fixed random windows of `data`,
@@ -639,9 +629,10 @@ def fit(model, next_batch, steps, learning_rate=3e-3, warmup_iters=None, log_eve
     return losses
 
 
-def baseline_checkpoint(path="out/baseline/ckpt.pt"):
-    """The baseline checkpoint that finetuning experiments start from; trains `python train.py`'s
-    default model first if there is none."""
+def load_baseline(path="out/baseline/ckpt.pt"):
+    """What a finetuning experiment needs from the baseline checkpoint, training `python train.py`'s
+    default model first if there is none: {"path", "config" (its TrainConfig fields), "state" (weights),
+    "train_data", "val_data"}."""
     path = Path(path)
     if not path.exists():
         print(f"no baseline checkpoint at {path}: training one with the defaults of train.py first", flush=True)
@@ -649,7 +640,18 @@ def baseline_checkpoint(path="out/baseline/ckpt.pt"):
     ckpt = torch.load(path, map_location="cpu", weights_only=False)
     print(f"baseline: {path} ({ckpt['iter_num']} iterations, val loss "
           f"{ckpt['history']['val'][-1][1] if ckpt['history']['val'] else float('nan'):.4f})", flush=True)
-    return path
+    config = {k: v for k, v in ckpt["config"].items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
+    folder = prepare_data(config["dataset"], config["data_dir"])
+    return {"path": path, "config": config, "state": ckpt["model"],
+            "train_data": load_tokens(folder, "train", config["block_size"] + 2),
+            "val_data": load_tokens(folder, "val", config["block_size"] + 2)}
+
+
+class NoRotation(nn.Module):
+    """No positional encoding at all (NoPE): the causal mask is the model's only sense of order."""
+
+    def forward(self, q, k, cos, sin):
+        return q, k
 
 
 def pick_device(name):

@@ -156,14 +156,11 @@ def sft_model(exp):
         # this small model had not learned the steps of the long problems after 2,500 steps
         step[0] += 1
         max_ops = 8 if step[0] <= 0.4 * exp.sft_steps else MAX_OPS
-        x = np.full((64, BLOCK), task.PAD, dtype=np.int64)
-        y = np.full((64, BLOCK), -1, dtype=np.int64)
-        for b in range(64):
+        pairs = []
+        for _ in range(64):
             digits, ops = task.random_problem(int(rng.integers(MIN_OPS, max_ops + 1)), rng)
-            p, r = task.encode(task.prompt_of(digits, ops)), task.encode(noisy_teacher(digits, ops, rng))
-            seq = p + r
-            x[b, :len(seq) - 1], y[b, len(p) - 1:len(seq) - 1] = seq[:-1], seq[len(p):]
-        return torch.from_numpy(x), torch.from_numpy(y)
+            pairs.append((task.prompt_of(digits, ops), noisy_teacher(digits, ops, rng)))
+        return task.pack_batch(pairs, BLOCK)
     train.fit(model, batch, exp.sft_steps, learning_rate=3e-3, name="SFT on the noisy teacher")
     train.save_checkpoint(path, model.state_dict())
     return model.eval()
@@ -227,9 +224,8 @@ def greedy_accuracy(policy, problems_by_bucket):
     for name, problems in problems_by_bucket.items():
         if not problems:
             continue
-        prompts = [task.encode(task.prompt_of(d, o)) for d, o in problems]
-        new, _ = policy.generate_batch(prompts, 2 * MAX_OPS + 3, temperature=0)
-        answers = [task.read_answer(task.decode(row.tolist())) for row in new]
+        completions = task.model_completer(policy, max_new=2 * MAX_OPS + 3)([task.prompt_of(d, o) for d, o in problems])
+        answers = [task.read_answer(c) for c in completions]
         out[name] = float(np.mean([a == task.running_values(d, o)[-1] for a, (d, o) in zip(answers, problems)]))
     return out
 

@@ -297,14 +297,11 @@ def parse_runs(text):
 
 def run_experiment(exp):
     runs = parse_runs(exp.runs)
-    base_path = train.baseline_checkpoint(exp.baseline)
-    ckpt = torch.load(base_path, map_location="cpu", weights_only=False)
-    base_cfg = {k: v for k, v in ckpt["config"].items() if k in {f.name for f in dataclasses.fields(train.TrainConfig)}}
-    embeddings = ckpt["model"]["wte.weight"]
+    baseline = train.load_baseline(exp.baseline)
+    base_path, base_cfg = baseline["path"], baseline["config"]
+    train_data, val_data = baseline["train_data"], baseline["val_data"]
+    embeddings = baseline["state"]["wte.weight"]
     V, d = embeddings.shape
-    folder = train.prepare_data(base_cfg["dataset"], base_cfg["data_dir"])
-    train_data = train.load_tokens(folder, "train", base_cfg["block_size"] + 2)
-    val_data = train.load_tokens(folder, "val", base_cfg["block_size"] + 2)
     counts = torch.from_numpy(np.bincount(np.asarray(train_data), minlength=V))
 
     print("floor of each map on validation text: E[log n_c] - H(y|c), nats", flush=True)
