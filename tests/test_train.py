@@ -159,17 +159,36 @@ def test_kv_cache_logits_match_full_forward():
 
 
 def test_generate_batch_left_padding_equals_one_by_one():
+    """Every step's logits of the left-padded batch equal those of each prompt decoded alone (float64, so a wrong
+    mask or position shows even where the greedy token would not change)."""
     model = tiny_gpt(torch.float64)
+    seen = []
+    model.lm_head.register_forward_hook(lambda module, inputs, out: seen.append(out[:, -1].clone()))
     prompts = [[5, 6, 7], [1, 2, 3, 4, 5, 6, 7], [9]]
-    new, lengths = model.generate_batch(prompts, 6, temperature=0)
-    assert lengths.tolist() == [3, 7, 1]
-    for i, p in enumerate(prompts):
-        alone = model.generate(torch.tensor([p]), 6, temperature=0)[0, len(p):]
-        assert torch.equal(new[i], alone)
-    no_cache, _ = model.generate_batch(prompts, 6, temperature=0, use_cache=False)
-    assert torch.equal(new, no_cache)
+    for use_cache in (True, False):
+        seen.clear()
+        new, lengths = model.generate_batch(prompts, 6, temperature=0, use_cache=use_cache)
+        batched = torch.stack(seen)  # (steps, B, V)
+        assert lengths.tolist() == [3, 7, 1]
+        for i, p in enumerate(prompts):
+            seen.clear()
+            alone = model.generate(torch.tensor([p]), 6, temperature=0)[0, len(p):]
+            assert torch.equal(new[i], alone)
+            assert torch.allclose(batched[:, i], torch.stack(seen)[:, 0], atol=1e-10)
     with pytest.raises(ValueError):
         model.generate_batch([[1], []], 3)
+
+
+def test_padded_forward_logits_equal_unpadded():
+    """The prefill of a left-padded batch: logits at real tokens equal each row's own forward pass."""
+    model = tiny_gpt(torch.float64)
+    rows = [torch.randint(0, 97, (n,)) for n in (4, 9, 1)]
+    n_pad = torch.tensor([9 - len(r) for r in rows])
+    idx = torch.stack([torch.cat([torch.zeros(9 - len(r), dtype=torch.long), r]) for r in rows])
+    cols = torch.arange(9)
+    logits, _ = model(idx, pos=(cols[None] - n_pad[:, None]).clamp(min=0), key_mask=cols[None] >= n_pad[:, None])
+    for i, r in enumerate(rows):
+        assert torch.allclose(logits[i, 9 - len(r):], model(r[None])[0][0], atol=1e-10)
 
 
 # --- training loop ------------------------------------------------------------
@@ -207,6 +226,9 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path, tiny_text):
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.pt"
+    train.atomic_write(tmp_path / "a.bin", b"x")
+    assert (tmp_path / "a.bin").read_bytes() == b"x" and (tmp_path / "a.bin").stat().st_mode & 0o777 == 0o644
+    (tmp_path / "a.bin").unlink()
     train.save_checkpoint(path, {"iter_num": 1, "w": torch.ones(3)})
 
     def broken_save(obj, f):
@@ -315,3 +337,126 @@ def test_help_lists_keys_and_exits_0(tmp_path, script):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "keys (--key=value):" in r.stdout and "python " in r.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_nan_check_runs_when_logging(tmp_path, tiny_text):
+    """The NaN check needs the loss on the host, so it runs at log and checkpoint steps only (no sync per step)."""
+    def build(cfg, data):
+        model = train.build_baseline(cfg)
+        model.loss_fn = lambda logits, targets: train.cross_entropy_loss(logits, targets) * float("nan")
+        return model
+    cfg = tiny_train_cfg(tmp_path, tiny_text, log_interval=3, ckpt_interval=5)
+    with pytest.raises(train.NonFiniteLoss, match=r"loss is nan at iteration 3; no checkpoint was written yet"):
+        train.train(cfg, build_model=build, quiet=True)
+    assert not (tmp_path / "run" / "ckpt.pt").exists()
+
+
+def test_loop_val_loss_is_val_loss(tmp_path, tiny_text):
+    """One evaluator: the loop's history["val"] is what paper files get from train.val_loss."""
+    s = train.train(tiny_train_cfg(tmp_path, tiny_text), quiet=True)
+    val = train.load_tokens(train.prepare_data(str(tiny_text), str(tmp_path / "data")), "val", 18)
+    assert s["val_loss"] == pytest.approx(train.val_loss(s["model"], val, 16, batch_size=4, n_batches=2), abs=1e-6)
+
+
+def test_fit_uses_the_loop_step_and_stops_on_nan():
+    model = tiny_gpt().train()
+    x = torch.randint(0, 97, (4, 16))
+    losses = train.fit(model, lambda: (x, x), 20, learning_rate=1e-2, log_every=5)
+    assert len(losses) == 20 and losses[-1] < losses[0] - 1
+    model.loss_fn = lambda logits, targets: logits.sum() * float("inf")
+    with pytest.raises(train.NonFiniteLoss, match="by step 5"):
+        train.fit(model, lambda: (x, x), 10, log_every=5)
+
+
+def test_flops_per_token_and_peak_by_device_name():
+    """6 N + 12 L T C with N = block matrices + norms + the output head counted once, tied or not."""
+    tied, untied = tiny_gpt(), tiny_gpt(tie_weights=False)
+    blocks = 2 * (16 * 48 + 16 * 16 + 16 * 64 + 64 * 16 + 2 * 16) + 16  # c_attn, c_proj, c_fc, c_proj, ln_1, ln_2; ln_f
+    expected = 6 * (blocks + 97 * 16) + 12 * 2 * 16 * 16
+    assert train.flops_per_token(tied, 16) == expected and train.flops_per_token(untied, 16) == expected
+    peak = dict(train.PEAK_BF16_FLOPS)
+    lookup = {name: next(f for n, f in train.PEAK_BF16_FLOPS if n in name)
+              for name in ("NVIDIA H100 80GB HBM3", "NVIDIA H100 PCIe", "NVIDIA A100-SXM4-80GB", "NVIDIA H200")}
+    assert lookup == {"NVIDIA H100 80GB HBM3": 989e12, "NVIDIA H100 PCIe": 756e12, "NVIDIA A100-SXM4-80GB": 312e12,
+                      "NVIDIA H200": 989e12} and peak["H100"] == 989e12
+
+
+def test_rng_state_round_trip_includes_cuda(monkeypatch):
+    """Resume restores every stream, the CUDA one included (faked here: tests never need a GPU)."""
+    fake = {"state": torch.tensor([1, 2, 3], dtype=torch.uint8)}
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: fake["state"].clone())
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: fake.update(state=state))
+    gen = torch.Generator().manual_seed(5)
+    state = train.rng_state(gen, torch.device("cuda"), 1)
+    expected = (torch.rand(3, generator=gen), torch.rand(3))
+    fake["state"] = torch.tensor([9], dtype=torch.uint8)
+    train.set_rng_state(state, gen, torch.device("cuda"), 0)
+    assert torch.equal(torch.rand(3, generator=gen), expected[0]) and torch.equal(torch.rand(3), expected[1])
+    assert fake["state"].tolist() == [1, 2, 3]
+
+
+def test_shakespeare_char_dataset(tmp_path):
+    folder = train.prepare_data("shakespeare_char", str(tmp_path / "data"))
+    encode, decode, n = train.codec(folder)
+    text = "To be, or not to be"
+    assert 60 < n < 100 and decode(encode(text)) == text
+    head = np.fromfile(folder / "train.bin", dtype=np.uint16)[:300]
+    assert decode(head.tolist()) == train.shakespeare_text("\n")[:300]
+
+
+def test_paper_files_are_found_by_what_they_define():
+    assert {"pdl", "vq_logits", "complexformer", "vapo", "cot_probe"} <= set(train.paper_files())
+    assert "bench" not in train.paper_files() and "pdl" in train.paper_files(defining=("bench",))
+
+
+def run_torchrun(script_args, tmp_path, nproc, env_extra=None):
+    env = dict(os.environ, OMP_NUM_THREADS="1", **(env_extra or {}))
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+                           *script_args], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+
+
+@pytest.mark.slow
+def test_ddp_with_gradient_accumulation_equals_one_process(tmp_path, tiny_text):
+    """2 processes x accumulation 2 follow 1 process x accumulation 4 (no_sync on all but the last micro-step)."""
+    common = [f"--dataset={tiny_text}", f"--data_dir={tmp_path / 'data'}", "--n_layer=1", "--n_head=2", "--n_embd=16",
+              "--block_size=16", "--max_iters=4", "--warmup_iters=1", "--eval_interval=2", "--eval_iters=2",
+              "--log_interval=1", "--sample_tokens=0", "--num_threads=1", "--batch_size=4", "--dropout=0"]
+    train.train(train.parse_args(common + ["--gradient_accumulation_steps=4", f"--out_dir={tmp_path / 'one'}"]), quiet=True)
+    two = run_torchrun([os.path.join(ROOT, "train.py"), *common, "--gradient_accumulation_steps=2",
+                        f"--out_dir={tmp_path / 'two'}"], tmp_path, 2)
+    assert two.returncode == 0, two.stderr
+    h1, h2 = (json.loads((tmp_path / run / "summary.json").read_text())["history"]["train"] for run in ("one", "two"))
+    assert [i for i, _ in h1] == [i for i, _ in h2] == [1, 2, 3, 4]
+    assert np.allclose([v for _, v in h1], [v for _, v in h2], atol=1e-5)
+    w1, w2 = (torch.load(tmp_path / run / "ckpt.pt", weights_only=True)["model"] for run in ("one", "two"))
+    assert all(torch.allclose(w1[k], w2[k], atol=1e-5) for k in w1)  # the same updates, not only the same losses
+
+
+@pytest.mark.slow
+def test_ddp_nan_on_one_rank_stops_every_rank_alike(tmp_path, tiny_text):
+    script = tmp_path / "nan_on_rank1.py"
+    script.write_text(f"""import os, sys
+sys.path.insert(0, {ROOT!r})
+import train
+def build(cfg, data):
+    model, calls = train.build_baseline(cfg), [0]
+    def loss_fn(logits, targets):
+        calls[0] += 1
+        loss = train.cross_entropy_loss(logits, targets)
+        return loss * float("nan") if os.environ["RANK"] == "1" and calls[0] > 5 else loss
+    model.loss_fn = loss_fn
+    return model
+try:
+    train.train(train.parse_args(sys.argv[1:]), build_model=build)
+except train.NonFiniteLoss as e:
+    print(f"rank {{os.environ['RANK']}} error: {{e}}", file=sys.stderr)
+    sys.exit(3)
+""")
+    r = run_torchrun([str(script), f"--dataset={tiny_text}", f"--data_dir={tmp_path / 'data'}", "--n_layer=1",
+                      "--n_head=2", "--n_embd=16", "--block_size=16", "--max_iters=8", "--eval_interval=4",
+                      "--eval_iters=2", "--log_interval=2", "--ckpt_interval=4", "--sample_tokens=0", "--num_threads=1",
+                      "--batch_size=2", f"--out_dir={tmp_path / 'run'}"], tmp_path, 2)
+    message = "error: stopped: loss is nan at iteration 6; the last good checkpoint"
+    assert r.returncode != 0 and f"rank 0 {message}" in r.stderr and f"rank 1 {message}" in r.stderr, r.stderr
+    assert "all_reduce" not in r.stderr and "Connection" not in r.stderr
+    assert torch.load(tmp_path / "run" / "ckpt.pt", weights_only=True)["iter_num"] == 4
