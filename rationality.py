@@ -3,50 +3,61 @@ Revealed-preference rationality of a GPT and of people, on the shared small GPT.
 
 Papers. "The Emergence of Economic Rationality of GPT" (Chen, Liu, Shan, Zhong, PNAS 2023,
 arXiv:2305.12763) asked GPT-3.5 to allocate 100 points between two options in 25 budgets per run, in four
-domains (risk, time, social, food), and measured how consistent the choices are with maximising some
-utility: mean CCEI 0.997-0.999 for GPT against 0.963-0.985 for 347 people, but far lower when the
-same budgets were framed as prices (0.70-0.90) or as 11 discrete options (0.78-0.91). "Choice
-consistency as a multidimensional skill" (arXiv:2505.05275) found that a person's consistency in
-supermarket purchases does not predict their consistency in risky lab tasks, with moderate correlations
-among lab tasks and low to moderate ones across purchase categories and periods.
+domains (risk, time, social, food): mean CCEI 0.997-0.999 for GPT against 0.963-0.985 for 347 people, far
+lower when the budgets were described in words as prices (0.70-0.90) or as 11 discrete options
+(0.78-0.91). "Choice consistency as a multidimensional skill" (arXiv:2505.05275): a person's consistency
+in supermarket purchases does not predict their consistency in risky lab tasks; lab tasks correlate
+moderately with each other, purchase categories and periods low to moderately.
 
-This file has three parts.
-1. A small exact library: GARP (strongly connected components, O(T^2)), Afriat's CCEI (exact, by
-   bisection over the sorted candidate ratios), Houtman-Maks (exact per component up to 14
-   observations, a greedy lower bound beyond), the money pump index, and Bronars' power test; plus
-   `python rationality.py --data=choices.csv` for your own data.
-2. Is a GPT more rational than the people it learned from? (2305.12763 in miniature.) A simulated
-   population of noisy utility maximisers, calibrated to the paper's human mean CCEIs; the shared GPT
-   (with a character vocabulary) trained on their decisions as text, then asked 100 runs x 25 budgets
-   per domain at temperatures 0, 0.5, 1, and under price and discrete framings rarely seen in training.
-3. Consistency as a multidimensional skill (2505.05275 in miniature): simulated subjects whose noise
-   has a common and a task-specific part, lab tasks and a supermarket-like panel; which assumptions
-   reproduce the paper's correlation pattern. Parts 2 and 3 are simulations, labelled as such.
+1. A library, exact where the usual tools are not: GARP (strongly connected components), Afriat's CCEI
+   (bisection over the candidate ratios), Houtman-Maks (a minimum hitting set of the violating cycles,
+   an integer program solved with cycles added lazily; past `hm_time_limit` seconds the best subset found
+   is reported with its bound, marked inexact), the money pump index over violating cycles of EVERY
+   length (a minimum cost-to-time ratio cycle: polynomial, Smeulders, Cherchye, De Rock and Spieksma,
+   JPE 2013, who also show the mean and median MPI NP-hard), and Bronars' power; plus
+   `python rationality.py --data=choices.csv`, batched over subjects (10,000 x 25 in seconds).
+2. GPT vs people (2305.12763 in miniature, a simulation): simulated noisy utility maximisers calibrated
+   to the paper's human mean CCEIs; "our GPT, trained on simulated people's choices" as text, asked on
+   budgets never seen in training, greedy and sampled, and in two framings of our own: prices as "$1.89"
+   strings and answers restricted to multiples of 10 (2% of training lines each). The paper's framings
+   are natural-language prompts to a model trained on the web; ours only change the characters.
+3. Consistency as a skill (2505.05275 in miniature, a simulation): the weight of a common skill in
+   shopping noise is swept, and we report which weights reproduce the paper's pattern of correlations.
 
-Definitions (Afriat; Varian). Observation t: prices p_t, chosen bundle x_t; E[i, j] = p_i . x_j.
-i is directly revealed preferred to j at efficiency e when e E_ii >= E_ij (weak), strictly when
-e E_ii > E_ij; R_e is the transitive closure of the weak relation. GARP_e fails when i R_e j and j is
-strictly directly revealed preferred to i. Comparisons use the ratio E_ij / E_ii with a relative
-tolerance rtol (default 1e-9): ratios within rtol of e count as ties (weak, not strict). The CCEI is
-sup{e in (0, 1]: GARP_e holds}: exactly 1.0 when GARP holds, and also 1.0 when GARP fails through
-ties only (e.g. p = [[1,1],[2,1]], x = [[1,1],[2,0]]), because every e < 1 removes the tie.
+Definitions (Afriat; Varian). Observation t: prices p_t, bundle x_t; E[i, j] = p_i . x_j. i is directly
+revealed preferred to j at efficiency e when e E_ii >= E_ij (weak), strictly when e E_ii > E_ij; GARP_e
+fails when i R_e j (transitive closure of weak) and j is strictly directly revealed preferred to i.
+Ratios E_ij / E_ii within rtol (1e-9) of e count as ties: weak, not strict. The CCEI is sup{e: GARP_e
+holds}: 1.0 when GARP holds, and also when it fails through ties only. Money pump index (Echenique, Lee,
+Shum 2011) of a cycle i1 -> ... -> ik -> i1 of weak edges: sum_l (E_{il il} - E_{il il+1}) / sum_l E_{il il}.
+Conventions: a tie (identical bundles, or a bundle on another's budget line) is a weak edge with zero
+gain; a cycle of ties only is not a violation; where GARP holds both MPIs are 0. The maximum MPI is exact
+(tie-only cycles have MPI 0 and never win). The minimum is exact unless ties form a cycle (e.g. one bundle
+chosen twice at different prices): then a cycle may gain MPI-lowering detours through tied observations,
+which is a longest-path-like problem, and we report an upper bound (a violating cycle that avoids those
+tie cycles), marked inexact.
 
     python rationality.py --data=choices.csv     # indices for your data (columns subject,p1..pK,x1..xK)
-    python rationality.py                        # parts 2 and 3 (< 10 min on a 2-core CPU)
+    OMP_NUM_THREADS=1 python rationality.py      # parts 2 and 3, 3 seeds (about 8 min on a 2-core CPU)
 """
 import csv
 import dataclasses
-import itertools
+import io
 import math
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import connected_components, shortest_path
 
 import train
+
+MAX_OBS = 3000            # per subject: the dense T x T method holds several T x T arrays (3000: 72 MB each)
+MPI_MAX_COMPONENT = 500   # the MPI's Bellman-Ford is O(n^3) per step: larger components are not searched
 
 # -----------------------------------------------------------------------------
 # Part 1: the indices
@@ -64,19 +75,39 @@ def ratio_matrix(p, x):
     return E / own[:, None]
 
 
+def relations(R, e=1.0, rtol=1e-9):
+    """(weak, strict) direct revealed preference at efficiency e, without self-loops."""
+    off = ~np.eye(R.shape[-1], dtype=bool)
+    return (R <= e * (1 + rtol)) & off, (R < e * (1 - rtol)) & off
+
+
 def _violates(R, e, rtol):
     """GARP_e fails? Strongly connected components of the weak relation; a violation is a strict
     edge inside a component (then i R_e j through the component and j P_e i directly)."""
-    T = len(R)
-    weak = R <= e * (1 + rtol)
-    np.fill_diagonal(weak, False)
+    if len(R) <= 60:
+        return bool(violates_many(R[None], e, rtol)[0])             # small: numpy beats building a sparse graph
+    weak, strict = relations(R, e, rtol)
     n_comp, label = connected_components(csr_matrix(weak), directed=True, connection="strong")
-    if n_comp == T:
-        return False
-    strict = R < e * (1 - rtol)
-    np.fill_diagonal(strict, False)
     i, j = np.nonzero(strict)
-    return bool(np.any(label[i] == label[j]))
+    return n_comp < len(R) and bool(np.any(label[i] == label[j]))
+
+
+def violates_many(R, e, rtol=0.0):
+    """GARP_e fails? for a stack R (S, T, T) at efficiencies e (S,). Small T: a 2-cycle check, then
+    Warshall's closure for the rest, vectorised over the stack; large T: components, one at a time."""
+    e = np.broadcast_to(np.asarray(e, dtype=np.float64), (len(R),))[:, None, None]
+    weak, strict = relations(R, e, rtol)
+    out = np.any(weak & strict.transpose(0, 2, 1), axis=(1, 2))            # i R j and j P i, directly
+    rest = np.flatnonzero(~out)
+    if R.shape[1] > 60:
+        out[rest] = [_violates(R[s], e[s, 0, 0], rtol) for s in rest]
+        return out
+    for chunk in np.array_split(rest, max(1, len(rest) * R.shape[1] ** 2 // 4_000_000)):
+        reach = weak[chunk]
+        for k in range(R.shape[1]):
+            reach |= reach[:, :, k:k + 1] & reach[:, k:k + 1, :]
+        out[chunk] = np.any(reach & strict[chunk].transpose(0, 2, 1), axis=(1, 2))
+    return out
 
 
 def garp(p, x, e=1.0, rtol=1e-9):
@@ -84,208 +115,388 @@ def garp(p, x, e=1.0, rtol=1e-9):
     return not _violates(ratio_matrix(p, x), e, rtol)
 
 
-def ccei_from_ratios(R, rtol=1e-9):
-    """Afriat's critical cost efficiency index, exact. Between two consecutive candidate ratios the
-    relations do not change, so GARP_e is tested once per interval (at its midpoint, where no ratio
-    ties e) and the first failing interval is found by bisection; the CCEI is its left end."""
-    off = ~np.eye(len(R), dtype=bool)
-    ratios = R[off]
-    candidates = np.unique(ratios[ratios < 1 - rtol])             # sorted; ratios near 1 count as 1
-    bounds = np.concatenate([[0.0], candidates[candidates > 0], [1.0]])
-    midpoint = lambda k: 0.5 * (bounds[k] + bounds[k + 1])         # noqa: E731  interval k = (b_k, b_k+1)
-    last = len(bounds) - 2
-    if not _violates(R, midpoint(last), 0.0):
-        return 1.0
-    lo, hi = 0, last                                               # interval lo passes, interval hi fails
-    if _violates(R, midpoint(0), 0.0):
-        return 0.0                                                 # some bundle costs nothing elsewhere
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if _violates(R, midpoint(mid), 0.0):
-            hi = mid
-        else:
-            lo = mid
-    return float(bounds[hi])
+def ccei_many(R, rtol=1e-9, violates=violates_many):
+    """Afriat's CCEI, exact, for a stack R (S, T, T). Between consecutive candidate ratios the relations do
+    not change, so GARP_e is tested once per interval (at its midpoint; a point where two candidates are
+    equal) and the first failing interval is found by bisection, for every subject at once."""
+    S, T, _ = R.shape
+    r = R[:, ~np.eye(T, dtype=bool)]
+    r = np.where(r < 1 - rtol, np.maximum(r, 0.0), 1.0)                       # ratios near 1 count as 1
+    b = np.sort(np.concatenate([np.zeros((S, 1)), r, np.ones((S, 1))], axis=1), axis=1)
+    mid = lambda b, k: 0.5 * (b[np.arange(len(b)), k] + b[np.arange(len(b)), k + 1])  # noqa: E731  interval k
+    out = np.ones(S)
+    f = np.flatnonzero(violates(R, mid(b, np.full(S, b.shape[1] - 2)), 0.0))  # the last interval fails
+    R, b = R[f], b[f]
+    lo, hi = np.full(len(f), -1), np.full(len(f), b.shape[1] - 2)          # lo passes (-1: none), hi fails
+    while np.any(hi - lo > 1):
+        k = np.where(hi - lo > 1, (lo + hi) // 2, hi)
+        fails = violates(R, mid(b, k), 0.0)
+        hi, lo = np.where(fails, k, hi), np.where(fails | (k == hi), lo, k)
+    out[f] = b[np.arange(len(f)), hi]
+    return out
 
 
 def ccei(p, x, rtol=1e-9):
-    return ccei_from_ratios(ratio_matrix(p, x), rtol)
+    R = ratio_matrix(p, x)[None]
+    return float(ccei_many(R, rtol, lambda R, e, rtol: np.array([_violates(R[0], e[0], rtol)]))[0])
 
 
-def houtman_maks(p, x, rtol=1e-9, exact_max=14):
-    """Largest share of observations consistent with GARP: (share, exact). A violation lives inside one
-    strongly connected component, so each component is solved alone: exactly (largest consistent
-    subset, by decreasing size) when it has at most exact_max observations, otherwise greedily (drop the
-    observation in most strict in-component edges until consistent), which gives a LOWER BOUND."""
+def _greedy_removal(R, rtol):
+    """Drop the observation in most strict in-component edges until GARP holds: a feasible removal set."""
+    alive, removed = list(range(len(R))), []
+    while _violates(R[np.ix_(alive, alive)], 1.0, rtol):
+        weak, strict = relations(R[np.ix_(alive, alive)], 1.0, rtol)
+        _, lab = connected_components(csr_matrix(weak), directed=True, connection="strong")
+        inside = strict & (lab[:, None] == lab[None, :])
+        removed.append(alive.pop(int(np.argmax(inside.sum(0) + inside.sum(1)))))
+    return removed
+
+
+def _violating_cycles(R, keep, rtol):
+    """Node sets of violating cycles among the kept observations: for each head b of a strict edge
+    a -> b inside a component, the strict edge closed by a shortest weak path b -> ... -> a."""
+    idx = np.flatnonzero(keep)
+    weak, strict = relations(R[np.ix_(idx, idx)], 1.0, rtol)
+    dist, pred = shortest_path(csr_matrix(weak), unweighted=True, return_predecessors=True)
+    a, b = np.nonzero(strict & np.isfinite(dist.T))
+    cycles, heads = set(), set()
+    for k in np.argsort(dist[b, a], kind="stable"):
+        if b[k] in heads:
+            continue
+        heads.add(b[k])
+        path, node = [a[k]], a[k]
+        while node != b[k]:
+            node = pred[b[k], node]
+            path.append(node)
+        cycles.add(frozenset(idx[path].tolist()))
+    return cycles
+
+
+def _min_removal(R, rtol, deadline):
+    """(best removal count found, lower bound) for one component: every violating cycle must lose an
+    observation (a hitting set); solve the integer program over the cycles found so far, add the
+    violating cycles among the observations it keeps, repeat until it keeps a consistent set."""
+    greedy, lower, keep, cycles = len(_greedy_removal(R, rtol)), 1, np.ones(len(R), dtype=bool), []
+    while greedy > lower:
+        new = _violating_cycles(R, keep, rtol)
+        if not new:
+            return lower, lower                            # the relaxation's optimum is consistent: exact
+        cycles += list(new)
+        if time.monotonic() > deadline:
+            return greedy, lower
+        rows = np.repeat(np.arange(len(cycles)), [len(c) for c in cycles])
+        A = csr_matrix((np.ones(len(rows)), (rows, np.concatenate([sorted(c) for c in cycles]))),
+                       shape=(len(cycles), len(R)))
+        # min sum_t z_t  s.t.  sum_{t in C} z_t >= 1 for every violating cycle C found, z_t in {0, 1}
+        res = milp(np.ones(len(R)), integrality=np.ones(len(R)), bounds=Bounds(0, 1),
+                   constraints=LinearConstraint(A, 1, np.inf),
+                   options={"time_limit": max(0.05, deadline - time.monotonic())})
+        if res.status != 0 or res.x is None:               # time limit: keep the solver's bound
+            bound = getattr(res, "mip_dual_bound", None)
+            return greedy, max(lower, math.ceil(bound - 1e-6) if bound is not None else lower)
+        keep = res.x < 0.5
+        lower = max(lower, int(round(res.x.sum())))
+    return greedy, greedy
+
+
+def houtman_maks(p, x, rtol=1e-9, time_limit=10.0):
+    """Largest share of observations consistent with GARP: (share, exact, upper bound). Exact when
+    exact is True (share == upper); past time_limit seconds, share is the best consistent subset found
+    (a lower bound) and upper the integer program's bound. Each strongly connected component alone."""
     R = ratio_matrix(p, x)
-    T = len(R)
-    weak = R <= 1 + rtol
-    np.fill_diagonal(weak, False)
+    weak, strict = relations(R, 1.0, rtol)
     _, label = connected_components(csr_matrix(weak), directed=True, connection="strong")
-    kept, exact = 0, True
+    deadline, removed, bound = time.monotonic() + time_limit, 0, 0
+    i, j = np.nonzero(strict)
+    for comp in np.unique(label[i][label[i] == label[j]]):             # components with a violation
+        nodes = np.flatnonzero(label == comp)
+        best, low = _min_removal(R[np.ix_(nodes, nodes)], rtol, deadline)
+        removed, bound = removed + best, bound + low
+    return (len(R) - removed) / len(R), removed == bound, (len(R) - bound) / len(R)
+
+
+def _pred_cycle(pred):
+    """A cycle of the predecessor graph (pred[j] = i for the edge i -> j), in edge order, or None."""
+    state = np.zeros(len(pred), dtype=np.int8)
+    for s in range(len(pred)):
+        walk, v = [], s
+        while v >= 0 and state[v] == 0:
+            state[v] = 1
+            walk.append(v)
+            v = pred[v]
+        if v >= 0 and state[v] == 1:
+            return walk[walk.index(v):][::-1]
+        state[walk] = 2
+    return None
+
+
+def _negative_cycle(W):
+    """A cycle of negative weight in the dense graph W (inf: no edge), by Bellman-Ford from a virtual
+    source, looking for a cycle among the predecessors every 8 rounds; None if there is none."""
+    n = len(W)
+    d, pred = np.zeros(n), np.full(n, -1)
+    tol = 1e-12 * (1 + np.abs(W[np.isfinite(W)]).max())
+    for it in range(n + 1):
+        cand = d[:, None] + W
+        via = np.argmin(cand, axis=0)
+        better = cand[via, np.arange(n)] < d - tol
+        if not better.any():
+            return None
+        d, pred = np.where(better, cand[via, np.arange(n)], d), np.where(better, via, pred)
+        if it % 8 == 7 or it == n:
+            cyc = _pred_cycle(pred)
+            if cyc is not None and W[cyc, np.roll(cyc, -1)].sum() < -tol:
+                return cyc
+    return None
+
+
+def min_ratio_cycle(cost, weight, edges):
+    """min over cycles of sum(cost on its edges) / sum(weight on its nodes), weight > 0 (Dantzig's and
+    Lawler's minimum cost-to-time ratio cycle): Newton's method, lambda <- the ratio of a cycle with
+    cost - lambda weight < 0, until none is left. Returns the ratio, or None without a cycle."""
+    lam = np.max(np.where(edges, cost / weight[:, None], -np.inf)) + 1.0   # every cycle is below this
+    best = None
+    while (cyc := _negative_cycle(np.where(edges, cost - lam * weight[:, None], np.inf))) is not None:
+        ratio = cost[cyc, np.roll(cyc, -1)].sum() / weight[cyc].sum()
+        if best is not None and ratio >= best:
+            break                                          # rounding: no progress
+        best = lam = ratio
+    return best
+
+
+def money_pump(p, x, rtol=1e-9):
+    """(max MPI, min MPI, min exact) over violating cycles of every length; see the module docstring for
+    ties. Components over MPI_MAX_COMPONENT observations are not searched (NaN, inexact)."""
+    R = ratio_matrix(p, x)
+    own = np.einsum("tk,tk->t", np.asarray(p, dtype=np.float64), np.asarray(x, dtype=np.float64))
+    weak, strict = relations(R, 1.0, rtol)
+    # gain of the edge i -> j: E_ii - E_ij (0 for a tie)
+    gain = np.where(strict, own[:, None] * (1 - R), 0.0)
+    _, label = connected_components(csr_matrix(weak), directed=True, connection="strong")
+    _, tie_label = connected_components(csr_matrix(weak & ~strict), directed=True, connection="strong")
+    hi, lo, exact = 0.0, math.inf, True
     for comp in np.unique(label):
         nodes = np.flatnonzero(label == comp)
-        sub = R[np.ix_(nodes, nodes)]
-        if not _violates(sub, 1.0, rtol):
-            kept += len(nodes)
-        elif len(nodes) <= exact_max:
-            kept += next(size for size in range(len(nodes) - 1, 0, -1)
-                         if any(not _violates(sub[np.ix_(s, s)], 1.0, rtol)
-                                for s in map(list, itertools.combinations(range(len(nodes)), size))))
-        else:
-            exact = False
-            alive = list(range(len(nodes)))
-            while _violates(sub[np.ix_(alive, alive)], 1.0, rtol):
-                s = sub[np.ix_(alive, alive)]
-                strict = (s < 1 - rtol) & ~np.eye(len(alive), dtype=bool)
-                w = (s <= 1 + rtol) & ~np.eye(len(alive), dtype=bool)
-                _, lab = connected_components(csr_matrix(w), directed=True, connection="strong")
-                inside = strict & (lab[:, None] == lab[None, :])
-                alive.pop(int(np.argmax(inside.sum(0) + inside.sum(1))))
-            kept += len(alive)
-    return kept / T, exact
-
-
-def money_pump(p, x, rtol=1e-9, max_len=3):
-    """Money pump index (Echenique, Lee, Shum 2011) of the most and least severe violating cycle of
-    length <= max_len (2 or 3; the number of cycles grows as T^length, so longer cycles are not
-    searched: a violation made only of longer cycles gives NaN). For a cycle i1 -> ... -> ik -> i1 of
-    direct revealed preferences, MPI = sum_l (E_{il il} - E_{il il+1}) / sum_l E_{il il}:
-    the share of spending an arbitrageur could pump out. Returns (max MPI, min MPI)."""
-    p, x = np.asarray(p, dtype=np.float64), np.asarray(x, dtype=np.float64)
-    E = p @ x.T
-    own = np.diag(E)
-    T = len(E)
-    weak = (E <= own[:, None] * (1 + rtol)) & ~np.eye(T, dtype=bool)
-    strict = (E < own[:, None] * (1 - rtol)) & ~np.eye(T, dtype=bool)
-    gain = own[:, None] - E                                                # E_ii - E_ij
-    values = []
-    i, j = np.nonzero(np.triu(weak & weak.T & (strict | strict.T), 1))     # 2-cycles
-    values.append((gain[i, j] + gain[j, i]) / (own[i] + own[j]))
-    if max_len >= 3 and T <= 200:
-        i, j, k = np.nonzero(weak[:, :, None] & weak[None, :, :] & weak.T[:, None, :]
-                             & (strict[:, :, None] | strict[None, :, :] | strict.T[:, None, :]))
-        keep = (i < j) & (i < k)                                           # each cycle once (smallest first)
-        i, j, k = i[keep], j[keep], k[keep]
-        values.append((gain[i, j] + gain[j, k] + gain[k, i]) / (own[i] + own[j] + own[k]))
-    values = np.concatenate(values)
-    return (float(values.max()), float(values.min())) if len(values) else (math.nan, math.nan)
+        s = np.ix_(nodes, nodes)
+        if not strict[s].any():
+            continue
+        if len(nodes) > MPI_MAX_COMPONENT:
+            return math.nan, math.nan, False
+        hi = max(hi, -min_ratio_cycle(-gain[s], own[nodes], weak[s]))
+        tied = tie_label[nodes][:, None] == tie_label[nodes][None, :]
+        exact &= not (tied & weak[s] & ~strict[s]).any()   # ties inside a cycle of ties
+        low = min_ratio_cycle(gain[s], own[nodes], weak[s] & ~(tied & ~strict[s]))
+        lo = min(lo, hi if low is None else low)
+    return hi, (0.0 if lo == math.inf else lo), exact
 
 
 def random_bundles(p, budget, rng):
-    """Bundles drawn uniformly on each budget line/plane: expenditure shares ~ Dirichlet(1, ..., 1)."""
-    shares = rng.dirichlet(np.ones(p.shape[1]), size=len(p))
-    return shares * budget[:, None] / p
+    """Bundles uniform on each budget line (p (..., T, K), spending (..., T)): shares ~ Dirichlet(1, ..., 1)."""
+    shares = rng.dirichlet(np.ones(p.shape[-1]), size=budget.shape)
+    return shares * budget[..., None] / p
+
+
+def bronars_many(p, budget, n_sim, rng, rtol=1e-9):
+    """Bronars' power for each subject of a stack p (S, T, K), spending (S, T): n_sim random choosers each."""
+    S, T, K = p.shape
+    hits = np.zeros(S)
+    for pairs in np.array_split(np.arange(S * n_sim), max(1, S * n_sim * T * T // 2_000_000)):
+        s = pairs // n_sim
+        x = random_bundles(p[s], budget[s], rng)
+        R = p[s] @ x.transpose(0, 2, 1) / budget[s][..., None]
+        np.add.at(hits, s, violates_many(R, 1.0, rtol))
+    return hits / n_sim
 
 
 def bronars_power(p, x, n_sim=1000, seed=0, rtol=1e-9):
-    """Share of uniform-random choosers on the same budgets (same prices and spending) who violate
-    GARP: how demanding the test is on these budgets (Bronars 1987)."""
+    """Share of uniform-random choosers on the same budgets (same prices and spending) who violate GARP:
+    how demanding the test is on these budgets (Bronars 1987)."""
     p = np.asarray(p, dtype=np.float64)
     budget = np.einsum("tk,tk->t", p, np.asarray(x, dtype=np.float64))
-    rng = np.random.default_rng(seed)
-    return float(np.mean([_violates(ratio_matrix(p, random_bundles(p, budget, rng)), 1.0, rtol)
-                          for _ in range(n_sim)]))
+    return float(bronars_many(p[None], budget[None], n_sim, np.random.default_rng(seed), rtol)[0])
 
 
-def indices(p, x):
+def indices(p, x, hm_time_limit=10.0):
     """All indices of one subject's data."""
-    R = ratio_matrix(p, x)
-    hm, exact = houtman_maks(p, x)
-    mpi_max, mpi_min = money_pump(p, x)
-    return {"n_obs": len(R), "garp": not _violates(R, 1.0, 1e-9), "ccei": ccei_from_ratios(R),
-            "houtman_maks": hm, "hm_exact": exact, "mpi_max": mpi_max, "mpi_min": mpi_min}
+    hm, hm_exact, hm_upper = houtman_maks(p, x, time_limit=hm_time_limit)
+    mpi_max, mpi_min, mpi_min_exact = money_pump(p, x)
+    return {"n_obs": len(p), "garp": garp(p, x), "ccei": ccei(p, x), "houtman_maks": hm, "hm_exact": hm_exact,
+            "hm_upper": hm_upper, "mpi_max": mpi_max, "mpi_min": mpi_min, "mpi_min_exact": mpi_min_exact}
 
 
 # -----------------------------------------------------------------------------
-# Part 1b: your data, `python rationality.py --data=choices.csv`
+# Part 1b: your data, `python rationality.py --data=choices.csv` (infoflow.py reads its CSV with read_csv too)
 
 
 class InputError(Exception):
     """Bad CSV input: one line with the row number, exit code 2, nothing written."""
 
 
-def read_choices(path):
-    """{subject: (p (T, K), x (T, K))} from a CSV with columns subject,p1..pK,x1..xK (row numbers in
-    errors count the header as row 1, as a spreadsheet does)."""
+def _numbers(cells, rows, header):
     try:
-        f = open(path, newline="", encoding="utf-8")
+        return np.array(cells, dtype=np.float64).reshape(len(cells), len(header) - 1)
+    except ValueError:
+        for row, c in zip(rows, cells):
+            try:
+                [float(v) for v in c]
+            except ValueError:
+                raise InputError(f"row {row}: {', '.join(header[1:])} must be numbers, got {','.join(c)}") from None
+
+
+def read_csv(path, check_header):
+    """(header, keys (n,), values (n, m) floats, rows (n,)) from a CSV whose first column is a key and
+    the others numbers; rows are spreadsheet row numbers (the header is row 1), blank rows skipped.
+    UTF-8 with or without a byte-order mark (an Excel export). check_header(header) raises InputError."""
+    try:
+        raw = Path(path).read_bytes()
     except OSError as e:
         raise InputError(f"cannot read {path}: {e.strerror}") from None
-    with f:
-        rows = list(csv.reader(f))
-    if not rows:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        row = raw[:e.start].count(b"\n") + 1
+        raise InputError(f"row {row}: not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as CSV UTF-8") from None
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip() for h in next(reader, [])]
+    if not header:
         raise InputError(f"{path} is empty")
-    header = [h.strip() for h in rows[0]]
-    K = sum(1 for h in header if h.startswith("p") and h[1:].isdigit())
-    expected = ["subject"] + [f"p{k}" for k in range(1, K + 1)] + [f"x{k}" for k in range(1, K + 1)]
-    if K < 2 or header != expected:
-        raise InputError(f"row 1: columns must be subject,p1..pK,x1..xK with K >= 2 (e.g. {','.join(expected if K >= 2 else ['subject', 'p1', 'p2', 'x1', 'x2'])}), got {','.join(header)}")
-    data = {}
-    for n, row in enumerate(rows[1:], start=2):
-        if not any(cell.strip() for cell in row):
+    check_header(header)
+    keys, rows, cells, blocks = [], [], [], []
+    for row in reader:
+        if not any(c.strip() for c in row):
             continue
         if len(row) != len(header):
-            raise InputError(f"row {n}: {len(row)} fields, expected {len(header)}")
-        try:
-            values = [float(v) for v in row[1:]]
-        except ValueError:
-            raise InputError(f"row {n}: prices and quantities must be numbers, got {row[1:]}") from None
-        p, x = values[:K], values[K:]
-        if any(not math.isfinite(v) for v in values):
-            raise InputError(f"row {n}: NaN or infinite value")
-        if any(v <= 0 for v in p):
-            raise InputError(f"row {n}: prices must be positive, got {p}")
-        if any(v < 0 for v in x):
-            raise InputError(f"row {n}: quantities must be non-negative, got {x}")
-        if sum(x) == 0:
-            raise InputError(f"row {n}: the chosen bundle is empty (all quantities 0)")
-        ps, xs, first = data.setdefault(row[0].strip(), ([], [], n))
-        ps.append(p)
-        xs.append(x)
-    if not data:
-        raise InputError(f"{path} has a header but no observations")
-    for subject, (ps, xs, first) in data.items():
-        if len(ps) < 2:
-            raise InputError(f"row {first}: subject '{subject}' has {len(ps)} observation; need at least 2")
-    return {s: (np.array(ps), np.array(xs)) for s, (ps, xs, _) in data.items()}
+            raise InputError(f"row {reader.line_num}: {len(row)} fields, expected {len(header)}")
+        keys.append(row[0].strip())
+        rows.append(reader.line_num)
+        cells.append(row[1:])
+        if len(cells) == 100_000:                         # bounded memory on large files
+            blocks.append(_numbers(cells, rows[-len(cells):], header))
+            cells = []
+    if not keys:
+        raise InputError(f"{path} has a header but no rows")
+    blocks.append(_numbers(cells, rows[len(rows) - len(cells):], header))
+    return header, np.array(keys), np.concatenate(blocks), np.array(rows)
 
 
-def analyse_csv(path, out_dir="out/rationality"):
-    data = read_choices(path)
-    print(f"{'subject':>12} {'n_obs':>5} {'garp':>5} {'ccei':>7} {'hm':>6} {'mpi_max':>8} {'bronars':>8}")
-    lines = ["subject,n_obs,garp,ccei,houtman_maks"]
-    for subject, (p, x) in data.items():
-        ix = indices(p, x)
-        power = bronars_power(p, x, n_sim=200)
-        hm = f"{ix['houtman_maks']:.3f}" + ("" if ix["hm_exact"] else "*")
-        print(f"{subject:>12} {ix['n_obs']:5d} {str(ix['garp']).lower():>5} {ix['ccei']:7.4f} {hm:>6} "
-              f"{ix['mpi_max']:8.4f} {power:8.3f}")
-        lines.append(f"{subject},{ix['n_obs']},{str(ix['garp']).lower()},{ix['ccei']:.10g},{ix['houtman_maks']:.10g}")
-    out = Path(out_dir) / "indices.csv"
-    train.atomic_write_bytes(out, ("\n".join(lines) + "\n").encode())
-    print(f"* greedy lower bound (a component of more than 14 violating observations)\n"
-          f"mpi: money pump index of the most severe cycle of length <= 3; bronars: share of 200 random "
-          f"choosers on the same budgets who violate GARP\nwrote {out}")
+def first_bad_row(rows, checks):
+    """Raise InputError for the earliest row failing one of checks [(bad mask, message), ...]."""
+    found = [(rows[np.argmax(bad)], message) for bad, message in checks if bad.any()]
+    if found:
+        row, message = min(found, key=lambda f: f[0])
+        raise InputError(f"row {row}: {message}")
+
+
+def group_rows(keys, rows, what, min_rows=2, max_rows=None):
+    """Row indices per key, in order of first appearance; too few (or too many) rows is an error."""
+    names, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+    order = np.argsort(inverse, kind="stable")
+    groups = dict(zip(names, np.split(order, np.cumsum(counts)[:-1])))
+    for k in np.argsort(first):
+        if counts[k] < min_rows:
+            raise InputError(f"row {rows[first[k]]}: {what} '{names[k]}' has {counts[k]} row(s); need at least {min_rows}")
+        if max_rows and counts[k] > max_rows:
+            raise InputError(f"row {rows[first[k]]}: {what} '{names[k]}' has {counts[k]:,} observations; the dense "
+                             f"T x T method takes at most {max_rows:,} per {what}")
+    return {names[k]: groups[names[k]] for k in np.argsort(first)}
+
+
+def read_choices(path):
+    """{subject: (p (T, K), x (T, K))} from a CSV with columns subject,p1..pK,x1..xK."""
+    def check_header(header):
+        K = (len(header) - 1) // 2
+        expected = ["subject"] + [f"p{k}" for k in range(1, K + 1)] + [f"x{k}" for k in range(1, K + 1)]
+        if K < 2 or header != expected:
+            raise InputError(f"row 1: columns must be subject,p1..pK,x1..xK with K >= 2 "
+                             f"(e.g. subject,p1,p2,x1,x2), got {','.join(header)}")
+    header, keys, values, rows = read_csv(path, check_header)
+    K = (len(header) - 1) // 2
+    p, x = values[:, :K], values[:, K:]
+    first_bad_row(rows, [(~np.isfinite(values).all(1), "NaN or infinite value"), ((p <= 0).any(1), "prices must be positive"),
+                         ((x < 0).any(1), "quantities must be non-negative"),
+                         ((x == 0).all(1), "the chosen bundle is empty (all quantities 0)")])
+    return {s: (p[g], x[g]) for s, g in group_rows(keys, rows, "subject", 2, MAX_OBS).items()}
+
+
+@dataclass
+class CsvOptions:
+    data: str = ""               # CSV file: subject,p1..pK,x1..xK, one row per observation
+    bronars: int = 100           # random choosers per subject for Bronars' power (0: skip)
+    hm_time_limit: float = 10.0  # seconds per subject for the exact Houtman-Maks; then the best bound, marked *
+    out_dir: str = "out/rationality"
+
+    def validate(self):
+        if not self.data or self.bronars < 0 or self.hm_time_limit <= 0:
+            raise train.ConfigError("--data=FILE needs a file name, --bronars >= 0 and --hm_time_limit > 0")
+
+
+COLUMNS = ["subject", "n_obs", "garp", "ccei", "houtman_maks", "hm_exact", "hm_upper", "mpi_max", "mpi_min",
+           "mpi_min_exact", "bronars"]
+
+
+def analyse_csv(opt):
+    data = read_choices(opt.data)
+    rng, t0, last, done, table = np.random.default_rng(0), time.time(), time.time(), 0, {}
+    by_T = {}
+    for s, (p, x) in data.items():
+        by_T.setdefault(p.shape, []).append(s)
+    for (T, K), names in by_T.items():
+        for chunk in np.array_split(names, max(1, len(names) * T * T // 1_000_000)):
+            p, x = np.stack([data[s][0] for s in chunk]), np.stack([data[s][1] for s in chunk])
+            own = np.einsum("stk,stk->st", p, x)
+            R = p @ x.transpose(0, 2, 1) / own[..., None]
+            consistent, c = ~violates_many(R, 1.0, 1e-9), ccei_many(R)
+            power = bronars_many(p, own, opt.bronars, rng) if opt.bronars else np.full(len(chunk), np.nan)
+            for k, s in enumerate(chunk):
+                hm, mpi = ((1.0, True, 1.0), (0.0, 0.0, True)) if consistent[k] else \
+                    (houtman_maks(*data[s], time_limit=opt.hm_time_limit), money_pump(*data[s]))
+                ix = dict(zip(["houtman_maks", "hm_exact", "hm_upper", "mpi_max", "mpi_min", "mpi_min_exact"], hm + mpi))
+                table[s] = {**ix, "n_obs": T, "garp": bool(consistent[k]), "ccei": float(c[k]), "bronars": float(power[k])}
+            done += len(chunk)
+            if time.time() - last > 2 or done == len(data):
+                rate = (time.time() - t0) / done
+                print(f"subjects {done:,}/{len(data):,} ({done / len(data):.0%}) | {1e3 * rate:.1f} ms/subject | "
+                      f"eta {train.format_seconds(rate * (len(data) - done))}", flush=True)
+                last = time.time()
+    fmt = lambda v: str(v).lower() if isinstance(v, bool) else f"{v:.10g}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = [",".join(COLUMNS)] + [",".join([s] + [fmt(table[s][c]) for c in COLUMNS[1:]]) for s in data]
+    out = Path(opt.out_dir) / "indices.csv"
+    train.atomic_write(out, ("\n".join(lines) + "\n").encode())
+    print(f"{'subject':>12} {'n_obs':>5} {'garp':>5} {'ccei':>7} {'hm':>7} {'mpi_max':>8} {'mpi_min':>8} {'bronars':>8}")
+    for s in list(data)[:20]:
+        r = table[s]
+        print(f"{s:>12} {r['n_obs']:5d} {str(r['garp']).lower():>5} {r['ccei']:7.4f} "
+              f"{r['houtman_maks']:6.3f}{'' if r['hm_exact'] else '*'} {r['mpi_max']:8.4f} "
+              f"{r['mpi_min']:7.4f}{'' if r['mpi_min_exact'] else '*'} {r['bronars']:8.3f}")
+    print((f"... and {len(data) - 20:,} more subjects\n" if len(data) > 20 else "")
+          + f"hm*: not proven optimal within --hm_time_limit={opt.hm_time_limit:g} s (consistent share found; hm_upper in the "
+          f"file bounds it); mpi: money pump index of the most / least severe violating cycle, any length (mpi_min*: an "
+          f"upper bound, ties form a cycle); bronars: share of {opt.bronars} random choosers on the same budgets who "
+          f"violate GARP\nwrote {out}")
 
 
 # -----------------------------------------------------------------------------
-# Part 2: is a GPT more rational than the people it learned from? (2305.12763 in miniature)
+# Part 2: is a GPT more consistent than the people it learned from? (2305.12763 in miniature; a simulation)
 
 DOMAINS = ("risk", "time", "soci", "food")   # four characters each: every prompt of a frame has one length
 HUMAN_MEAN_CCEI = {"risk": 0.980, "time": 0.985, "soci": 0.967, "food": 0.963}  # the paper's 347 subjects
-GPT35_MEAN_CCEI = {"risk": 0.998, "time": 0.997, "soci": 0.997, "food": 0.999}
+# the paper's GPT-3.5 at temperature 0: plain, price-framed and 11-option prompts
+PAPER_GPT = {"plain": {"risk": 0.998, "time": 0.997, "soci": 0.997, "food": 0.999},
+             "price": {"risk": 0.901, "time": 0.884, "soci": 0.698, "food": 0.894},
+             "discrete": {"risk": 0.843, "time": 0.908, "soci": 0.871, "food": 0.780}}
 # how each domain's two options are valued: weight alpha on option A drawn from this range (people differ)
 ALPHA_RANGE = {"risk": (0.4, 0.6), "time": (0.5, 0.75), "soci": (0.55, 0.95), "food": (0.3, 0.7)}
 
 
-def draw_budgets(n, rng):
+def draw_budgets(n, rng, split="train"):
     """The paper's generator: 100 points; 1 point in A returns M units, in B N units; M, N ~ U[0.1, 1]
-    rounded to 2 decimals, redrawn unless max(M, N) >= 0.5. Returns (n, 2) of (M, N)."""
+    rounded to 2 decimals, redrawn unless max(M, N) >= 0.5. Ours: a fifth of the (M, N) grid is held out
+    for testing ((100 M + 100 N) % 5 == 0), so test budgets were never seen in training. Returns (n, 2)."""
     out = np.empty((0, 2))
     while len(out) < n:
-        mn = np.round(rng.uniform(0.1, 1.0, (2 * n, 2)), 2)
-        out = np.concatenate([out, mn[mn.max(1) >= 0.5]])
+        mn = np.round(rng.uniform(0.1, 1.0, (4 * n, 2)), 2)
+        held_out = np.round(100 * mn).sum(1) % 5 == 0
+        out = np.concatenate([out, mn[(mn.max(1) >= 0.5) & (held_out == (split == "test"))]])
     return out[:n]
 
 
@@ -298,37 +509,44 @@ def optimal_points(mn, alpha, rho):
     """Points in A that maximise CES utility (alpha x_A^rho + (1 - alpha) x_B^rho)^(1/rho):
     x_A / x_B = (alpha p_B / ((1 - alpha) p_A))^(1 / (1 - rho)), spending p_A x_A = a."""
     p = budget_prices(mn)
-    ratio = (alpha * p[:, 1] / ((1 - alpha) * p[:, 0])) ** (1 / (1 - rho))
-    return 100 * p[:, 0] * ratio / (p[:, 0] * ratio + p[:, 1])
+    ratio = (alpha * p[..., 1] / ((1 - alpha) * p[..., 0])) ** (1 / (1 - rho))
+    return 100 * p[..., 0] * ratio / (p[..., 0] * ratio + p[..., 1])
 
 
-def people_choices(domain, n_subjects, n_budgets, noise_sd, rng):
+def people_choices(domain, n_subjects, n_budgets, noise_sd, rng, split="train"):
     """Simulated people: heterogeneous CES maximisers whose allocations (whole points) carry Gaussian
-    noise of noise_sd points. Returns budgets (S, T, 2) and points in A (S, T)."""
-    mn = draw_budgets(n_subjects * n_budgets, rng).reshape(n_subjects, n_budgets, 2)
-    alpha = rng.uniform(*ALPHA_RANGE[domain], n_subjects)
-    rho = rng.uniform(-1.0, 0.6, n_subjects)
-    points = np.stack([optimal_points(mn[s], alpha[s], rho[s]) for s in range(n_subjects)])
-    points = np.clip(np.round(points + noise_sd * rng.standard_normal(points.shape)), 0, 100)
-    return mn, points
+    noise of noise_sd points (a number, or one per subject). Returns budgets (S, T, 2), points in A (S, T)."""
+    mn = draw_budgets(n_subjects * n_budgets, rng, split).reshape(n_subjects, n_budgets, 2)
+    alpha = rng.uniform(*ALPHA_RANGE[domain], (n_subjects, 1))
+    rho = rng.uniform(-1.0, 0.6, (n_subjects, 1))
+    noise = np.reshape(noise_sd, (-1, 1)) * rng.standard_normal(mn.shape[:2])
+    return mn, np.clip(np.round(optimal_points(mn, alpha, rho) + noise), 0, 100)
 
 
 def bundles(mn, points):
     return np.stack([points * mn[..., 0], (100 - points) * mn[..., 1]], axis=-1)
 
 
-def mean_ccei(mn, points):
-    x = bundles(mn, points)
-    return float(np.mean([ccei(budget_prices(mn[s]), x[s]) for s in range(len(mn))]))
+def ccei_of_runs(mn, points):
+    """CCEI per run (S, T) over its valid answers; runs with fewer than 2 valid answers are skipped."""
+    out = []
+    for T in np.unique((~np.isnan(points)).sum(1)):
+        rows = np.flatnonzero((~np.isnan(points)).sum(1) == T)
+        if T >= 2:
+            ok = ~np.isnan(points[rows])
+            m, a = mn[rows][ok].reshape(len(rows), T, 2), points[rows][ok].reshape(len(rows), T)
+            p, x = budget_prices(m), bundles(m, a)
+            out.append(ccei_stack(p, x))
+    return np.concatenate(out) if out else np.array([])
 
 
 def calibrate_noise(domain, target, n_subjects=150, seed=0):
-    """Noise (points) at which the simulated population's mean CCEI matches the target: bisection on
-    the noise with the same random draws at every step (common random numbers), 14 steps."""
+    """Noise (points) at which the simulated people's mean CCEI matches the target: bisection with the
+    same random draws at every step (common random numbers), 14 steps."""
     lo, hi = 0.0, 30.0
     for _ in range(14):
         mid = 0.5 * (lo + hi)
-        value = mean_ccei(*people_choices(domain, n_subjects, 25, mid, np.random.default_rng(seed)))
+        value = ccei_of_runs(*people_choices(domain, n_subjects, 25, mid, np.random.default_rng(seed))).mean()
         lo, hi = (mid, hi) if value > target else (lo, mid)
     return 0.5 * (lo + hi)
 
@@ -339,7 +557,7 @@ STOI = {c: i for i, c in enumerate(VOCAB)}
 
 
 def prompt_text(domain, mn_row, frame):
-    """'risk 0.53 0.87>' (the paper's framing), 'risk $1.89 $1.15>' (prices), 'risk 0.53 0.87 d>' (11 options)."""
+    """'risk 0.53 0.87>' (plain), 'risk $1.89 $1.15>' (prices), 'risk 0.53 0.87 d>' (multiples of 10)."""
     M, N = mn_row
     if frame == "price":
         return f"{domain} ${1 / M:05.2f} ${1 / N:05.2f}>"
@@ -348,16 +566,9 @@ def prompt_text(domain, mn_row, frame):
 
 def decision_lines(domain, mn, points, frames, rng):
     lines = []
-    for s in range(len(mn)):
-        for t in range(mn.shape[1]):
-            frame = frames[rng.integers(len(frames))]
-            a = int(points[s, t]) if frame != "discrete" else int(round(points[s, t] / 10) * 10)
-            lines.append(prompt_text(domain, mn[s, t], frame) + f"{a}\n")
+    for (M, N), a, frame in zip(mn.reshape(-1, 2), points.ravel(), rng.choice(frames, points.size)):
+        lines.append(prompt_text(domain, (M, N), frame) + f"{int(a) if frame != 'discrete' else int(round(a / 10) * 10)}\n")
     return lines
-
-
-def encode(text):
-    return [STOI[c] for c in text]
 
 
 def parse_answer(chars, frame):
@@ -370,85 +581,65 @@ def parse_answer(chars, frame):
 
 @dataclass
 class Experiment:
+    seeds: str = "0,1,2"          # one simulated population, GPT and part-3 world per seed
     n_people: int = 400           # simulated people per domain (the paper had 347 in all)
-    gpt_runs: int = 100           # GPT runs per domain and temperature, 25 budgets each (as in the paper)
-    temperatures: str = "0,0.5,1"
+    gpt_runs: int = 100           # runs of our GPT per domain and condition, 25 held-out budgets each (as the paper)
+    temperatures: str = "0,1"     # sampling temperatures of our GPT, plain frame
     rare_frame_share: float = 0.02  # share of training lines in each of the price and discrete framings
     train_steps: int = 600        # GPT training steps (batch 32 x 64 characters)
-    n_random: int = 300           # uniform-random choosers per domain
-    part3_subjects: int = 300
+    n_random: int = 300           # uniform-random choosers per domain (the positive control)
     calibration_subjects: int = 150  # simulated people per bisection step when calibrating the noise
-    seed: int = 0
+    part3_subjects: int = 300     # simulated subjects per part-3 world
+    common_weights: str = "0,0.25,0.5,1"  # part 3: weight of the common skill in shopping noise (lab: 0.6)
+    weeks_per_period: int = 24    # part 3: choices per period x category cell (4 periods)
+    seed_offset: int = 0          # added to every seed (a fresh replication)
     out_dir: str = "out/rationality"
 
 
-def train_gpt(lines, exp):
+def train_gpt(lines, seed, steps):
     import torch
-    torch.manual_seed(exp.seed)
+    torch.manual_seed(seed)
     model = train.GPT(train.GPTConfig(vocab_size=len(VOCAB), block_size=64, n_layer=4, n_head=4, n_embd=128))
-    data = np.array(encode("".join(lines)), dtype=np.int64)
-    gen = torch.Generator().manual_seed(exp.seed)
-
-    def next_batch():
-        offsets = torch.randint(len(data) - 65, (32,), generator=gen)
-        return train.get_batch(data, offsets, 64, torch.device("cpu"))
-    losses = train.fit(model, next_batch, exp.train_steps, learning_rate=2e-3, name="gpt on decisions")
-    return model, losses
+    data = np.array([STOI[c] for c in "".join(lines)], dtype=np.int64)
+    gen = torch.Generator().manual_seed(seed)
+    next_batch = lambda: train.get_batch(data, torch.randint(len(data) - 65, (32,), generator=gen), 64, torch.device("cpu"))  # noqa: E731
+    train.fit(model, next_batch, steps, learning_rate=2e-3, name=f"our GPT on people's choices, seed {seed}")
+    return model
 
 
 def ask_gpt(model, domain, mn, frame, temperature, seed):
     """One answer per budget row of mn (n, 2); returns points (n,) with NaN for invalid answers."""
     import torch
-    prompts = torch.tensor([encode(prompt_text(domain, row, frame)) for row in mn])
-    gen = torch.Generator().manual_seed(seed)
-    answers = []
+    prompts = torch.tensor([[STOI[c] for c in prompt_text(domain, row, frame)] for row in mn])
+    gen, answers = torch.Generator().manual_seed(seed), []
     for start in range(0, len(prompts), 1000):
         out = model.generate(prompts[start:start + 1000], 4, temperature=temperature, generator=gen)
         answers += ["".join(VOCAB[i] for i in row[prompts.size(1):].tolist()) for row in out]
-    points = [parse_answer(a, frame) for a in answers]
-    return np.array([np.nan if v is None else v for v in points], dtype=np.float64)
+    return np.array([np.nan if (v := parse_answer(a, frame)) is None else v for a in answers], dtype=np.float64)
 
 
-def ccei_of_runs(mn, points):
-    """CCEI per run over its valid answers (runs with fewer than 2 valid answers are skipped)."""
-    values = []
-    for s in range(len(mn)):
-        ok = ~np.isnan(points[s])
-        if ok.sum() >= 2:
-            values.append(ccei(budget_prices(mn[s][ok]), bundles(mn[s][ok], points[s][ok])))
-    return np.array(values)
-
-
-def part2(exp, rng):
-    temps = [float(t) for t in exp.temperatures.split(",")]
-    result, people, lines = {}, {}, []
+def part2(exp, seed):
+    """Mean CCEI per domain and condition for one seed: people, random choosers, our GPT."""
+    rng, temps, result, lines = np.random.default_rng(seed), [float(t) for t in exp.temperatures.split(",")], {}, []
     for domain in DOMAINS:
-        sd = calibrate_noise(domain, HUMAN_MEAN_CCEI[domain], exp.calibration_subjects, seed=exp.seed)
+        sd = calibrate_noise(domain, HUMAN_MEAN_CCEI[domain], exp.calibration_subjects, seed)
         mn, points = people_choices(domain, exp.n_people, 25, sd, rng)
-        people[domain] = (mn, points)
-        lines += decision_lines(domain, mn, points, ["plain"] * int(round(1 / exp.rare_frame_share - 2))
-                                + ["price", "discrete"], rng)
-        rand_mn = draw_budgets(exp.n_random * 25, rng).reshape(exp.n_random, 25, 2)
-        rand_points = rng.uniform(0, 100, (exp.n_random, 25))
-        result[domain] = {"noise_sd_points": sd, "people": ccei_of_runs(mn, points).tolist(),
-                          "random": ccei_of_runs(rand_mn, rand_points).tolist()}
-        print(f"people, {domain}: noise {sd:.2f} points -> mean CCEI {np.mean(result[domain]['people']):.4f} "
-              f"(paper's humans {HUMAN_MEAN_CCEI[domain]})", flush=True)
+        lines += decision_lines(domain, mn, points, ["plain"] * int(round(1 / exp.rare_frame_share - 2)) + ["price", "discrete"], rng)
+        test_people = people_choices(domain, exp.gpt_runs, 25, sd, rng, "test")
+        random = draw_budgets(exp.n_random * 25, rng, "test").reshape(-1, 25, 2), rng.uniform(0, 100, (exp.n_random, 25))
+        result[domain] = {"noise_sd": sd, "people": ccei_of_runs(*test_people).mean(), "random": ccei_of_runs(*random).mean()}
     rng.shuffle(lines)
-    print(f"training the shared GPT (character vocabulary) on {len(lines):,} decisions", flush=True)
-    model, losses = train_gpt(lines, exp)
-    demand = {}
+    model = train_gpt(lines, seed, exp.train_steps)
     for domain in DOMAINS:
-        mn = draw_budgets(exp.gpt_runs * 25, rng).reshape(exp.gpt_runs, 25, 2)
-        for frame in ("plain", "price", "discrete"):
-            for temp in temps if frame == "plain" else [temps[0]]:
-                points = ask_gpt(model, domain, mn.reshape(-1, 2), frame, temp, exp.seed).reshape(mn.shape[:2])
-                key = f"gpt_{frame}_T{temp:g}"
-                result[domain][key] = ccei_of_runs(mn, points).tolist()
-                result[domain][key + "_invalid"] = float(np.isnan(points).mean())
-                if frame == "plain" and temp == temps[min(1, len(temps) - 1)]:
-                    demand[domain] = (mn, points)
-    return result, people, demand, losses
+        mn = draw_budgets(exp.gpt_runs * 25, rng, "test").reshape(exp.gpt_runs, 25, 2)
+        for frame, temp in [("plain", t) for t in temps] + [("price", temps[0]), ("discrete", temps[0])]:
+            points = ask_gpt(model, domain, mn.reshape(-1, 2), frame, temp, seed).reshape(mn.shape[:2])
+            values = ccei_of_runs(mn, points)
+            result[domain][f"gpt_{frame}_T{temp:g}"] = values.mean() if len(values) else math.nan
+            result[domain][f"gpt_{frame}_T{temp:g}_invalid"] = float(np.isnan(points).mean())
+    print(f"  seed {seed}: " + ", ".join(f"{d} people {r['people']:.3f} GPT {r[f'gpt_plain_T{temps[0]:g}']:.3f}"
+                                         for d, r in result.items()), flush=True)
+    return result
 
 
 # -----------------------------------------------------------------------------
@@ -458,137 +649,149 @@ LAB_TASKS = ("risk", "time", "soci")
 CATEGORIES = ("dairy", "produce", "bakery", "meat")
 
 
-def supermarket(noise, rng, weeks_per_period=12, goods_per_category=3):
-    """One shopper over len(noise[0]) periods: Cobb-Douglas within each category, weekly category budgets,
-    prices that change week to week; log-share noise noise[c, k] in category c and period k.
-    Returns p, x: (weeks, categories x goods), weeks ordered by period."""
-    C, P = noise.shape
-    G, n_weeks = C * goods_per_category, P * weeks_per_period
-    p = rng.uniform(1, 5, G) * np.exp(0.25 * rng.standard_normal((n_weeks, G)))
-    a = rng.dirichlet(np.ones(goods_per_category), C)                       # taste within category
-    budget = rng.uniform(10, 30, (n_weeks, C))
-    x = np.empty((n_weeks, G))
-    week_noise = np.repeat(noise, weeks_per_period, axis=1)                   # (C, weeks)
-    for c in range(C):
-        cols = slice(c * goods_per_category, (c + 1) * goods_per_category)
-        shares = a[c] * np.exp(week_noise[c][:, None] * rng.standard_normal((n_weeks, goods_per_category)))
-        shares /= shares.sum(1, keepdims=True)
-        x[:, cols] = shares * budget[:, [c]] / p[:, cols]
-    return p, x
+def supermarket(noise, rng, weeks_per_period, goods=3):
+    """Shoppers (S) over P periods: Cobb-Douglas within each of C categories, weekly category budgets,
+    prices that change week to week, log-share noise noise[s, c, k] in category c and period k.
+    Returns p, x: (S, weeks, C x goods), weeks ordered by period."""
+    S, C, P = noise.shape
+    W, G = P * weeks_per_period, C * goods
+    p = rng.uniform(1, 5, (S, 1, G)) * np.exp(0.25 * rng.standard_normal((S, W, G)))
+    taste = rng.dirichlet(np.ones(goods), (S, C)).reshape(S, 1, G)
+    sd = np.repeat(np.repeat(noise, weeks_per_period, axis=2), goods, axis=1).transpose(0, 2, 1)   # (S, W, G)
+    shares = (taste * np.exp(sd * rng.standard_normal((S, W, G)))).reshape(S, W, C, goods)
+    shares = (shares / shares.sum(-1, keepdims=True)).reshape(S, W, G)
+    return p, shares * np.repeat(rng.uniform(10, 30, (S, W, C)), goods, axis=2) / p
 
 
-def part3(exp, rng):
-    """Two worlds for the same kind of subjects: one consistency skill for everything, or a lab skill
-    that shopping does not share, with category- and period-specific parts. CCEI per lab task (25
-    budgets); per category (3 goods, all 48 weeks); per period (mean over categories of the CCEI of the
-    category's 12 weeks); and of the whole basket (12 goods, 48 weeks)."""
+def ccei_stack(p, x):
+    return ccei_many(p @ x.transpose(0, 2, 1) / np.einsum("stk,stk->st", p, x)[..., None])
+
+
+def part3_world(exp, w_common, rng):
+    """One world: the lab skill has common weight 0.6 (and 0.6 task-specific); shopping noise has common
+    weight w_common plus category and period parts. CCEI per lab task (25 budgets), per period x category
+    cell (weeks_per_period weeks, 3 goods), and of the whole basket; Spearman correlations across subjects."""
     from scipy.stats import spearmanr
-    worlds = {"one skill": {"lab_common": 1.0, "lab_own": 0.25, "shop_common": 1.0, "shop_own": 0.25},
-              "multidimensional": {"lab_common": 0.6, "lab_own": 0.6, "shop_common": 0.0, "shop_own": 0.6}}
-    S, C, P = exp.part3_subjects, len(CATEGORIES), 4
-    out = {}
-    for world, w in worlds.items():
-        skill = rng.standard_normal(S)                                         # the common part
-        table = {}
-        for task in LAB_TASKS:
-            sd = 6.0 * np.exp(w["lab_common"] * skill + w["lab_own"] * rng.standard_normal(S))
-            runs = [people_choices(task, 1, 25, sd[s], rng) for s in range(S)]
-            table[task] = ccei_of_runs(np.concatenate([m for m, _ in runs]), np.concatenate([a for _, a in runs]))
-        shop = {"supermarket": [], **{c: [] for c in CATEGORIES}, **{f"period{k + 1}": [] for k in range(P)}}
-        for s in range(S):
-            # category part + period part, each scaled by shop_own; common part by shop_common
-            noise = 0.2 * np.exp(w["shop_common"] * skill[s] + w["shop_own"] * (
-                rng.standard_normal((C, 1)) + rng.standard_normal((1, P))) / np.sqrt(2))
-            p, x = supermarket(noise, rng)
-            shop["supermarket"].append(ccei(p, x))
-            for c, name in enumerate(CATEGORIES):
-                shop[name].append(ccei(p[:, c * 3:c * 3 + 3], x[:, c * 3:c * 3 + 3]))
-            for k in range(P):
-                weeks = slice(k * 12, (k + 1) * 12)
-                shop[f"period{k + 1}"].append(np.mean([ccei(p[weeks, c * 3:c * 3 + 3], x[weeks, c * 3:c * 3 + 3])
-                                                       for c in range(C)]))
-        table.update({k: np.array(v) for k, v in shop.items()})
-        names = list(table)
-        corr = spearmanr(np.stack([table[n] for n in names], axis=1)).statistic
-        pick = lambda group: [names.index(n) for n in group]                   # noqa: E731
-        mean_off = lambda idx: float(np.mean([corr[i, j] for i in idx for j in idx if i < j]))  # noqa: E731
-        out[world] = {"names": names, "spearman": np.nan_to_num(corr).tolist(),
-                      "mean_ccei": {n: float(np.mean(table[n])) for n in names},
-                      "supermarket_vs_risk": float(corr[names.index("supermarket"), names.index("risk")]),
-                      "among_lab_tasks": mean_off(pick(LAB_TASKS)),
-                      "across_categories": mean_off(pick(CATEGORIES)),
-                      "across_periods": mean_off(pick([f"period{k + 1}" for k in range(P)]))}
-        print(f"  {world}: mean CCEI " + ", ".join(f"{n} {v:.3f}" for n, v in out[world]["mean_ccei"].items()), flush=True)
-    return out
-
-PAPER_FRAMES = {"price": {"risk": 0.901, "time": 0.884, "soci": 0.698, "food": 0.894},
-                "discrete": {"risk": 0.843, "time": 0.908, "soci": 0.871, "food": 0.780}}
+    S, C, P, wpp = exp.part3_subjects, len(CATEGORIES), 4, exp.weeks_per_period
+    skill, table = rng.standard_normal(S), {}
+    for task in LAB_TASKS:
+        table[task] = ccei_of_runs(*people_choices(task, S, 25, 6.0 * np.exp(0.6 * skill + 0.6 * rng.standard_normal(S)), rng))
+    noise = 0.2 * np.exp(w_common * skill[:, None, None] + 0.6 * (rng.standard_normal((S, C, 1)) + rng.standard_normal((S, 1, P))) / np.sqrt(2))
+    p, x = supermarket(noise, rng, wpp)
+    cells = np.stack([[ccei_stack(p[:, k * wpp:(k + 1) * wpp, c * 3:c * 3 + 3], x[:, k * wpp:(k + 1) * wpp, c * 3:c * 3 + 3])
+                       for k in range(P)] for c in range(C)], axis=-1)                 # (P, S, C)
+    table["supermarket"] = ccei_stack(p, x)
+    table.update({c: cells[:, :, i].mean(0) for i, c in enumerate(CATEGORIES)})
+    table.update({f"period{k + 1}": cells[k].mean(1) for k in range(P)})
+    names = list(table)
+    corr = spearmanr(np.stack([table[n] for n in names], axis=1)).statistic
+    mean_off = lambda group: float(np.nanmean([corr[names.index(a), names.index(b)] for a in group for b in group if a < b]))  # noqa: E731
+    return {"supermarket_vs_risk": float(corr[names.index("supermarket"), names.index("risk")]),
+            "among_lab_tasks": mean_off(LAB_TASKS), "across_categories": mean_off(CATEGORIES),
+            "across_periods": mean_off([f"period{k + 1}" for k in range(P)]),
+            "cells_at_ceiling": float((cells == 1).mean()), "lab_at_ceiling": float(np.mean([table[t] == 1 for t in LAB_TASKS]))}
 
 
-def report(part2_result, people, demand, part3_result, exp):
-    out = Path(exp.out_dir)
+def paper_pattern(r):
+    """The paper's pattern: about no supermarket-lab correlation, moderate among lab tasks, low to
+    moderate across categories and periods (our thresholds: |r| < 0.15; 0.15-0.7; below 0.5)."""
+    return abs(r["supermarket_vs_risk"]) < 0.15 and 0.15 <= r["among_lab_tasks"] <= 0.7 and \
+        r["across_categories"] < 0.5 and r["across_periods"] < 0.5
+
+
+# -----------------------------------------------------------------------------
+# The experiment: seeds, verdicts, report
+
+def spread(values):
+    """mean, and the spread (max - min) over seeds."""
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.mean()), float(v.max() - v.min())
+
+
+def judge(claim, a, b, control, seeds, command):
+    """Claim 'a > b' per key of a and b (lists over seeds): supported when, in every key, the mean
+    difference is positive and exceeds both rows' spread, otherwise not; inconclusive if the control failed."""
+    gaps = {k: (spread(a[k])[0] - spread(b[k])[0], max(spread(a[k])[1], spread(b[k])[1])) for k in a}
+    verdict = "inconclusive" if not control[0] else "supported" if all(g > s for g, s in gaps.values()) else "not supported"
+    numbers = ", ".join(f"{k} {g:+.3f} (spread {s:.3f})" for k, (g, s) in gaps.items())
+    return {"claim": claim, "verdict": verdict, "numbers": numbers, "control": control[1], "seeds": seeds, "command": command}
+
+
+def experiment(exp):
+    seeds = [int(s) + exp.seed_offset for s in exp.seeds.split(",")]
     temps = [float(t) for t in exp.temperatures.split(",")]
-    head = "| domain | people (paper humans) | " + " | ".join(f"GPT T={t:g}" for t in temps) + \
-           f" | GPT price frame, T={temps[0]:g} (paper) | GPT 11 options, T={temps[0]:g} (paper) | random choosers |"
-    lines = ["mean CCEI (share of runs with CCEI = 1); the paper's GPT-3.5 (temperature 0 baseline) in the note below", head,
-             "|" + "---|" * (5 + len(temps))]
+    runs2 = [part2(exp, s) for s in seeds]
+    weights = [float(w) for w in exp.common_weights.split(",")]
+    runs3 = {w: [part3_world(exp, w, np.random.default_rng(1000 + s)) for s in seeds] for w in weights}
+    print(f"part 3: {len(weights)} weights x {len(seeds)} seeds done", flush=True)
+    col = lambda key: {d: [r[d][key] for r in runs2] for d in DOMAINS}  # noqa: E731
+    command = f"OMP_NUM_THREADS=1 python rationality.py --seeds={exp.seeds}" + (f" --seed_offset={exp.seed_offset}" if exp.seed_offset else "")
+    people, random = col("people"), col("random")
+    ok = all(spread(people[d])[0] - spread(random[d])[0] > max(spread(people[d])[1], spread(random[d])[1]) for d in DOMAINS)
+    control = (ok, f"people above uniform-random choosers beyond the spread in every domain: {'passed' if ok else 'FAILED'} "
+                   f"({', '.join(f'{d} {spread(people[d])[0]:.3f} vs {spread(random[d])[0]:.3f}' for d in DOMAINS)})")
+    t0, t1 = f"gpt_plain_T{temps[0]:g}", f"gpt_plain_T{temps[-1]:g}"
+    verdicts = [judge(f"our GPT greedy (T={temps[0]:g}) is more consistent than the simulated people it learned from",
+                      col(t0), people, control, seeds, command),
+                judge(f"our GPT sampled at T={temps[-1]:g} is less consistent than the people", people, col(t1), control, seeds, command),
+                judge("the price framing lowers our GPT's consistency", col(t0), col(f"gpt_price_T{temps[0]:g}"), control, seeds, command),
+                judge("the 11-option framing lowers our GPT's consistency", col(t0), col(f"gpt_discrete_T{temps[0]:g}"), control, seeds, command)]
+    r3 = {w: {k: spread([r[k] for r in runs]) for k in runs[0]} for w, runs in runs3.items()}
+    lo_w, hi_w = min(weights), max(weights)
+    ok3 = r3[hi_w]["supermarket_vs_risk"][0] - r3[lo_w]["supermarket_vs_risk"][0] > \
+        max(r3[hi_w]["supermarket_vs_risk"][1], r3[lo_w]["supermarket_vs_risk"][1])
+    match = [w for w in weights if paper_pattern({k: v[0] for k, v in r3[w].items()})]
+    verdicts.append({"claim": "the paper's correlation pattern needs a small common skill in shopping",
+                     "verdict": "inconclusive" if not ok3 else "supported" if match and max(match) < hi_w else "not supported",
+                     "numbers": f"pattern reproduced at common weights {match or 'none'} of {weights}",
+                     "control": f"a common skill raises the supermarket-risk correlation ({lo_w:g}: "
+                                f"{r3[lo_w]['supermarket_vs_risk'][0]:.2f}, {hi_w:g}: {r3[hi_w]['supermarket_vs_risk'][0]:.2f}): "
+                                f"{'passed' if ok3 else 'FAILED'}", "seeds": seeds, "command": command})
+    report(exp, runs2, r3, verdicts, temps)
+
+
+def report(exp, runs2, r3, verdicts, temps):
+    out = Path(exp.out_dir)
+    cell = lambda d, k: "{:.3f} ({:.3f})".format(*spread([r[d][k] for r in runs2]))  # noqa: E731
+    conds = [f"gpt_plain_T{t:g}" for t in temps] + [f"gpt_price_T{temps[0]:g}", f"gpt_discrete_T{temps[0]:g}"]
+    lines = [f"Part 2 (simulation): mean CCEI on held-out budgets, mean over seeds {exp.seeds} (spread max - min); "
+             "paper's values in brackets. 'our GPT' = the shared small GPT trained on simulated people's choices.",
+             "| domain | simulated people [paper's humans] | random choosers | " + " | ".join(
+                 f"our GPT, {c.split('_')[1]} frame, T={c.split('_T')[1]}" for c in conds) + " |", "|---" * (3 + len(conds)) + "|"]
     for d in DOMAINS:
-        r = part2_result[d]
-
-        def cell(key):
-            v = np.array(r[key])
-            if len(v) == 0:
-                return "n/a (no run with 2 valid answers)"
-            return f"{v.mean():.3f} ({(v == 1).mean():.0%})" + (f", {r[key + '_invalid']:.0%} invalid" if r.get(key + "_invalid") else "")
-        lines.append(f"| {d} | {cell('people')} ({HUMAN_MEAN_CCEI[d]}) | "
-                     + " | ".join(cell(f"gpt_plain_T{t:g}") for t in temps)
-                     + f" | {cell(f'gpt_price_T{temps[0]:g}')} ({PAPER_FRAMES['price'][d]}) | "
-                     f"{cell(f'gpt_discrete_T{temps[0]:g}')} ({PAPER_FRAMES['discrete'][d]}) | {np.mean(r['random']):.3f} |")
-    lines.append("\nPaper's GPT-3.5 mean CCEI: " + ", ".join(f"{d} {v}" for d, v in GPT35_MEAN_CCEI.items()))
-    lines += ["", "Part 3 (simulation): Spearman correlations of CCEI across subjects",
-              "| world | supermarket vs risk | among lab tasks | across categories | across periods |", "|---|---|---|---|---|"]
-    for world, r in part3_result.items():
-        lines.append(f"| {world} | {r['supermarket_vs_risk']:.2f} | {r['among_lab_tasks']:.2f} | "
-                     f"{r['across_categories']:.2f} | {r['across_periods']:.2f} |")
-    lines.append("| paper (2505.05275) | about 0 | moderate | low to moderate | low to moderate |")
-    matches = [w for w, r in part3_result.items() if abs(r["supermarket_vs_risk"]) < 0.15
-               and 0.15 <= r["among_lab_tasks"] <= 0.7 and r["across_categories"] < 0.5 and r["across_periods"] < 0.5]
-    lines.append(f"\nWorlds that reproduce the paper's pattern: {', '.join(matches) or 'none'}")
+        paper = {conds[0]: PAPER_GPT["plain"][d], conds[-2]: PAPER_GPT["price"][d], conds[-1]: PAPER_GPT["discrete"][d]}
+        lines.append(f"| {d} | {cell(d, 'people')} [{HUMAN_MEAN_CCEI[d]}] | {cell(d, 'random')} | " + " | ".join(
+            cell(d, c) + (f" [{paper[c]}]" if c in paper else "") for c in conds) + " |")
+    lines += ["", "Part 3 (simulation): Spearman correlations of consistency across subjects, by weight of the common skill "
+              "in shopping noise (lab: 0.6); mean (spread) over seeds",
+              "| common weight | supermarket vs risk | among lab tasks | across categories | across periods | cells / lab at CCEI = 1 | paper's pattern |",
+              "|---|---|---|---|---|---|---|"]
+    for w, r in r3.items():
+        f = lambda k: "{:.2f} ({:.2f})".format(*r[k])  # noqa: E731
+        lines.append(f"| {w:g} | {f('supermarket_vs_risk')} | {f('among_lab_tasks')} | {f('across_categories')} | "
+                     f"{f('across_periods')} | {r['cells_at_ceiling'][0]:.0%} / {r['lab_at_ceiling'][0]:.0%} | "
+                     f"{'yes' if paper_pattern({k: v[0] for k, v in r.items()}) else 'no'} |")
+    lines.append("| paper (2505.05275) | about 0 | moderate | low to moderate | low to moderate | | |")
+    lines += ["", "Verdicts:"] + [f"- {v['verdict'].upper()}: {v['claim']} ({v['numbers']}); control: {v['control']}" for v in verdicts]
     table = "\n".join(lines)
-    train.write_results(out, table, {"config": dataclasses.asdict(exp), "part2": part2_result, "part3": part3_result})
-
+    train.write_results(out, table, {"config": dataclasses.asdict(exp), "verdict": verdicts, "part2": runs2,
+                                     "part3": {str(w): r for w, r in r3.items()}})
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(2, 4, figsize=(14, 6.4), dpi=90)
-    for col, d in enumerate(DOMAINS):
-        ax = axes[0, col]
-        r = part2_result[d]
-        series = [("people", r["people"]), ("random", r["random"])] + \
-                 [(f"GPT T={t:g}", r[f"gpt_plain_T{t:g}"]) for t in temps] + \
-                 [("GPT price", r[f"gpt_price_T{temps[0]:g}"]), ("GPT 11 options", r[f"gpt_discrete_T{temps[0]:g}"])]
-        for label, values in series:
-            v = np.sort(values)
-            ax.step(v, np.arange(1, len(v) + 1) / len(v), where="post", label=label)
-        ax.set_xlim(0.5, 1.0)
-        ax.set_title(f"{d}: CCEI (cumulative share)")
-        ax.grid(alpha=0.3)
-        ax = axes[1, col]
-        for label, (mn, points) in (("people", people[d]), ("GPT", demand[d])):
-            x = np.log(mn[..., 1] / mn[..., 0]).ravel()       # log(p_A / p_B) = log(N / M)
-            y = (points / 100).ravel()
-            ok = ~np.isnan(y)
-            bins = np.linspace(-2.3, 2.3, 15)
-            which = np.digitize(x[ok], bins)
-            centers = [x[ok][which == b].mean() for b in np.unique(which)]
-            means = [y[ok][which == b].mean() for b in np.unique(which)]
-            ax.plot(centers, means, "o-", ms=3, label=label)
-        ax.set_xlabel("log price ratio  log(p_A / p_B)")
-        ax.set_ylabel("share of points in A")
-        ax.set_title(f"{d}: demand")
-        ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=7)
-    axes[1, 0].legend(fontsize=7)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4), dpi=90)
+    for i, key in enumerate(["people", "random"] + conds):
+        m = [spread([r[d][key] for r in runs2]) for d in DOMAINS]
+        axes[0].errorbar(np.arange(4) + 0.1 * i, [v[0] for v in m], yerr=[v[1] / 2 for v in m], fmt="o", capsize=2, label=key)
+    axes[0].set_xticks(np.arange(4) + 0.25, DOMAINS)
+    axes[0].set_title("mean CCEI, held-out budgets (bars: spread over seeds)")
+    for key in ("supermarket_vs_risk", "among_lab_tasks", "across_categories", "across_periods"):
+        axes[1].errorbar(list(r3), [r3[w][key][0] for w in r3], yerr=[r3[w][key][1] / 2 for w in r3], marker="o", capsize=2, label=key)
+    axes[1].set_xlabel("weight of the common skill in shopping noise")
+    axes[1].set_title("Spearman correlation of consistency")
+    for a in axes:
+        a.grid(alpha=0.3)
+        a.legend(fontsize=7)
     fig.tight_layout()
     train.save_figure(fig, out / "rationality.png")
     print("\n" + table + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'rationality.png'}")
@@ -596,7 +799,6 @@ def report(part2_result, people, demand, part3_result, exp):
 
 def bench():
     """garp_T2000_seconds, ccei_T2000_seconds: 2 goods, uniform-random choices on random budgets."""
-    import time
     rng = np.random.default_rng(0)
     p = rng.uniform(0.1, 1.0, (2000, 2))
     x = random_bundles(p, np.ones(2000), rng)
@@ -612,34 +814,26 @@ def bench():
 
 
 def run(argv):
-    data = [a for a in argv if a.startswith("--data=")]
     try:
-        if data:
-            if len(argv) != 1:
-                raise train.ConfigError("--data=FILE takes no other arguments")
-            analyse_csv(data[0].split("=", 1)[1])
+        if any(a.startswith("--data=") for a in argv):
+            analyse_csv(train.parse_args(argv, CsvOptions, __doc__))
             return 0
         exp = train.parse_args(argv, Experiment, __doc__)
-        temps = [float(t) for t in exp.temperatures.split(",")]
-        if any(t < 0 for t in temps) or not 0 < exp.rare_frame_share <= 0.25:
-            raise train.ConfigError("--temperatures must be >= 0 and --rare_frame_share in (0, 0.25]")
-        if min(exp.n_people, exp.gpt_runs, exp.train_steps, exp.n_random, exp.part3_subjects,
-               exp.calibration_subjects) < 2:
-            raise train.ConfigError("--n_people, --gpt_runs, --train_steps, --n_random, --part3_subjects and "
-                                    "--calibration_subjects must be >= 2")
-    except ValueError:
-        print("error: --temperatures takes comma-separated numbers, e.g. 0,0.5,1", file=sys.stderr)
-        return 2
+        try:
+            temps, seeds = [float(t) for t in exp.temperatures.split(",")], [int(s) for s in exp.seeds.split(",")]
+            weights = [float(w) for w in exp.common_weights.split(",")]
+        except ValueError:
+            raise train.ConfigError("--temperatures, --seeds and --common_weights take comma-separated numbers, e.g. 0,1") from None
+        if any(t < 0 for t in temps) or not 0 < exp.rare_frame_share <= 0.25 or len(weights) < 2 or len(seeds) < 1:
+            raise train.ConfigError("--temperatures must be >= 0, --rare_frame_share in (0, 0.25], --common_weights two or more")
+        if min(exp.n_people, exp.gpt_runs, exp.train_steps, exp.n_random, exp.part3_subjects, exp.calibration_subjects,
+               exp.weeks_per_period) < 2:
+            raise train.ConfigError("--n_people, --gpt_runs, --train_steps, --n_random, --part3_subjects, "
+                                    "--calibration_subjects and --weeks_per_period must be >= 2")
     except (train.ConfigError, InputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    import torch
-    torch.manual_seed(exp.seed)
-    rng = np.random.default_rng(exp.seed)
-    print("part 2: people, a GPT trained on their decisions, and framings", flush=True)
-    part2_result, people, demand, _ = part2(exp, rng)
-    print("part 3: consistency across tasks (simulation)", flush=True)
-    report(part2_result, people, demand, part3(exp, rng), exp)
+    experiment(exp)
     return 0
 
 

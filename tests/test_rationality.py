@@ -1,4 +1,4 @@
-"""Tests for rationality.py: GARP, CCEI, Houtman-Maks, money pump, Bronars, CSV input."""
+"""Tests for rationality.py: GARP, CCEI, Houtman-Maks, money pump, Bronars, CSV input, parts 2-3."""
 import itertools
 import os
 import subprocess
@@ -31,16 +31,58 @@ def utility_maximiser(kind, T=40, K=3, seed=0):
 def test_utility_maximisers_pass_with_ccei_exactly_one(kind):
     p, x = utility_maximiser(kind)
     assert rat.garp(p, x) and rat.ccei(p, x) == 1.0
-    assert rat.houtman_maks(p, x) == (1.0, True)
+    assert rat.houtman_maks(p, x) == (1.0, True, 1.0) and rat.money_pump(p, x) == (0.0, 0.0, True)
 
 
 def test_two_observation_hand_case():
     p, x = [[1, 2], [2, 1]], [[1, 4], [4, 1]]
     assert not rat.garp(p, x)
     assert abs(rat.ccei(p, x) - 2 / 3) < 1e-15
-    assert rat.houtman_maks(p, x) == (0.5, True)
-    mpi_max, mpi_min = rat.money_pump(p, x)
-    assert abs(mpi_max - 6 / 18) < 1e-15 and abs(mpi_min - 6 / 18) < 1e-15  # (9-6 + 9-6) / (9+9)
+    assert rat.houtman_maks(p, x) == (0.5, True, 0.5)
+    mpi_max, mpi_min, exact = rat.money_pump(p, x)
+    assert exact and abs(mpi_max - 6 / 18) < 1e-15 and abs(mpi_min - 6 / 18) < 1e-15  # (9-6 + 9-6) / (9+9)
+
+
+def test_three_cycle_money_pump_by_hand():
+    """0 -> 2 -> 1 -> 0 is the only violating cycle (no 2-cycle): gains E00-E02, E22-E21, E11-E10."""
+    p = [[1, 4, 1], [3, 1, 2], [1, 1, 4]]
+    x = [[0, 3, 3], [2, 4, 1], [3, 1, 2]]        # E = [[15, 19, 9], [9, 12, 14], [15, 10, 12]]
+    mpi_max, mpi_min, exact = rat.money_pump(p, x)
+    expected = ((15 - 9) + (12 - 10) + (12 - 9)) / (15 + 12 + 12)
+    assert exact and abs(mpi_max - expected) < 1e-15 and abs(mpi_min - expected) < 1e-15
+
+
+def all_cycle_mpis(p, x, rtol=1e-9):
+    """Every simple violating cycle's MPI by enumeration (ties: weak edges with zero gain)."""
+    p, x = np.asarray(p, float), np.asarray(x, float)
+    E = p @ x.T
+    own = np.diag(E)
+    weak, strict = rat.relations(E / own[:, None], 1.0, rtol)
+    values = []
+    for n in range(2, len(E) + 1):
+        for cyc in itertools.permutations(range(len(E)), n):
+            edges = list(zip(cyc, cyc[1:] + cyc[:1]))
+            if cyc[0] == min(cyc) and all(weak[a, b] for a, b in edges) and any(strict[a, b] for a, b in edges):
+                values.append(sum(own[a] - E[a, b] for a, b in edges if strict[a, b]) / own[list(cyc)].sum())
+    return values
+
+
+def test_money_pump_equals_enumeration_of_every_cycle():
+    rng = np.random.default_rng(7)
+    seen_inexact = 0
+    for trial in range(150):
+        T = int(rng.integers(2, 7))
+        if trial % 2:   # small integers: many ties and identical bundles
+            p, x = rng.integers(1, 4, (T, 2)).astype(float), rng.integers(0, 4, (T, 2)).astype(float)
+            x[x.sum(1) == 0, 0] = 1
+        else:
+            p, x = rng.uniform(0.5, 2, (T, 3)), rng.uniform(0, 10, (T, 3))
+        values = all_cycle_mpis(p, x) or [0.0]
+        mpi_max, mpi_min, exact = rat.money_pump(p, x)
+        assert abs(mpi_max - max(values)) < 1e-12, (p, x)
+        assert (abs(mpi_min - min(values)) < 1e-12) if exact else (mpi_min >= min(values) - 1e-12), (p, x)
+        seen_inexact += not exact
+    assert seen_inexact > 0   # the tie-cycle case was exercised
 
 
 def test_ties_only_fail_garp_with_ccei_one():
@@ -104,23 +146,43 @@ def test_random_choosers_on_25_budgets_violate_garp():
     assert power >= 0.99
 
 
-def test_houtman_maks_exact_small_brute_force():
+def test_houtman_maks_exact_equals_brute_force():
     rng = np.random.default_rng(5)
     for trial in range(30):
-        T = 6
+        T = 9
         p, x = rng.uniform(0.5, 2, (T, 2)), rng.uniform(0, 10, (T, 2))
         best = max(len(s) for n in range(1, T + 1) for s in itertools.combinations(range(T), n)
                    if rat.garp(p[list(s)], x[list(s)]))
-        hm, exact = rat.houtman_maks(p, x)
-        assert exact and abs(hm - best / T) < 1e-12
+        hm, exact, upper = rat.houtman_maks(p, x)
+        assert exact and abs(hm - best / T) < 1e-12 and upper == hm
 
 
-def test_houtman_maks_greedy_is_a_feasible_lower_bound():
+def test_houtman_maks_beyond_greedy_and_bounded_after_the_time_limit():
     rng = np.random.default_rng(6)
-    p, x = rng.uniform(0.5, 2, (40, 2)), rng.uniform(0, 10, (40, 2))
-    hm, exact = rat.houtman_maks(p, x, exact_max=3)
-    assert not exact and 0 < hm < 1
-    assert hm <= rat.houtman_maks(p, x, exact_max=3)[0] + 1e-12
+    p = rng.uniform(0.1, 1.0, (60, 2))
+    x = rat.random_bundles(p, np.ones(60), rng)
+    hm, exact, upper = rat.houtman_maks(p, x)
+    greedy = 1 - len(rat._greedy_removal(rat.ratio_matrix(p, x), 1e-9)) / 60
+    assert exact and hm == upper and hm > greedy                 # the greedy bound is not optimal here
+    low, exact_fast, up = rat.houtman_maks(p, x, time_limit=1e-9)
+    assert not exact_fast and low <= hm <= up and low < up
+
+
+def test_random_bundles_lie_on_the_budget_line():
+    rng = np.random.default_rng(8)
+    p, budget = rng.uniform(0.5, 2, (3, 25, 4)), rng.uniform(50, 150, (3, 25))
+    x = rat.random_bundles(p, budget, rng)
+    assert np.all(x >= 0) and np.allclose((p * x).sum(-1), budget, rtol=1e-12)
+
+
+def test_batched_ccei_and_garp_equal_one_at_a_time():
+    rng = np.random.default_rng(9)
+    p, x = rng.integers(1, 4, (300, 7, 2)).astype(float), rng.integers(0, 4, (300, 7, 2)).astype(float)
+    x[x.sum(-1) == 0, 0] = 1
+    R = np.stack([rat.ratio_matrix(a, b) for a, b in zip(p, x)])
+    assert np.array_equal(rat.ccei_many(R), [rat.ccei(a, b) for a, b in zip(p, x)])
+    assert np.array_equal(rat.violates_many(R, 1.0, 1e-9), [not rat.garp(a, b) for a, b in zip(p, x)])
+    assert np.array_equal(rat.violates_many(R, 1.0, 1e-9), [brute_force_garp(a, b) is False for a, b in zip(p, x)])
 
 
 def test_ratio_matrix_rejects_bad_shapes_and_empty_bundles():
@@ -130,10 +192,18 @@ def test_ratio_matrix_rejects_bad_shapes_and_empty_bundles():
         rat.ratio_matrix([[1, 2], [1, 1]], [[0, 0], [1, 1]])
 
 
-def write(tmp_path, text):
+def write(tmp_path, content):
     path = tmp_path / "choices.csv"
-    path.write_text(text)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
     return path
+
+
+def run_in(tmp_path, monkeypatch, capsys, *args):
+    """rationality.run in tmp_path (in process: no second torch import); returns (code, stdout, stderr)."""
+    monkeypatch.chdir(tmp_path)
+    code = rat.run([f"--data={tmp_path / 'choices.csv'}", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 @pytest.mark.parametrize("body, msg", [
@@ -141,28 +211,51 @@ def write(tmp_path, text):
     ("subject,p1,p2,x1,x2\na,1,2,1,4\na,2,1,-4,1\n", "row 3: quantities must be non-negative"),
     ("subject,p1,p2,x1,x2\na,1,2,1,4\na,2,1,nan,1\n", "row 3: NaN"),
     ("subject,p1,p2,x1,x2\na,1,2,1,4\na,2,1,4\n", "row 3: 4 fields, expected 5"),
+    ("subject,p1,p2,x1,x2\na,1,2,1,4\na,2,one,4,1\n", "row 3: p1, p2, x1, x2 must be numbers"),
     ("subject,p1,p2,x1\na,1,2,1\n", "row 1: columns must be"),
-    ("subject,p1,p2,x1,x2\na,1,2,1,4\na,2,1,4,1\nb,1,1,1,1\n", "row 4: subject 'b' has 1 observation"),
+    ("subject,p1,p2,x1,x2\na,1,2,1,4\na,2,1,4,1\nb,1,1,1,1\n", "row 4: subject 'b' has 1 row"),
+    (b"subject,p1,p2,x1,x2\na,1,2,1,4\nb\xe9,2,1,4,1\n", "row 3: not UTF-8 text (byte 0xe9)"),
+    ("subject,p1,p2,x1,x2\n" + "a,1,2,1,4\n" * 6, "row 2: subject 'a' has 6 observations; the dense T x T method takes at most 5"),
 ])
-def test_csv_errors_exit_2_and_write_nothing(tmp_path, body, msg):
-    path = write(tmp_path, body)
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "rationality.py"), f"--data={path}"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and msg in r.stderr and r.stderr.count("\n") == 1, r.stderr
+def test_csv_errors_one_line_exit_2_and_write_nothing(tmp_path, monkeypatch, capsys, body, msg):
+    monkeypatch.setattr(rat, "MAX_OBS", 5)
+    write(tmp_path, body)
+    code, _, err = run_in(tmp_path, monkeypatch, capsys)
+    assert code == 2 and msg in err and err.count("\n") == 1, err
     assert sorted(os.listdir(tmp_path)) == ["choices.csv"]
 
 
-def test_csv_end_to_end(tmp_path):
-    path = write(tmp_path, "subject,p1,p2,x1,x2\na,1,2,1,4\na,2,1,4,1\nb,1,1,1,1\nb,2,1,2,0\nc,1,2,5,0\nc,2,1,0,5\n")
+def test_csv_error_from_the_command_line(tmp_path):
+    path = write(tmp_path, b"subject,p1,p2,x1,x2\na,1,2,1,4\n\xff\xfe,2,1,4,1\n")
     r = subprocess.run([sys.executable, os.path.join(ROOT, "rationality.py"), f"--data={path}"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 2 and r.stderr.startswith("error: row 3: not UTF-8") and r.stderr.count("\n") == 1, r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["choices.csv"]
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_csv_end_to_end_with_or_without_a_byte_order_mark(tmp_path, monkeypatch, capsys, bom):
+    write(tmp_path, bom + b"subject,p1,p2,x1,x2\na,1,2,1,4\na,2,1,4,1\nb,1,1,1,1\nb,2,1,2,0\nc,1,2,5,0\nc,2,1,0,5\n")
+    code, out, err = run_in(tmp_path, monkeypatch, capsys, "--bronars=50")
+    assert code == 0, err
     lines = (tmp_path / "out" / "rationality" / "indices.csv").read_text().splitlines()
-    assert lines[0] == "subject,n_obs,garp,ccei,houtman_maks"
-    a, b, c = (line.split(",") for line in lines[1:])
-    assert a[:3] == ["a", "2", "false"] and abs(float(a[3]) - 2 / 3) < 1e-9 and float(a[4]) == 0.5
-    assert b[:4] == ["b", "2", "false", "1"]
-    assert c[:4] == ["c", "2", "true", "1"]
+    assert lines[0] == ",".join(rat.COLUMNS)
+    a, b, c = (dict(zip(rat.COLUMNS, line.split(","))) for line in lines[1:])
+    assert (a["garp"], a["houtman_maks"], a["hm_exact"]) == ("false", "0.5", "true") and abs(float(a["ccei"]) - 2 / 3) < 1e-9
+    assert abs(float(a["mpi_max"]) - 6 / 18) < 1e-9
+    assert (b["garp"], b["ccei"], c["garp"], c["ccei"], c["mpi_max"]) == ("false", "1", "true", "1", "0")
+    assert "subjects 3/3 (100%)" in out
+
+
+def test_csv_marks_a_houtman_maks_bound(tmp_path, monkeypatch, capsys):
+    rng = np.random.default_rng(6)
+    p = rng.uniform(0.1, 1.0, (60, 2))
+    x = rat.random_bundles(p, np.ones(60), rng)
+    write(tmp_path, "subject,p1,p2,x1,x2\n" + "".join(f"s,{a},{b},{c},{d}\n" for (a, b), (c, d) in zip(p, x)))
+    code, out, err = run_in(tmp_path, monkeypatch, capsys, "--bronars=0", "--hm_time_limit=1e-9")
+    row = dict(zip(rat.COLUMNS, (tmp_path / "out" / "rationality" / "indices.csv").read_text().splitlines()[1].split(",")))
+    assert code == 0 and row["hm_exact"] == "false" and float(row["houtman_maks"]) < float(row["hm_upper"])
+    assert "*" in next(line for line in out.splitlines() if line.split()[0] == "s")
 
 
 # --- parts 2 and 3 -------------------------------------------------------------
@@ -171,6 +264,8 @@ def test_budget_generator_follows_the_paper():
     mn = rat.draw_budgets(5000, np.random.default_rng(0))
     assert mn.shape == (5000, 2) and mn.min() >= 0.1 and mn.max() <= 1.0
     assert np.all(mn.max(1) >= 0.5) and np.allclose(mn, np.round(mn, 2))
+    test = rat.draw_budgets(5000, np.random.default_rng(1), "test")   # held-out budgets: never in training
+    assert not {tuple(r) for r in np.round(100 * mn).astype(int)} & {tuple(r) for r in np.round(100 * test).astype(int)}
     p = rat.budget_prices(mn)
     x = rat.bundles(mn[None], np.full((1, 5000), 37.0))[0]
     assert np.allclose((p * x).sum(1), 100)  # every allocation spends the 100 points
@@ -203,18 +298,29 @@ def test_noise_calibration_hits_its_target_and_is_monotone():
     loose = rat.calibrate_noise("risk", 0.95, n_subjects=40)
     tight = rat.calibrate_noise("risk", 0.99, n_subjects=40)
     assert tight < loose
-    value = rat.mean_ccei(*rat.people_choices("risk", 40, 25, tight, np.random.default_rng(0)))
+    value = rat.ccei_of_runs(*rat.people_choices("risk", 40, 25, tight, np.random.default_rng(0))).mean()
     assert abs(value - 0.99) < 0.005
 
 
+def test_judge_calls_a_difference_only_beyond_the_spread():
+    control = (True, "ok")
+    assert rat.judge("a > b", {"d": [0.9, 0.92]}, {"d": [0.8, 0.81]}, control, [0, 1], "c")["verdict"] == "supported"
+    assert rat.judge("a > b", {"d": [0.9, 0.95]}, {"d": [0.89, 0.9]}, control, [0, 1], "c")["verdict"] == "not supported"
+    assert rat.judge("a > b", {"d": [0.9, 0.92]}, {"d": [0.8, 0.81]}, (False, "x"), [0, 1], "c")["verdict"] == "inconclusive"
+
+
+def test_part3_common_skill_raises_the_supermarket_lab_correlation():
+    exp = rat.Experiment(part3_subjects=150, weeks_per_period=8)
+    none, shared = (rat.part3_world(exp, w, np.random.default_rng(0)) for w in (0.0, 1.5))
+    assert abs(none["supermarket_vs_risk"]) < 0.2 < shared["supermarket_vs_risk"]
+
+
 @pytest.mark.slow
-def test_smoke_parts_2_and_3(tmp_path):
-    exp = rat.Experiment(n_people=10, gpt_runs=3, temperatures="0,1", train_steps=3, n_random=5, part3_subjects=12,
-                         calibration_subjects=8, out_dir=str(tmp_path / "rat"))
-    rng = np.random.default_rng(0)
-    part2, people, demand, losses = rat.part2(exp, rng)
-    part3 = rat.part3(exp, rng)
-    rat.report(part2, people, demand, part3, exp)
-    assert set(part2) == set(rat.DOMAINS) and "gpt_price_T0" in part2["risk"] and len(losses) == 3
-    assert set(part3) == {"one skill", "multidimensional"}
+def test_smoke_experiment(tmp_path):
+    exp = rat.Experiment(seeds="0,1", n_people=10, gpt_runs=3, temperatures="0,1", train_steps=3, n_random=5,
+                         part3_subjects=12, calibration_subjects=8, weeks_per_period=4, out_dir=str(tmp_path / "rat"))
+    rat.experiment(exp)
+    import json
+    verdicts = json.loads((tmp_path / "rat" / "results.json").read_text())["verdict"]
+    assert len(verdicts) == 5 and all(v["verdict"] in ("supported", "not supported", "inconclusive") for v in verdicts)
     assert all((tmp_path / "rat" / n).exists() for n in ("results.json", "results.md", "rationality.png"))
