@@ -177,7 +177,8 @@ class GPT(nn.Module):
         for name, p in self.named_parameters():
             if id(p) not in seen:
                 seen.add(id(p))
-                counts["embedding" if name.startswith("wte") else "head" if name.startswith("lm_head") else "blocks"] += p.numel()
+                part = "embedding" if name.startswith("wte") else "head" if name.startswith("lm_head") else "blocks"
+                counts[part] += p.numel()
         return {**counts, "total": sum(counts.values())}
 
     def hidden(self, idx, pos=None, key_mask=None, kv_cache=None):
@@ -194,7 +195,8 @@ class GPT(nn.Module):
             cos, sin = self.rope_cos[pos].unsqueeze(1), self.rope_sin[pos].unsqueeze(1)  # (B, 1, T, hs/2)
         mask = None
         if key_mask is not None or (offset > 0 and T > 1):
-            q_abs, k_abs = torch.arange(offset, offset + T, device=idx.device), torch.arange(offset + T, device=idx.device)
+            k_abs = torch.arange(offset + T, device=idx.device)
+            q_abs = k_abs[offset:]
             mask = q_abs[:, None] >= k_abs[None, :]  # causal, (T, T_k)
             if key_mask is not None:  # padding is masked; a pad query still sees itself (no empty rows, no NaN)
                 mask = (mask & (key_mask[:, None, :] | (q_abs[:, None] == k_abs[None, :])))[:, None]  # (B, 1, T, T_k)
@@ -316,7 +318,7 @@ def prepare_data(dataset="shakespeare", data_dir="out/data", val_fraction=0.1):
         folder = Path(data_dir) / f"{Path(dataset).stem}-{hashlib.sha256(Path(dataset).read_bytes()).hexdigest()[:10]}"
         get_text = functools.partial(Path(dataset).read_text, encoding="utf-8")
     else:
-        raise DataError(f"dataset file '{dataset}' not found; give --dataset=shakespeare, shakespeare_char or a .txt path")
+        raise DataError(f"dataset file '{dataset}' not found; use shakespeare, shakespeare_char or a .txt path")
     if (folder / "meta.json").exists():
         return folder
     text = get_text()
@@ -346,7 +348,8 @@ def codec(folder):
     if chars is None:
         enc = gpt2_encoding()
         return functools.partial(enc.encode, allowed_special="all"), enc.decode, enc.n_vocab
-    return (lambda s: [chars.index(c) for c in s if c in chars]), (lambda ids: "".join(chars[i] for i in ids)), len(chars)
+    encode = lambda text: [chars.index(c) for c in text if c in chars]  # noqa: E731
+    return encode, (lambda ids: "".join(chars[i] for i in ids)), len(chars)
 
 def unigram_entropies(train, val, n_symbols):
     """Entropy (nats) of the train unigram distribution, and val cross-entropy under add-one unigrams.
@@ -387,17 +390,18 @@ class TrainConfig(GPTConfig):
     ckpt_interval: int = 200        # checkpoint every this many steps (and at the end)
     out_dir: str = ""               # default out/<variant>
     resume: bool = False            # continue from out_dir/ckpt.pt
-    init_from: str = ""             # start from this checkpoint's weights (finetuning); keys that do not fit are skipped
+    init_from: str = ""             # start from this checkpoint's weights (finetuning); the rest stays as built
     sample_tokens: int = 200        # tokens of sample text printed at the end (0 = none)
     sample_prompt: str = "\n"       # where the sample starts
     seed: int = 1337                # seeds the weights, the batches and dropout
     device: str = "auto"            # auto (cuda, then mps, then cpu), cpu, cuda, mps
     dtype: str = "auto"             # auto (bf16 autocast on CUDA, float32 elsewhere), float32, bfloat16
     compile: str = "auto"           # auto (on for CUDA, off on CPU), true, false
-    num_threads: int = 0            # CPU threads; 0 = torch's default (one per core); 1 when another process shares the CPU
+    num_threads: int = 0            # CPU threads; 0 = torch's default (one per core); 1 if another process uses a core
     variant: str = "baseline"       # which file's model/loss to train (set by --variant)
 
-CHOICES = {"device": ("auto", "cpu", "cuda", "mps"), "dtype": ("auto", "float32", "bfloat16"), "compile": ("auto", "true", "false")}
+CHOICES = {"device": ("auto", "cpu", "cuda", "mps"), "dtype": ("auto", "float32", "bfloat16"),
+           "compile": ("auto", "true", "false")}
 AT_LEAST_1 = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps", "eval_interval",
               "eval_iters", "log_interval", "ckpt_interval")
 AT_LEAST_0 = ("max_iters", "warmup_iters", "sample_tokens", "num_threads", "weight_decay", "grad_clip", "min_lr")
@@ -534,10 +538,12 @@ def train_step(model, optimizer, next_batch, lr, accumulation=1, grad_clip=1.0, 
 def val_loss(model, data, block_size, batch_size=12, n_batches=20):
     """Plain mean cross-entropy (nats/token) on fixed windows of `data`, the same for every model, seed and process
     count, whatever loss the model trains with: the loop's evaluation and the paper files' yardstick."""
-    was_training, device, gen, total = model.training, next(model.parameters()).device, torch.Generator().manual_seed(0), 0.0
+    was_training, device, gen, total = model.training, next(model.parameters()).device, torch.Generator(), 0.0
     model.eval()
+    gen.manual_seed(0)
     for _ in range(n_batches):
-        x, y = get_batch(data, torch.randint(len(data) - block_size - 1, (batch_size,), generator=gen), block_size, device)
+        offsets = torch.randint(len(data) - block_size - 1, (batch_size,), generator=gen)
+        x, y = get_batch(data, offsets, block_size, device)
         total = total + cross_entropy_loss(model(x)[0], y)
     model.train(was_training)
     return float(total) / n_batches
@@ -569,6 +575,10 @@ def save_checkpoint(path, state):
 # dense bf16 tensor-core peak FLOP/s of one GPU; the first name found in the device's name wins
 PEAK_BF16_FLOPS = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("A100", 312e12))
 
+def peak_flops(device):
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
+    return next((flops for gpu, flops in PEAK_BF16_FLOPS if gpu in name), None)
+
 def flops_per_token(model, block_size):
     """Training FLOPs per token, forward + backward: 6 N + 12 L T C (PaLM, appendix B), where N counts the matrices
     that multiply: the blocks, and the output head once whether tied or not (an embedding lookup is free)."""
@@ -580,7 +590,8 @@ def format_seconds(s):
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 def progress_line(name, it, total, seconds_per_iter, *fields):
-    return f"{name} {it}/{total} ({it / total:.0%}) | " + " | ".join(fields) + f" | eta {format_seconds(seconds_per_iter * (total - it))}"
+    eta = format_seconds(seconds_per_iter * (total - it))
+    return f"{name} {it}/{total} ({it / total:.0%}) | " + " | ".join(fields) + f" | eta {eta}"
 
 def setup(cfg):
     """(device, rank, world): the device, and the process group when launched by torchrun (world > 1)."""
@@ -599,7 +610,7 @@ def setup(cfg):
     return device, rank, world
 
 def load_data(cfg, rank, world):
-    """Tokenize once (rank 0, while the others wait). Returns cfg with the dataset's vocab_size, folder, splits, codec."""
+    """Tokenize once (rank 0, the others wait); returns cfg with the dataset's vocab_size, folder, splits, codec."""
     if rank == 0:
         prepare_data(cfg.dataset, cfg.data_dir)
     if world > 1:
@@ -611,6 +622,16 @@ def load_data(cfg, rank, world):
     elif cfg.vocab_size < 50257:
         raise ConfigError(f"--vocab_size={cfg.vocab_size} is below GPT-2's 50,257 tokens")
     return cfg, folder, [load_tokens(folder, split, cfg.block_size + 2) for split in ("train", "val")], data_codec
+
+def make_model(cfg, build_model, train_data, device, log):
+    """The seeded model (its weights from --init_from where they fit) and its optimizer."""
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, train_data).to(device)
+    if cfg.init_from and not cfg.resume:
+        load_weights(model, cfg.init_from, log)
+    counts = model.param_counts()
+    log("params: " + " | ".join(f"{k} {v / 1e6:.2f}M" for k, v in counts.items()) + " (tied)" * (counts["head"] == 0))
+    return model, make_optimizer(model, cfg, device)
 
 def load_weights(model, path, log):
     """Load the tensors of a checkpoint (or a plain state dict) whose names and shapes fit; keep the rest as built."""
@@ -636,6 +657,17 @@ def set_rng_state(state, batch_gen, device, rank):
     if device.type == "cuda" and state["cuda"]:
         torch.cuda.set_rng_state(state["cuda"][rank], device)
 
+def resume(ckpt_path, model, optimizer, batch_gen, device, rank, log):
+    """Restore weights, optimizer and every random stream: the run goes on exactly as if never stopped."""
+    if not ckpt_path.exists():
+        raise DataError(f"--resume given but {ckpt_path} does not exist")
+    ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    set_rng_state(ckpt["rng"], batch_gen, device, rank)
+    log(f"resumed from {ckpt_path} at iteration {ckpt['iter_num']}")
+    return ckpt["iter_num"], ckpt["history"]
+
 def train(cfg, build_model=None, callback=None, quiet=False):
     """Train a model; returns a summary dict whose "model" is the trained GPT. build_model(cfg, train_data) swaps
     in a paper's part; callback(iter_num, info) runs after every step (raise from it to stop)."""
@@ -644,43 +676,30 @@ def train(cfg, build_model=None, callback=None, quiet=False):
     log = functools.partial(print, flush=True) if master and not quiet else (lambda *a: None)
     cfg, folder, (train_data, val_data), data_codec = load_data(cfg, rank, world)
     log(f"data: {folder} | train {len(train_data):,} tokens | val {len(val_data):,} | vocabulary {cfg.vocab_size:,}")
-    torch.manual_seed(cfg.seed)
-    model = (build_model or build_baseline)(cfg, train_data).to(device)
-    if cfg.init_from and not cfg.resume:
-        load_weights(model, cfg.init_from, log)
-    optimizer, counts = make_optimizer(model, cfg, device), model.param_counts()
-    log("params: " + " | ".join(f"{k} {v / 1e6:.2f}M" for k, v in counts.items()) + " (head tied)" * (counts["head"] == 0))
+    model, optimizer = make_model(cfg, build_model or build_baseline, train_data, device, log)
     use_bf16 = cfg.dtype == "bfloat16" or (cfg.dtype == "auto" and device.type == "cuda")
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
     # one generator, seeded alike on every rank, draws the global batch and each rank trains on its slice:
     # N processes with batch_size B/N see exactly the batches of one process with batch_size B
     batch_gen = torch.Generator().manual_seed(cfg.seed + 1)
-    iter_num, history, ckpt_path = 0, {"train": [], "val": []}, out_dir / "ckpt.pt"
+    ckpt_path, iter_num, history = out_dir / "ckpt.pt", 0, {"train": [], "val": []}
     if cfg.resume:
-        if not ckpt_path.exists():
-            raise DataError(f"--resume given but {ckpt_path} does not exist")
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        iter_num, history = ckpt["iter_num"], ckpt["history"]
-        set_rng_state(ckpt["rng"], batch_gen, device, rank)
-        log(f"resumed from {ckpt_path} at iteration {iter_num}")
+        iter_num, history = resume(ckpt_path, model, optimizer, batch_gen, device, rank, log)
+    saved_at = iter_num or None  # the iteration of the last good checkpoint
     raw_model = model
     if cfg.compile == "true" or (cfg.compile == "auto" and device.type == "cuda"):
         log("compiling the model with torch.compile (the first steps are slow)...")
         model = torch.compile(model)
     if world > 1:
         model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    log(f"device {device}" + f", {torch.get_num_threads()} threads" * (device.type == "cpu")
-        + ", bf16 autocast" * use_bf16 + f", {world} processes" * (world > 1))
+    log(f"device {device}" + f", {torch.get_num_threads()} threads" * (device.type == "cpu") + ", bf16" * use_bf16)
 
     def next_batch():
         offsets = torch.randint(len(train_data) - cfg.block_size - 1, (cfg.batch_size * world,), generator=batch_gen)
         return get_batch(train_data, offsets[rank * cfg.batch_size:(rank + 1) * cfg.batch_size], cfg.block_size, device)
 
     tokens_per_iter = cfg.batch_size * world * cfg.block_size * cfg.gradient_accumulation_steps
-    peak = next((flops for name, flops in PEAK_BF16_FLOPS if name in torch.cuda.get_device_name(device)), None) \
-        if device.type == "cuda" else None
+    peak = peak_flops(device)
     log(f"training {cfg.max_iters - iter_num} iterations of {tokens_per_iter:,} tokens -> {out_dir}")
     t_start, t_last, it_last, timed_iters, timed_s = time.time(), time.time(), iter_num, 0, 0.0
     while iter_num < cfg.max_iters:
@@ -693,43 +712,43 @@ def train(cfg, build_model=None, callback=None, quiet=False):
                 dist.all_reduce(loss)
                 loss = loss / world
             if not math.isfinite(loss := loss.item()):
-                raise NonFiniteLoss(stop_message(f"loss is {loss} at iteration {iter_num}", ckpt_path))
+                raise NonFiniteLoss(f"stopped: loss is {loss} at iteration {iter_num}; " + (
+                    f"the last good checkpoint ({ckpt_path}, iteration {saved_at}) is untouched" if saved_at
+                    else "no checkpoint was written yet"))
             history["train"].append((iter_num, loss))
             dt = (t_pause - t_last) / (iter_num - it_last)
             if it_last > 0 or iter_num > cfg.log_interval:  # the first interval includes warm-up and compile
                 timed_iters, timed_s = timed_iters + iter_num - it_last, timed_s + t_pause - t_last
             t_last, it_last = t_pause, iter_num
-            mfu = flops_per_token(raw_model, cfg.block_size) * tokens_per_iter / world / dt / peak if peak else None  # per GPU
+            per_gpu = tokens_per_iter / world / dt  # MFU: one device's throughput over one device's peak
+            mfu = [f"mfu {flops_per_token(raw_model, cfg.block_size) * per_gpu / peak:.1%}"] if peak else []
             log(progress_line("iter", iter_num, cfg.max_iters, timed_s / timed_iters if timed_iters else dt,
                               f"loss {loss:.4f}", f"lr {lr_at(iter_num - 1, cfg):.1e}", f"{dt * 1e3:.0f} ms",
-                              f"{tokens_per_iter / dt / 1e3:.1f}k tok/s" + (f" | mfu {mfu:.1%}" if peak else "")))
+                              f"{tokens_per_iter / dt / 1e3:.1f}k tok/s", *mfu))
         if iter_num % cfg.eval_interval == 0 or last:
             with autocast:  # every rank evaluates the same windows: nothing to reduce
-                history["val"].append((iter_num, val_loss(raw_model, val_data, cfg.block_size, cfg.batch_size * world, cfg.eval_iters)))
+                val = val_loss(raw_model, val_data, cfg.block_size, cfg.batch_size * world, cfg.eval_iters)
+            history["val"].append((iter_num, val))
             log(f"eval at iter {iter_num}: val cross-entropy {history['val'][-1][1]:.4f}")
         if iter_num % cfg.ckpt_interval == 0 or last:
             state = {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(), "iter_num": iter_num,
                      "config": dataclasses.asdict(cfg), "history": history, "rng": rng_state(batch_gen, device, world)}
             if master:
                 save_checkpoint(ckpt_path, state)
+            saved_at = iter_num
         t_last += time.time() - t_pause
         if callback is not None:
             callback(iter_num, {"loss": loss})
-    summary = {"iters": iter_num, "params": counts, "seconds": time.time() - t_start, "out_dir": str(out_dir),
-               "ms_per_iter": 1e3 * timed_s / timed_iters if timed_iters else None,
+    summary = {"iters": iter_num, "params": raw_model.param_counts(), "seconds": time.time() - t_start,
+               "out_dir": str(out_dir),
+               "ms_per_iter": 1e3 * timed_s / timed_iters if timed_iters else None, "history": history,
                "tokens_per_s": tokens_per_iter * timed_iters / timed_s if timed_iters else None,
-               "val_loss": history["val"][-1][1] if history["val"] else None,
-               "train_loss": history["train"][-1][1] if history["train"] else None, "history": history}
+               **{f"{k}_loss": history[k][-1][1] if history[k] else None for k in ("train", "val")}}
     if master:
         report(cfg, summary, raw_model, (train_data, val_data), data_codec, autocast, log, quiet)
     if world > 1:
         dist.destroy_process_group()
     return {**summary, "model": raw_model}  # "model" is for paper files that go on to evaluate it
-
-def stop_message(reason, ckpt_path):
-    good = torch.load(ckpt_path, weights_only=True)["iter_num"] if ckpt_path.exists() else None
-    return f"stopped: {reason}; " + (f"the last good checkpoint ({ckpt_path}, iteration {good}) is untouched"
-                                     if good is not None else "no checkpoint was written yet")
 
 def report(cfg, summary, model, splits, data_codec, autocast, log, quiet):
     """The end of a run: summary.json, the final loss against unigram yardsticks, a loss plot and a sample."""
@@ -738,7 +757,7 @@ def report(cfg, summary, model, splits, data_codec, autocast, log, quiet):
     if quiet or not history["val"]:
         return
     h_train, h_val = unigram_entropies(*splits, data_codec[2])
-    log(f"done: {summary['iters']} iterations in {format_seconds(summary['seconds'])} | val loss {summary['val_loss']:.4f}, "
+    log(f"done: {summary['iters']} iterations in {format_seconds(summary['seconds'])} | val {summary['val_loss']:.4f}, "
         f"{h_train - summary['val_loss']:+.3f} nats against the train unigram entropy ({h_train:.3f}) and "
         f"{h_val - summary['val_loss']:+.3f} against an add-one unigram model of the val text ({h_val:.3f})")
     import matplotlib
@@ -747,7 +766,7 @@ def report(cfg, summary, model, splits, data_codec, autocast, log, quiet):
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
     ax.plot(*zip(*history["train"]), label="train", lw=1)
     ax.plot(*zip(*history["val"]), "o-", label="val", ms=3)
-    ax.set(xlabel="iteration", ylabel="loss (nats/token)", title=f"{cfg.variant}: {summary['params']['total'] / 1e6:.2f}M params")
+    ax.set(xlabel="iteration", ylabel="loss (nats/token)", title=f"{cfg.variant}, {summary['params']['total']:,} params")
     ax.legend()
     ax.grid(alpha=0.3)
     save_figure(fig, out_dir / "loss.png")
@@ -756,8 +775,8 @@ def report(cfg, summary, model, splits, data_codec, autocast, log, quiet):
         encode, decode, _ = data_codec
         device = next(model.parameters()).device
         with autocast:
-            out = model.eval().generate(torch.tensor([encode(cfg.sample_prompt) or [0]], device=device), cfg.sample_tokens,
-                                        temperature=0.8, top_k=200, generator=torch.Generator(device=device).manual_seed(cfg.seed))
+            prompt, gen = torch.tensor([encode(cfg.sample_prompt) or [0]], device=device), torch.Generator(device=device)
+            out = model.eval().generate(prompt, cfg.sample_tokens, 0.8, 200, gen.manual_seed(cfg.seed))  # temperature, top_k
         atomic_write(out_dir / "sample.txt", decode(out[0].tolist()).encode())
         log("-" * 60 + "\n" + decode(out[0].tolist()) + "\n" + "-" * 60)
 
@@ -794,7 +813,7 @@ def fit(model, next_batch, steps, learning_rate=3e-3, warmup_iters=None, log_eve
             if not math.isfinite(recent := torch.stack(losses[-log_every:]).mean().item()):
                 raise NonFiniteLoss(f"{name}: loss is {recent} by step {it}")
             seconds = (time.time() - t0) / it
-            print(progress_line(name, it, steps, seconds, f"loss {recent:.4f}", f"{1e3 * seconds:.0f} ms/step"), flush=True)
+            print(progress_line(name, it, steps, seconds, f"loss {recent:.4f}", f"{1e3 * seconds:.0f} ms"), flush=True)
     model.eval()
     return torch.stack(losses).tolist()
 
