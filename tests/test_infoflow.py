@@ -29,12 +29,17 @@ def test_measures_hand_case_and_segments_add_up():
         assert abs(m["surprise_early"] + m["surprise_mid"] + m["surprise_late"] - m["surprise"]) < 1e-12
 
 
-def test_stern_closed_form_matches_monte_carlo():
-    rng = np.random.default_rng(1)
-    lead, t, mu, sigma = 3.0, 0.4, -2.0, 8.0
-    final = lead + mu * (1 - t) + sigma * np.sqrt(1 - t) * rng.standard_normal(400000)
-    mc = (final > 0).mean()
-    assert abs(inf.stern_win_probability(lead, t, mu, sigma) - mc) < 4 * np.sqrt(mc * (1 - mc) / 400000)
+def test_exact_beliefs_approach_sterns_brownian_formula():
+    """Many small steps: the random walk's exact belief is close to Stern's (1994) continuous formula
+    P(A wins | lead l at time t) = Phi((l + (1 - t) mu) / (sigma sqrt(1 - t)))."""
+    from math import erf, sqrt
+    N, v, q = 400, 0.5, 0.55
+    P = inf.belief_table(np.full(N, v), q)
+    mu, sigma = N * v * (2 * q - 1), sqrt(N * v * (1 - v * (2 * q - 1) ** 2))   # per unit of game time
+    for k, lead in ((0, 0), (200, 3), (300, -4)):
+        t = k / N
+        stern = 0.5 * (1 + erf((lead + (1 - t) * mu) / (sigma * sqrt(1 - t)) / sqrt(2)))
+        assert abs(P[k][lead + N] - stern) < 0.03
 
 
 @pytest.mark.parametrize("kind", ["early", "flat", "late"])
@@ -92,52 +97,96 @@ def test_win_probability_head_is_causal_and_in_unit_interval():
     assert torch.equal(model.probabilities(changed)[:, :7], p[:, :7])
 
 
-def write(tmp_path, text):
+def write(tmp_path, content):
     path = tmp_path / "beliefs.csv"
-    path.write_text(text)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
     return path
+
+
+def run_in(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    code = inf.run([f"--beliefs={tmp_path / 'beliefs.csv'}"])
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 @pytest.mark.parametrize("body, msg", [
     ("game,t,belief\ng1,0,0.5\ng1,1,1.2\n", "row 3: belief must be in [0, 1]"),
     ("game,t,belief\ng1,0,0.5\ng1,1,nan\n", "row 3: belief must be in [0, 1]"),
     ("game,t,belief\ng1,0,0.5\ng1,0,0.6\n", "row 3: times must increase"),
-    ("game,t,belief\ng1,0,0.5\ng1,1,0.6\ng2,0,0.5\n", "row 4: game 'g2' has one point"),
-    ("game,t,belief,rating\ng1,0,0.5,3\ng1,1,0.6,4\n", "row 3: rating of game 'g1' changes"),
+    ("game,t,belief\ng1,0,0.5\ng2,0,0.5\ng1,1,0.6\ng2,1,0.4\ng1,0.5,0.6\n", "row 6: times must increase"),
+    ("game,t,belief\ng1,0,0.5\ng1,1,0.6\ng2,0,0.5\n", "row 4: game 'g2' has 1 row"),
+    ("game,t,belief,rating\ng1,0,0.5,3\ng1,1,0.6,4\n", "row 3: the rating of a game changes"),
     ("game,time,belief\ng1,0,0.5\n", "row 1: columns must be"),
+    ("game,t,belief\ng1,0,0.5\ng1,x,0.6\n", "row 3: t, belief must be numbers"),
+    (b"game,t,belief\ng1,0,0.5\ng\xe91,1,0.6\n", "row 3: not UTF-8 text"),
 ])
-def test_csv_errors_exit_2_and_write_nothing(tmp_path, body, msg):
-    path = write(tmp_path, body)
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "infoflow.py"), f"--beliefs={path}"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and msg in r.stderr and r.stderr.count("\n") == 1, r.stderr
+def test_csv_errors_one_line_exit_2_and_write_nothing(tmp_path, monkeypatch, capsys, body, msg):
+    write(tmp_path, body)
+    code, _, err = run_in(tmp_path, monkeypatch, capsys)
+    assert code == 2 and msg in err and err.count("\n") == 1, err
     assert sorted(os.listdir(tmp_path)) == ["beliefs.csv"]
 
 
-def test_csv_end_to_end_with_ratings(tmp_path):
+def test_csv_error_from_the_command_line(tmp_path):
+    path = write(tmp_path, b"game,t,belief\ng1,0,0.5\n\xff,1,0.6\n")
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "infoflow.py"), f"--beliefs={path}"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("error: row 3: not UTF-8") and r.stderr.count("\n") == 1, r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["beliefs.csv"]
+
+
+def csv_with_ratings(rating_of, bom=b""):
     rng = np.random.default_rng(5)
     lines = ["game,t,belief,rating"]
     for g in range(30):
         p = np.clip(0.5 + np.cumsum(rng.normal(0, 0.1, 10)), 0, 1)
-        m = inf.measures(np.arange(10.0), p)
-        rating = 1 + 2 * m["surprise_early"] + 5 * m["surprise_late"]
+        rating = rating_of(inf.measures(np.arange(10.0), p))
         lines += [f"g{g},{t},{p[t]},{rating}" for t in range(10)]
-    path = write(tmp_path, "\n".join(lines) + "\n")
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "infoflow.py"), f"--beliefs={path}"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    out = (tmp_path / "out" / "infoflow" / "measures.csv").read_text().splitlines()
-    assert out[0] == "game,n_steps,surprise,surprise_early,surprise_mid,surprise_late,sq_changes" and len(out) == 31
-    assert "surprise_late" in r.stdout and "R^2" in r.stdout
+    return bom + ("\n".join(lines) + "\n").encode()
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_csv_end_to_end_with_ratings(tmp_path, monkeypatch, capsys, bom):
+    write(tmp_path, csv_with_ratings(lambda m: 1 + 2 * m["surprise_early"] + 5 * m["surprise_late"], bom))
+    code, out, err = run_in(tmp_path, monkeypatch, capsys)
+    assert code == 0, err
+    lines = (tmp_path / "out" / "infoflow" / "measures.csv").read_text().splitlines()
+    assert lines[0] == "game,n_steps,surprise,surprise_early,surprise_mid,surprise_late,sq_changes" and len(lines) == 31
+    late = next(line for line in out.splitlines() if line.split()[:1] == ["surprise_late"])
+    assert abs(float(late.split()[1]) - 5) < 1e-6 and "R^2" in out
+
+
+def test_identical_ratings_say_so_in_one_line(tmp_path, monkeypatch, capsys):
+    write(tmp_path, csv_with_ratings(lambda m: 7.0))
+    with __import__("warnings").catch_warnings():
+        __import__("warnings").simplefilter("error")
+        code, out, err = run_in(tmp_path, monkeypatch, capsys)
+    assert code == 0 and "all 30 ratings are equal (7): no variance to explain, no regression" in out and "R^2" not in out
+
+
+def test_logistic_features_are_the_prefix_counts():
+    events = np.array([[1, 0, -1, 1]])
+    X = inf.prefix_features(events, [0.05]).numpy()
+    assert X.shape == (1, 5, 10) and X[0, :, 4].tolist() == [1] * 5          # strength level 4 of 7
+    assert X[0, :, 7].tolist() == [0, 1, 1, 1, 2] and X[0, :, 8].tolist() == [0, 0, 0, 1, 1]
+
+
+def test_ratings_generated_by_each_model_are_found_by_the_comparison():
+    exp = inf.Experiment(n_games=600, n_steps=30)
+    _, _, _, p2 = inf.part2(exp, np.random.default_rng(0))
+    for model, truth in inf.RATING_MODELS.items():
+        assert max(p2["recovery"][model], key=p2["recovery"][model].get) == truth
 
 
 @pytest.mark.slow
 def test_smoke_experiment(tmp_path):
     exp = inf.Experiment(n_games=60, n_steps=12, gpt_train_games=200, gpt_test_games=20, gpt_steps=3, gpt_batch=8,
-                         n_layer=1, n_embd=16, out_dir=str(tmp_path / "inf"))
-    rng = np.random.default_rng(0)
-    games, reported, ratings, p2 = inf.part2(exp, rng)
-    p3, gpt_paths, bayes_paths, test_games = inf.part3(exp, rng)
-    inf.report(p2, p3, games, reported, ratings, gpt_paths, bayes_paths, test_games, exp)
-    assert p3["loss_bayes_floor"] < p3["loss_prior_only"]
+                         n_layer=1, n_embd=16, seeds="0,1", out_dir=str(tmp_path / "inf"))
+    games, reported, ratings, p2 = inf.part2(exp, np.random.default_rng(0))
+    runs = [inf.part3(exp, s) for s in (0, 1)]
+    inf.report(p2, [r for r, _, _ in runs], games, reported, ratings, runs[0][1], runs[0][2], exp)
+    assert runs[0][0]["loss_bayes_floor"] < runs[0][0]["loss_prior_only"]
+    import json
+    assert len(json.loads((tmp_path / "inf" / "results.json").read_text())["verdict"]) == 2
     assert all((tmp_path / "inf" / n).exists() for n in ("results.json", "results.md", "infoflow.png"))
