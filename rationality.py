@@ -456,7 +456,7 @@ def analyse_csv(opt):
             if time.time() - last > 2 or done == len(data):
                 rate = (time.time() - t0) / done
                 print(f"subjects {done:,}/{len(data):,} ({done / len(data):.0%}) | {1e3 * rate:.1f} ms/subject | "
-                      f"eta {train.format_seconds(rate * (len(data) - done))}", flush=True)
+                      f"eta {rate * (len(data) - done):.0f}s", flush=True)
                 last = time.time()
     fmt = lambda v: str(v).lower() if isinstance(v, bool) else f"{v:.10g}" if isinstance(v, float) else str(v)  # noqa: E731
     lines = [",".join(COLUMNS)] + [",".join([s] + [fmt(table[s][c]) for c in COLUMNS[1:]]) for s in data]
@@ -586,7 +586,7 @@ class Experiment:
     gpt_runs: int = 100           # runs of our GPT per domain and condition, 25 held-out budgets each (as the paper)
     temperatures: str = "0,1"     # sampling temperatures of our GPT, plain frame
     rare_frame_share: float = 0.02  # share of training lines in each of the price and discrete framings
-    train_steps: int = 600        # GPT training steps (batch 32 x 64 characters)
+    train_steps: int = 400        # GPT training steps (batch 32 x 64 characters)
     n_random: int = 300           # uniform-random choosers per domain (the positive control)
     calibration_subjects: int = 150  # simulated people per bisection step when calibrating the noise
     part3_subjects: int = 300     # simulated subjects per part-3 world
