@@ -29,7 +29,7 @@ regression coefficients and nothing else.)
    with cross-entropy on the winner. Compared, on held-out games and over seeds, with the exact Bayesian
    floor and with logistic regression on the same inputs (strength, points each side so far, time).
 
-    OMP_NUM_THREADS=1 python infoflow.py        # parts 2 and 3, 3 seeds (about 6 min on a 2-core CPU)
+    OMP_NUM_THREADS=1 python infoflow.py        # parts 2 and 3, 3 seeds (about 7 min on a 2-core CPU)
     python infoflow.py --beliefs=beliefs.csv    # your data
 """
 import dataclasses

@@ -38,7 +38,7 @@ which is a longest-path-like problem, and we report an upper bound (a violating 
 tie cycles), marked inexact.
 
     python rationality.py --data=choices.csv     # indices for your data (columns subject,p1..pK,x1..xK)
-    OMP_NUM_THREADS=1 python rationality.py      # parts 2 and 3, 3 seeds (about 8 min on a 2-core CPU)
+    OMP_NUM_THREADS=1 python rationality.py      # parts 2 and 3, 3 seeds (about 6.5 min on a 2-core CPU)
 """
 import csv
 import dataclasses
