@@ -143,7 +143,7 @@ def sft_model(exp):
                              n_embd=exp.n_embd)
     model = train.GPT(config)
     if path.exists():
-        model.load_state_dict(torch.load(path, weights_only=True))
+        model.load_state_dict(train.load_checkpoint(path)["model"])
         return model.eval()
     torch.manual_seed(0)
     model = train.GPT(config)
@@ -162,7 +162,7 @@ def sft_model(exp):
             pairs.append((task.prompt_of(digits, ops), noisy_teacher(digits, ops, rng)))
         return task.pack_batch(pairs, BLOCK)
     train.fit(model, batch, exp.sft_steps, learning_rate=3e-3, name="SFT on the noisy teacher")
-    train.save_checkpoint(path, model.state_dict())
+    train.save_checkpoint(path, {"model": model.state_dict()})
     return model.eval()
 
 

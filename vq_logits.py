@@ -225,7 +225,7 @@ def build_model(cfg, train_data, embeddings=None):
     model = train.build_baseline(cfg)
     V = model.config.vocab_size
     if embeddings is None and cfg.init_from:
-        embeddings = torch.load(cfg.init_from, map_location="cpu", weights_only=False)["model"]["wte.weight"]
+        embeddings = train.load_checkpoint(cfg.init_from)["model"]["wte.weight"]
     counts = torch.from_numpy(np.bincount(np.asarray(train_data), minlength=V)) if train_data is not None else None
     code_of, centroids = make_mapping(cfg.vq_mapping, cfg.vq_k, V, embeddings, counts, cfg.seed)
     if centroids is None:  # each code starts at the mean embedding of its members (or the fresh ones)

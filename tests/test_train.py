@@ -473,3 +473,12 @@ except train.NonFiniteLoss as e:
     assert r.returncode != 0 and f"rank 0 {message}" in r.stderr and f"rank 1 {message}" in r.stderr, r.stderr
     assert "all_reduce" not in r.stderr and "Connection" not in r.stderr
     assert torch.load(tmp_path / "run" / "ckpt.pt", weights_only=True)["iter_num"] == 4
+
+
+def test_checkpoint_of_an_older_train_py_is_refused(tmp_path):
+    """The first edition rotated halves of each head, this one adjacent pairs: its weights must not load silently."""
+    torch.save({"model": {}, "iter_num": 1}, tmp_path / "old.pt")
+    with pytest.raises(train.DataError, match="older train.py .*format 1"):
+        train.load_checkpoint(tmp_path / "old.pt")
+    train.save_checkpoint(tmp_path / "new.pt", {"iter_num": 2})
+    assert train.load_checkpoint(tmp_path / "new.pt")["iter_num"] == 2
