@@ -810,7 +810,30 @@ def bench():
             fn(p, x)
             times.append(time.perf_counter() - t0)
         rows[name] = float(np.median(times))
-    return rows
+    return {**rows, **bench_csv()}
+
+
+def bench_csv(n_subjects=10_000, T=25):
+    """csv_subjects_per_s: `--data` end to end (read, GARP, CCEI, Houtman-Maks, money pump, Bronars) on 10,000
+    simulated subjects x 25 choices, 2 goods; one timed run (the goal: 10,000 subjects in at most 30 s)."""
+    import contextlib
+    import io
+    import tempfile
+    rng = np.random.default_rng(0)
+    mn = draw_budgets(n_subjects * T, rng).reshape(n_subjects, T, 2)
+    best = optimal_points(mn, rng.uniform(0.3, 0.7, (n_subjects, 1)), rng.uniform(-1, 0.6, (n_subjects, 1)))
+    points = np.clip(np.round(best + rng.uniform(0, 15, (n_subjects, 1)) * rng.standard_normal((n_subjects, T))), 0, 100)
+    p, x = budget_prices(mn), bundles(mn, points)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "choices.csv"
+        path.write_text("subject,p1,p2,x1,x2\n" + "".join(
+            f"s{s},{p[s, t, 0]:.6g},{p[s, t, 1]:.6g},{x[s, t, 0]:.6g},{x[s, t, 1]:.6g}\n"
+            for s in range(n_subjects) for t in range(T)))
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):
+            analyse_csv(CsvOptions(data=str(path), out_dir=tmp))
+        seconds = time.perf_counter() - t0
+    return {"csv_subjects_per_s": n_subjects / seconds, "csv_10k_subjects_seconds": seconds}
 
 
 def run(argv):
