@@ -35,14 +35,31 @@ Two things to know about the parameters.
   (re, im) pair of the query, which a learned W_q can represent by rotating its rows. b only matters
   together with delta != 1.
 
-The experiment (`python complexformer.py`): same data, steps and parameter budget (CMHA adds
-2 x n_head x D/2 numbers per layer, reported) for RoPE, CMHA (delta = 1 start), CMHA (authors' start) and
-no positional encoding, 3 seeds each; validation loss at the training context and at 2x and 4x it
-(length extrapolation, the abstract's "long-context coherence").
+What is the paper's and what is ours.
+- Paper (abstract) and authors' code: the Euler transform, the adaptive per-head, per-frequency angle
+  delta (phi_q - phi_k) + b, RoPE's relative term (m - n) omega_j, the real part as the score, their
+  random start for delta.
+- Ours: the causal mask (their complex path has none); the 1/sqrt(d) of the shared attention, which their
+  complex path does not apply (`--cmha_scale=none` follows them by scaling the rotated query by sqrt(d));
+  the delta = 1 start that makes CMHA exactly RoPE at step 0; weight decay off for delta and b; the
+  adjacent-pair layout of the shared RoPE; everything in the experiment below.
 
-    python complexformer.py                       # < 10 min on a 2-core CPU
-    python complexformer.py --iters=1000 --seeds=5 --block_size=128   # GPU scale
-    python train.py --variant=complexformer       # train one CMHA model
+The experiment (`python complexformer.py`). Position schemes only matter once a model uses context, and
+after 100 CPU steps of GPT-2 BPE at 128 wide no model did (they all sat at the unigram loss). So we
+train where positions matter within a CPU budget: the same plays one token per character
+(`--dataset=shakespeare_char`, 15x cheaper per token), 4 layers x 128 wide, from scratch. Variants: RoPE,
+CMHA from delta = 1, CMHA from the authors' start, and no positional encoding, 3 seeds each, with a
+learning-rate grid behind `--lrs` (each variant at its own best rate).
+- Positive control: RoPE must beat no positional encoding by more than the seed spread, or the run
+  says "inconclusive" instead of a verdict.
+- Claims tested: (1) lower loss than RoPE at the training context; (2) better long context: loss per
+  position on windows 4x the training length, read separately on the positions past the training length.
+- What the heads learn: delta and b per layer, head and frequency, from both starts (a heat map).
+
+    python complexformer.py                       # 3 seeds x 4 variants, < 10 min on a 2-core CPU (1 thread)
+    python complexformer.py --lrs=1e-3,2e-3,4e-3  # the learning-rate grid README's table comes from
+    python complexformer.py --iters=3000 --seeds=5 --block_size=256 --lrs=5e-4,1e-3,2e-3   # GPU scale
+    python train.py --variant=complexformer --dataset=shakespeare_char   # train one CMHA model
 """
 import dataclasses
 import math
@@ -53,6 +70,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 import train
 
@@ -63,9 +81,11 @@ import train
 class CMHARotation(nn.Module):
     """q -> r e^{i(delta phi + b + m omega)}, k -> r e^{i(delta phi + n omega)}, per head and frequency."""
 
-    def __init__(self, n_head, head_dim, init="rope", generator=None):
+    def __init__(self, n_head, head_dim, init="rope", generator=None, scale="sqrt_d"):
         super().__init__()
         half = head_dim // 2
+        # the shared attention divides q.k by sqrt(D); the authors' complex path does not: undo it on q
+        self.query_scale = 1.0 if scale == "sqrt_d" else math.sqrt(head_dim)
         if init == "rope":
             delta = torch.ones(n_head, half)
         else:  # the authors' random start
@@ -85,7 +105,7 @@ class CMHARotation(nn.Module):
 
     def forward(self, q, k, cos, sin):
         # then the positional rotation m omega_j / n omega_j with the shared GPT's own RoPE tables
-        return (train.apply_rope(self.euler(q, with_bias=True), cos, sin),
+        return (train.apply_rope(self.euler(q, with_bias=True) * self.query_scale, cos, sin),
                 train.apply_rope(self.euler(k, with_bias=False), cos, sin))
 
 
@@ -112,11 +132,13 @@ POSITIONS = ("rope", "cmha", "cmha_authors", "none")
 
 @dataclass
 class Config(train.TrainConfig):
-    positions: str = "cmha"   # rope, cmha (delta = 1, b = 0 start), cmha_authors (random delta), none
+    positions: str = "cmha"     # rope, cmha (delta = 1, b = 0 start), cmha_authors (random delta), none
+    cmha_scale: str = "sqrt_d"  # sqrt_d (ours: the shared attention's 1/sqrt(d)) or none (the authors' complex path)
 
     def validate(self):
-        if self.positions not in POSITIONS:
-            raise train.ConfigError(f"--positions={self.positions} is not valid; choose one of: {', '.join(POSITIONS)}")
+        if self.positions not in POSITIONS or self.cmha_scale not in ("sqrt_d", "none"):
+            raise train.ConfigError(f"--positions={self.positions} / --cmha_scale={self.cmha_scale} is not valid; "
+                                    f"choose one of: {', '.join(POSITIONS)} / sqrt_d, none")
 
 
 def build_model(cfg, train_data=None):
@@ -125,8 +147,8 @@ def build_model(cfg, train_data=None):
     gen = torch.Generator().manual_seed(cfg.seed + 7)
     for block in model.blocks:
         if cfg.positions in ("cmha", "cmha_authors"):
-            block.attn.rotate = CMHARotation(cfg.n_head, cfg.n_embd // cfg.n_head,
-                                             "rope" if cfg.positions == "cmha" else "authors", gen)
+            init = "rope" if cfg.positions == "cmha" else "authors"
+            block.attn.rotate = CMHARotation(cfg.n_head, cfg.n_embd // cfg.n_head, init, gen, cfg.cmha_scale)
         elif cfg.positions == "none":
             block.attn.rotate = train.NoRotation()
     return model
@@ -139,92 +161,159 @@ def build_model(cfg, train_data=None):
 @dataclass
 class Experiment:
     variants: str = "rope,cmha,cmha_authors,none"  # which position steps to compare
-    seeds: int = 3                 # seeds per variant
-    iters: int = 100               # training steps per run (from scratch)
-    block_size: int = 64           # training context; evaluated again at 2x and 4x
-    batch_size: int = 8
-    eval_batches: int = 8          # validation batches at the training context (x2 at 2x, x4 at 4x)
+    seeds: int = 3                   # seeds per variant (and learning rate)
+    lrs: str = "2e-3"                # peak learning rates to try; each variant is reported at its best one
+    iters: int = 500                 # training steps per run, from scratch
+    block_size: int = 64             # training context; loss per position is measured out to 4x this
+    batch_size: int = 12             # sequences per step
+    eval_windows: int = 48           # validation windows of 4 x block_size for the per-position loss
+    cmha_scale: str = "sqrt_d"       # sqrt_d (ours) or none (the authors' complex path: no 1/sqrt(d))
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128
-    dataset: str = "shakespeare"   # or a path to a .txt file
+    dataset: str = "shakespeare_char"  # positions matter here within a CPU budget; shakespeare for GPT-2 BPE
     data_dir: str = "out/data"
+    num_threads: int = 1             # README's numbers: 1 thread
     out_dir: str = "out/complexformer"
 
 
+@torch.no_grad()
+def loss_per_position(model, data, length, n_windows):
+    """Mean cross-entropy at each position 0 .. length-1 over fixed validation windows (seed 0)."""
+    gen = torch.Generator().manual_seed(0)
+    offsets = torch.randint(len(data) - length - 1, (n_windows,), generator=gen)
+    x, y = train.get_batch(data, offsets, length, torch.device("cpu"))
+    total = torch.zeros(length, dtype=torch.float64)
+    for xb, yb in zip(x.split(8), y.split(8)):
+        logits, _ = model.eval()(xb)
+        total += F.cross_entropy(logits.transpose(1, 2), yb, reduction="none").double().sum(0)
+    return (total / n_windows).tolist()
+
+
 def run_experiment(exp):
-    variants = exp.variants.split(",")
-    rows = []
-    threads = 0
-    for variant in variants:
-        for seed in range(exp.seeds):
-            print(f"\n=== {variant}, seed {seed}: {exp.iters} steps from scratch", flush=True)
-            cfg = Config(positions=variant, seed=seed, max_iters=exp.iters, block_size=exp.block_size,
-                         n_layer=exp.n_layer, n_head=exp.n_head, n_embd=exp.n_embd, dataset=exp.dataset,
-                         data_dir=exp.data_dir,
-                         batch_size=exp.batch_size, warmup_iters=max(1, exp.iters // 10),
-                         eval_interval=max(1, exp.iters // 2), eval_iters=10, log_interval=max(1, exp.iters // 4),
-                         ckpt_interval=exp.iters, sample_tokens=0, num_threads=threads, variant="complexformer",
-                         out_dir=str(Path(exp.out_dir) / f"{variant}_seed{seed}"))
-            summary = train.train(cfg, build_model)
-            threads = torch.get_num_threads()  # measured once, by the first run
-            model = summary["model"]
-            val_data = train.load_tokens(train.prepare_data(cfg.dataset, cfg.data_dir), "val", 4 * exp.block_size + 2)
-            row = {"variant": variant, "seed": seed, "params": model.param_counts()["total"],
-                   "curve": summary["history"]["val"]}
-            for factor in (1, 2, 4):
-                row[f"val_loss_{factor}x"] = train.val_loss(model, val_data, factor * exp.block_size,
-                                                            batch_size=max(1, exp.batch_size // factor),
-                                                            n_batches=exp.eval_batches * factor)
-            rows.append(row)
+    rows, lrs = [], [float(lr) for lr in exp.lrs.split(",")]
+    runs = [(v, lr, seed) for v in exp.variants.split(",") for lr in lrs for seed in range(exp.seeds)]
+    for i, (variant, lr, seed) in enumerate(runs):
+        print(f"\n=== run {i + 1}/{len(runs)}: {variant}, lr {lr:g}, seed {seed}", flush=True)
+        cfg = Config(positions=variant, cmha_scale=exp.cmha_scale, seed=seed, max_iters=exp.iters, learning_rate=lr,
+                     min_lr=lr / 10, warmup_iters=max(1, exp.iters // 10), block_size=exp.block_size,
+                     batch_size=exp.batch_size, n_layer=exp.n_layer, n_head=exp.n_head, n_embd=exp.n_embd,
+                     dataset=exp.dataset, data_dir=exp.data_dir, eval_interval=max(1, exp.iters // 5), eval_iters=10,
+                     log_interval=max(1, exp.iters // 5), ckpt_interval=exp.iters, sample_tokens=0,
+                     num_threads=exp.num_threads, variant="complexformer",
+                     out_dir=str(Path(exp.out_dir) / f"{variant}_lr{lr:g}_seed{seed}"))
+        summary = train.train(cfg, build_model)
+        model, folder = summary["model"], train.prepare_data(cfg.dataset, cfg.data_dir)
+        per_position = loss_per_position(model, train.load_tokens(folder, "val", 4 * exp.block_size + 2),
+                                         4 * exp.block_size, exp.eval_windows)
+        row = {"variant": variant, "lr": lr, "seed": seed, "params": model.param_counts()["total"],
+               "curve": summary["history"]["val"], "per_position": per_position}
+        if variant.startswith("cmha"):
+            row["delta"] = [b.attn.rotate.delta.tolist() for b in model.blocks]  # (layer, head, frequency)
+            row["b"] = [b.attn.rotate.b.tolist() for b in model.blocks]
+        rows.append(row)
     return rows
 
 
-def report(rows, exp):
-    out = Path(exp.out_dir)
-    variants = list(dict.fromkeys(r["variant"] for r in rows))
-    stats = {}
-    for v in variants:
-        rs = [r for r in rows if r["variant"] == v]
-        stats[v] = {"params": rs[0]["params"], "n_seeds": len(rs)}
-        for f in (1, 2, 4):
-            losses = [r[f"val_loss_{f}x"] for r in rs]
-            stats[v][f"{f}x"] = (float(np.mean(losses)), float(np.std(losses)))
-    lines = [f"| positions | params | val loss @{exp.block_size} | @{2 * exp.block_size} (2x) | @{4 * exp.block_size} (4x) |",
-             "|---|---|---|---|---|"]
-    for v in variants:
-        s = stats[v]
-        cells = " | ".join(f"{s[f'{f}x'][0]:.3f} ± {s[f'{f}x'][1]:.3f}" for f in (1, 2, 4))
-        lines.append(f"| {v} | {s['params']:,} | {cells} |")
-    lines.append(f"\nmean ± std over {stats[variants[0]]['n_seeds']} seeds, {exp.iters} steps of "
-                 f"{exp.batch_size} x {exp.block_size} tokens each")
-    table = "\n".join(lines)
-    train.write_results(out, table, {"config": dataclasses.asdict(exp), "runs": rows, "summary": stats})
+def summarise(rows, exp):
+    """Per variant at its best learning rate: mean and spread (std over seeds) of the loss on the training
+    context and on the positions past it, plus the ranking at every learning rate."""
+    T, stats, ranking = exp.block_size, {}, {}
+    ranges = {"1x": (0, T), "2x": (T, 2 * T), "4x": (2 * T, 4 * T)}
+    for v in dict.fromkeys(r["variant"] for r in rows):
+        by_lr = {}
+        for lr in dict.fromkeys(r["lr"] for r in rows):
+            rs = [r for r in rows if r["variant"] == v and r["lr"] == lr]
+            by_lr[lr] = {k: [float(np.mean(r["per_position"][a:b])) for r in rs] for k, (a, b) in ranges.items()}
+        best = min(by_lr, key=lambda lr: np.mean(by_lr[lr]["1x"]))
+        stats[v] = {"lr": best, "params": next(r["params"] for r in rows if r["variant"] == v),
+                    **{k: (float(np.mean(x)), float(np.std(x))) for k, x in by_lr[best].items()}}
+        for lr, d in by_lr.items():
+            ranking.setdefault(lr, {})[v] = float(np.mean(d["1x"]))
+    ranking = {lr: sorted(d, key=d.get) for lr, d in ranking.items()}
+    return stats, ranking
 
+
+def differs(a, b):
+    """-1 if a is below b by more than their spreads together, +1 if above, 0 if within the spread."""
+    gap = a[0] - b[0]
+    return 0 if abs(gap) <= a[1] + b[1] else int(np.sign(gap))
+
+
+def verdicts(stats, exp):
+    command = f"python complexformer.py --lrs={exp.lrs} --seeds={exp.seeds} --iters={exp.iters} (1 thread)"
+    if "rope" not in stats or "none" not in stats:
+        return [{"claim": "control", "verdict": "inconclusive", "control": "rope and none are needed", "command": command}]
+    control_ok = differs(stats["rope"]["1x"], stats["none"]["1x"]) < 0
+    control = (f"RoPE {stats['rope']['1x'][0]:.3f} ± {stats['rope']['1x'][1]:.3f} vs no positions "
+               f"{stats['none']['1x'][0]:.3f} ± {stats['none']['1x'][1]:.3f}: " + ("passed" if control_ok else "FAILED"))
+    out = []
+    for claim, key, paper in (("lower loss than RoPE at the training context", "1x", "lower perplexity than RoPE"),
+                              ("lower loss than RoPE past the training context (4x)", "4x",
+                               "better long-context coherence than RoPE")):
+        for v in (v for v in ("cmha_authors", "cmha") if v in stats):
+            d = differs(stats[v][key], stats["rope"][key])
+            verdict = ("inconclusive (the control failed)" if not control_ok else
+                       "supported" if d < 0 else "not supported" + (" (worse)" if d > 0 else " (within the spread)"))
+            out.append({"claim": f"{v}: {claim}", "paper_says": paper, "verdict": verdict, "control": control,
+                        "ours": f"{stats[v][key][0]:.3f} ± {stats[v][key][1]:.3f} vs RoPE "
+                                f"{stats['rope'][key][0]:.3f} ± {stats['rope'][key][1]:.3f}",
+                        "seeds": exp.seeds, "command": command})
+    return out
+
+
+def report(rows, exp):
+    out, T = Path(exp.out_dir), exp.block_size
+    stats, ranking = summarise(rows, exp)
+    verdict = verdicts(stats, exp)
+    lines = [f"| positions | params | best lr | loss, positions < {T} | {T}-{2 * T} (2x) | {2 * T}-{4 * T} (4x) |",
+             "|---|---|---|---|---|---|"]
+    for v, s in stats.items():
+        cells = " | ".join(f"{s[k][0]:.3f} ± {s[k][1]:.3f}" for k in ("1x", "2x", "4x"))
+        lines.append(f"| {v} | {s['params']:,} | {s['lr']:g} | {cells} |")
+    lines.append(f"\nnats per character, mean ± std over {exp.seeds} seeds, {exp.iters} steps of {exp.batch_size} x {T}; "
+                 "ranking at each lr: " + "; ".join(f"{lr:g}: {' < '.join(r)}" for lr, r in ranking.items()))
+    lines += ["", f"positive control: {verdict[0]['control']}"] + [
+        f"verdict: {d['claim']} (paper: {d.get('paper_says', '-')}): {d['verdict']}; {d.get('ours', '')}" for d in verdict]
+    table = "\n".join(lines)
+    train.write_results(out, table, {"config": dataclasses.asdict(exp), "runs": rows, "summary": stats,
+                                     "ranking": ranking, "verdict": verdict})
+    plot(rows, stats, exp, out)
+    print("\n" + table + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'complexformer.png'}")
+    return stats
+
+
+def plot(rows, stats, exp, out):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8), dpi=100)
-    for i, v in enumerate(variants):
-        color = f"C{i}"
-        for r in (r for r in rows if r["variant"] == v):
-            ax1.plot(*zip(*r["curve"]), color=color, alpha=0.7, label=v if r["seed"] == 0 else None)
-        means = [stats[v][f"{f}x"][0] for f in (1, 2, 4)]
-        stds = [stats[v][f"{f}x"][1] for f in (1, 2, 4)]
-        ax2.errorbar([1, 2, 4], means, yerr=stds, color=color, marker="o", capsize=3, label=v)
-    ax1.set_xlabel("iteration")
-    ax1.set_ylabel("val loss (nats)")
-    ax1.set_title("training curves")
-    ax2.set_xscale("log", base=2)
-    ax2.set_xlabel("evaluation context / training context")
-    ax2.set_title("length extrapolation")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), dpi=100)
+    for i, (v, s) in enumerate(stats.items()):
+        rs = [r for r in rows if r["variant"] == v and r["lr"] == s["lr"]]
+        for r in rs:
+            ax1.plot(*zip(*r["curve"]), color=f"C{i}", alpha=0.6, label=v if r is rs[0] else None)
+        curve = np.convolve(np.mean([r["per_position"] for r in rs], 0), np.ones(8) / 8, mode="valid")
+        ax2.plot(np.arange(len(curve)) + 4, curve, color=f"C{i}", label=v)
+    ax2.axvline(exp.block_size, color="k", ls=":", lw=1)
+    ax1.set(xlabel="iteration", ylabel="val loss (nats/char)", title="training curves (best lr)")
+    ax2.set(xlabel="position in a window of 4x the training length", ylabel="loss (8-position mean)",
+            title="length extrapolation (dotted: training length)")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
     train.save_figure(fig, out / "complexformer.png")
-    print("\n" + table + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'complexformer.png'}")
-    return stats
+    cmha = [r for r in rows if r["variant"].startswith("cmha") and r["seed"] == 0 and r["lr"] == stats[r["variant"]]["lr"]]
+    if cmha:
+        fig, axes = plt.subplots(2, len(cmha), figsize=(4.5 * len(cmha), 6), dpi=100, squeeze=False)
+        for j, r in enumerate(cmha):
+            for i, key in enumerate(("delta", "b")):
+                grid = np.array(r[key]).reshape(-1, np.array(r[key]).shape[-1])  # (layer x head, frequency)
+                image = axes[i, j].imshow(grid, aspect="auto", cmap="coolwarm", vmin=-2 if key == "delta" else -1,
+                                          vmax=2 if key == "delta" else 1)
+                axes[i, j].set(title=f"{r['variant']}: learned {key}", xlabel="frequency j (fast to slow)",
+                               ylabel="layer x head")
+                fig.colorbar(image, ax=axes[i, j])
+        train.save_figure(fig, out / "complexformer_heads.png")
 
 
 def bench():
@@ -234,10 +323,7 @@ def bench():
     times = {}
     for positions in ("rope", "cmha"):
         torch.manual_seed(0)
-        cfg = Config(positions=positions, n_layer=4, n_head=4, n_embd=128, block_size=64)
-        model = build_model(cfg)
-        model.lm_head = nn.Linear(128, 65, bias=False)
-        model.wte = nn.Embedding(65, 128)
+        model = build_model(Config(positions=positions, vocab_size=65, n_layer=4, n_head=4, n_embd=128, block_size=64))
         times[positions] = bench_module.train_step_seconds(model, 65)
     return {"cmha_step_ms": 1e3 * times["cmha"], "rope_step_ms": 1e3 * times["rope"],
             "cmha_step_ratio": times["cmha"] / times["rope"]}
@@ -246,12 +332,16 @@ def bench():
 def run(argv):
     try:
         exp = train.parse_args(argv, Experiment, __doc__)
-        if any(v not in POSITIONS for v in exp.variants.split(",")):
-            raise ValueError(f"--variants takes a comma-separated subset of: {', '.join(POSITIONS)}")
-        if min(exp.seeds, exp.iters, exp.block_size, exp.batch_size, exp.eval_batches) < 1:
-            raise ValueError("--seeds, --iters, --block_size, --batch_size and --eval_batches must be >= 1")
+        if any(v not in POSITIONS for v in exp.variants.split(",")) or exp.cmha_scale not in ("sqrt_d", "none"):
+            raise ValueError(f"--variants takes a comma-separated subset of: {', '.join(POSITIONS)}; "
+                             f"--cmha_scale is sqrt_d or none")
+        if any(float(lr) <= 0 for lr in exp.lrs.split(",")):
+            raise ValueError("--lrs takes comma-separated positive learning rates")
+        if min(exp.seeds, exp.iters, exp.block_size, exp.batch_size, exp.eval_windows) < 1:
+            raise ValueError("--seeds, --iters, --block_size, --batch_size and --eval_windows must be >= 1")
     except (train.ConfigError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {e}" if "could not convert" not in str(e) else "error: --lrs takes numbers, e.g. 1e-3,2e-3",
+              file=sys.stderr)
         return 2
     report(run_experiment(exp), exp)
     return 0

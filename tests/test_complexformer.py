@@ -1,9 +1,11 @@
 """Tests for complexformer.py: CMHA reduces to RoPE, factorised = pairwise, relative positions, causality, gradients."""
+import json
 import math
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,14 +16,14 @@ import train
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def tables(D, T, dtype=torch.float64):
-    """RoPE tables shaped for (B, T, nh, D) queries: (T, 1, D/2)."""
-    cos, sin = train.rope_tables(D, T)
-    return cos[:, None].to(dtype), sin[:, None].to(dtype)
-
-
 def omega(D):
     return 10000.0 ** (-torch.arange(0, D, 2, dtype=torch.float64) / D)
+
+
+def tables(D, T):
+    """float64 RoPE tables from the same omega the references use, shaped for (B, T, nh, D) queries: (T, 1, D/2)."""
+    angles = torch.arange(T, dtype=torch.float64)[:, None, None] * omega(D)
+    return angles.cos(), angles.sin()
 
 
 @pytest.mark.parametrize("dtype, tol", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
@@ -55,6 +57,11 @@ def test_factorised_equals_pairwise():
     factorised = qr @ kr.transpose(-1, -2) / math.sqrt(D)
     reference = cf.pairwise_scores(q, k, rot.delta.detach(), rot.b.detach(), omega(D))
     assert torch.allclose(factorised, reference, atol=1e-10)
+    # the authors' complex path: no 1/sqrt(D) on the score
+    unscaled = cf.CMHARotation(nh, D, scale="none").double()
+    unscaled.load_state_dict(rot.state_dict())
+    qu, ku = (x.transpose(1, 2) for x in unscaled(q, k, cos, sin))
+    assert torch.allclose(qu @ ku.transpose(-1, -2) / math.sqrt(D), reference * math.sqrt(D), atol=1e-9)
     # the authors' start really is different from RoPE
     assert not torch.allclose(rot.delta, torch.ones_like(rot.delta))
 
@@ -130,13 +137,16 @@ def test_config_and_cli_errors(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_experiment(tmp_path, tiny_text):
-    exp = cf.Experiment(variants="rope,cmha_authors", seeds=1, iters=3, block_size=8, batch_size=2, eval_batches=1,
+    exp = cf.Experiment(variants="rope,cmha_authors,none", seeds=1, iters=3, block_size=8, batch_size=2, eval_windows=2,
                         n_layer=1, n_head=2, n_embd=16, dataset=str(tiny_text), data_dir=str(tmp_path / "data"),
                         out_dir=str(tmp_path / "cf"))
     stats = cf.report(cf.run_experiment(exp), exp)
-    assert set(stats) == {"rope", "cmha_authors"}
+    assert set(stats) == {"rope", "cmha_authors", "none"}
     assert stats["cmha_authors"]["params"] == stats["rope"]["params"] + 16  # delta and b: n_layer x n_embd
-    assert all((tmp_path / "cf" / n).exists() for n in ("results.json", "results.md", "complexformer.png"))
+    assert all((tmp_path / "cf" / n).exists() for n in ("results.json", "results.md", "complexformer.png",
+                                                          "complexformer_heads.png"))
+    verdict = json.loads((tmp_path / "cf" / "results.json").read_text())["verdict"]
+    assert {"claim", "verdict", "control", "seeds", "command"} <= set(verdict[0])
 
 
 def test_delta_and_b_are_not_weight_decayed():
@@ -146,3 +156,47 @@ def test_delta_and_b_are_not_weight_decayed():
     rot = model.blocks[0].attn.rotate
     assert id(rot.delta) not in decayed and id(rot.b) not in decayed
     assert id(model.blocks[0].attn.c_attn.weight) in decayed
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_factorised_equals_pairwise_for_any_seed(seed):
+    """The same float64 tables on both sides: exact for every generator seed, not only for a lucky one."""
+    torch.manual_seed(seed)
+    rot = cf.CMHARotation(2, 8, init="authors", generator=torch.Generator().manual_seed(seed)).double()
+    q, k = torch.randn(1, 9, 2, 8, dtype=torch.float64), torch.randn(1, 9, 2, 8, dtype=torch.float64)
+    qr, kr = (x.transpose(1, 2) for x in rot(q, k, *tables(8, 9)))
+    reference = cf.pairwise_scores(q, k, rot.delta.detach(), rot.b.detach(), omega(8))
+    assert torch.allclose(qr @ kr.transpose(-1, -2) / math.sqrt(8), reference, atol=1e-10)
+
+
+def test_starts_delta_one_and_authors_std():
+    """cmha starts at delta = 1, b = 0 (exactly RoPE); cmha_authors draws delta ~ N(0, (D/2)^-1/2 squared)."""
+    rope_start = cf.build_model(cf.Config(positions="cmha", n_layer=2, n_head=4, n_embd=64))
+    for block in rope_start.blocks:
+        assert torch.equal(block.attn.rotate.delta, torch.ones(4, 8)) and torch.equal(block.attn.rotate.b, torch.zeros(4, 8))
+    authors = cf.build_model(cf.Config(positions="cmha_authors", n_layer=8, n_head=8, n_embd=256))
+    deltas = torch.cat([block.attn.rotate.delta.flatten() for block in authors.blocks])  # 8 x 8 x 16 draws, D = 32
+    assert abs(deltas.std().item() - 16 ** -0.5) < 0.02 and abs(deltas.mean().item()) < 0.03
+    assert not torch.equal(authors.blocks[0].attn.rotate.delta, authors.blocks[1].attn.rotate.delta)
+
+
+def test_loss_per_position_matches_model_loss(tmp_path):
+    """The per-position losses average to the model's own mean loss on the same windows."""
+    torch.manual_seed(0)
+    model = train.GPT(train.GPTConfig(vocab_size=40, block_size=8, n_layer=1, n_head=2, n_embd=16))
+    data = np.random.default_rng(0).integers(0, 40, 500).astype(np.uint16)
+    per_position = cf.loss_per_position(model, data, 16, 5)
+    offsets = torch.randint(500 - 16 - 1, (5,), generator=torch.Generator().manual_seed(0))
+    x, y = train.get_batch(data, offsets, 16, torch.device("cpu"))
+    assert len(per_position) == 16 and abs(np.mean(per_position) - model(x, y)[1].item()) < 1e-5
+    assert per_position[0] != per_position[15]
+
+
+def test_verdict_needs_the_control():
+    exp = cf.Experiment(seeds=3)
+    stats = {"rope": {"1x": (2.0, 0.01), "4x": (2.3, 0.01)}, "none": {"1x": (2.3, 0.01), "4x": (2.5, 0.01)},
+             "cmha_authors": {"1x": (1.9, 0.01), "4x": (2.31, 0.01)}}
+    verdicts = cf.verdicts(stats, exp)
+    assert [d["verdict"] for d in verdicts] == ["supported", "not supported (within the spread)"]
+    stats["none"]["1x"] = (2.015, 0.01)  # RoPE no longer beats no positions by more than the spread
+    assert all(d["verdict"].startswith("inconclusive") for d in cf.verdicts(stats, exp))
