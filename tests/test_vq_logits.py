@@ -1,4 +1,5 @@
 """Tests for vq_logits.py: the codebook output head, its O(K) loss and sampling, the maps, the floor."""
+import json
 import os
 import subprocess
 import sys
@@ -14,14 +15,10 @@ import vq_logits as vq
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def small_head(V=12, K=4, d=5, bias=False, seed=0):
+def small_head(V=12, K=4, d=5, seed=0):
     torch.manual_seed(seed)
     code_of = torch.tensor([0, 1, 2, 3, 0, 1, 2, 0, 0, 3, 1, 0])[:V]
-    head = vq.VQHead(code_of, torch.randn(K, d, dtype=torch.float64), token_bias=bias).double()
-    if bias:
-        with torch.no_grad():
-            head.token_bias.normal_()
-    return head
+    return vq.VQHead(code_of, torch.randn(K, d, dtype=torch.float64)).double()
 
 
 def test_identity_map_equals_full_head():
@@ -42,25 +39,36 @@ def test_identity_map_equals_full_head():
     assert torch.allclose(full.blocks[0].attn.c_attn.weight.grad, codebook.blocks[0].attn.c_attn.weight.grad, atol=1e-12)
 
 
-@pytest.mark.parametrize("bias", [False, True])
-def test_two_loss_paths_agree(bias):
-    head = small_head(bias=bias)
+def test_two_loss_paths_agree():
+    """The O(K) loss equals cross-entropy over the V scattered logits."""
+    head = small_head()
     h = torch.randn(3, 7, 5, dtype=torch.float64)
     targets = torch.randint(0, 12, (3, 7))
     targets[1, :2] = -1
-    scattered = F.cross_entropy(head(h).reshape(-1, 12), targets.reshape(-1), ignore_index=-1)
+    scattered = F.cross_entropy(head.token_logits(h).reshape(-1, 12), targets.reshape(-1), ignore_index=-1)
     assert torch.allclose(head.loss(h, targets), scattered, atol=1e-12)
+
+
+def test_training_forward_is_o_k_and_evaluation_is_o_v():
+    """A training forward hands the loss K code logits (never V); evaluation gets V logits; same loss value."""
+    torch.manual_seed(0)
+    cfg = vq.Config(vocab_size=64, block_size=8, n_layer=1, n_head=2, n_embd=8, vq_k=6, vq_mapping="random")
+    model = vq.build_model(cfg, None).double()
+    idx = torch.randint(0, 64, (2, 8))
+    logits, loss = model.train()(idx, idx)
+    assert logits.shape == (2, 8, 6) and loss.requires_grad
+    with torch.no_grad():
+        assert model(idx)[0].shape == (2, 8, 64)  # no gradients: token logits, also in train mode (sampling)
+    logits_eval, loss_eval = model.eval()(idx, idx)
+    assert logits_eval.shape == (2, 8, 64) and torch.allclose(loss, loss_eval, atol=1e-12)
 
 
 def test_tokens_sharing_a_code_have_equal_probabilities():
     head = small_head()
-    p = torch.softmax(head(torch.randn(4, 5, dtype=torch.float64)), -1)
+    p = torch.softmax(head.token_logits(torch.randn(4, 5, dtype=torch.float64)), -1)
     for code in range(4):
         members = torch.nonzero(head.code_of == code).flatten()
         assert torch.allclose(p[:, members], p[:, members[:1]].expand(-1, len(members)), atol=1e-15)
-    # the bias (our addition) breaks the ties
-    pb = torch.softmax(small_head(bias=True)(torch.randn(4, 5, dtype=torch.float64)), -1)
-    assert not torch.allclose(pb[:, 0], pb[:, 4])
 
 
 def test_o_k_sampling_matches_scattered_softmax():
@@ -68,11 +76,9 @@ def test_o_k_sampling_matches_scattered_softmax():
     h = torch.randn(1, 5).expand(40000, 5)
     tokens = head.sample(h, generator=torch.Generator().manual_seed(0))
     freq = torch.bincount(tokens, minlength=12).double() / len(tokens)
-    p = torch.softmax(head(h[:1]).double(), -1)[0]
+    p = torch.softmax(head.token_logits(h[:1]).double(), -1)[0]
     # 40k draws: standard error <= 0.0025 per token; 5 sigma
     assert torch.all((freq - p).abs() < 0.0125), (freq, p)
-    with pytest.raises(ValueError):
-        small_head(bias=True).sample(h[:2])
 
 
 class HeadLoss(torch.nn.Module):
@@ -87,18 +93,14 @@ class HeadLoss(torch.nn.Module):
 
 
 def test_gradcheck_float64_on_h_and_codebook():
-    head = small_head(bias=True)
+    head = small_head()
     h = torch.randn(2, 3, 5, dtype=torch.float64, requires_grad=True)
     C = head.codebook.detach().clone().requires_grad_(True)
-    b = head.token_bias.detach().clone().requires_grad_(True)
     targets = torch.tensor([[0, 5, 11], [3, -1, 8]])
     call = torch.func.functional_call
-    assert torch.autograd.gradcheck(lambda h, C, b: call(head, {"codebook": C, "token_bias": b}, (h,)), (h, C, b))
+    assert torch.autograd.gradcheck(lambda h, C: call(head, {"codebook": C}, (h,)), (h, C))
     loss = HeadLoss(head)
-    assert torch.autograd.gradcheck(
-        lambda h, C, b: call(loss, {"head.codebook": C, "head.token_bias": b}, (h, targets)), (h, C, b))
-    plain = HeadLoss(small_head())
-    assert torch.autograd.gradcheck(lambda h, C: call(plain, {"head.codebook": C}, (h, targets)), (h, C))
+    assert torch.autograd.gradcheck(lambda h, C: call(loss, {"head.codebook": C}, (h, targets)), (h, C))
 
 
 @pytest.mark.parametrize("mapping", vq.MAPPINGS)
@@ -129,38 +131,70 @@ def test_frequency_balanced_hand_case():
     assert vq.frequency_balanced(counts, 3).tolist() == [0, 1, 2, 2, 2, 2]
 
 
-def test_floor_hand_case():
-    code_of = torch.tensor([0, 0, 1, 1])
-    tokens = [0, 0, 0, 1, 2, 2]  # code 0: 4 of 6 (tokens 0,0,0,1); code 1: 2 of 6 (token 2 only)
-    f = vq.code_floor(code_of, tokens)
-    assert abs(f["within_code_cost"] - np.log(2)) < 1e-12
-    h = (4 / 6) * -(0.75 * np.log(0.75) + 0.25 * np.log(0.25))
-    assert abs(f["h_token_given_code"] - h) < 1e-12 and abs(f["floor"] - (np.log(2) - h)) < 1e-12
-    assert vq.code_floor(torch.arange(4), tokens)["floor"] == 0  # identity map: no floor
+def test_floor_hand_case_codes_of_unequal_size():
+    """Codes of 3, 1 and 2 tokens; p(y | c) counted on train with add-one, the floor evaluated on other tokens."""
+    code_of = torch.tensor([0, 0, 0, 1, 2, 2])
+    train_tokens = [0, 0, 1, 3, 4, 4, 4, 5]  # counts 2 1 0 1 3 1; codes 0: 3 tokens seen, 1: 1, 2: 4
+    eval_tokens = [0, 2, 3, 5]
+    log_n, log_p = vq.floor_terms(code_of, train_tokens, eval_tokens)
+    assert np.allclose(log_n, np.log([3, 3, 1, 2]), atol=1e-12)
+    # p(y | c) = (count(y) + 1) / (count(c) + n_c): 3/6, 1/6, 2/2 (a code of one token costs nothing), 2/6
+    assert np.allclose(log_p, np.log([3 / 6, 1 / 6, 1.0, 2 / 6]), atol=1e-12)
+    f = vq.floor_estimate(code_of, train_tokens, eval_tokens, resamples=200, blocks=4)
+    expected = np.mean(np.log([3 * 3 / 6, 3 * 1 / 6, 1.0, 2 * 2 / 6]))  # mean of log(n_c p(y | c))
+    assert abs(f["floor"] - expected) < 1e-12
+    assert abs(f["floor"] - (f["within_code_cost"] - f["h_token_given_code"])) < 1e-12
+    assert f["low"] <= f["floor"] <= f["high"] and f["high"] > f["low"]
+    one_per_token = vq.floor_estimate(torch.arange(6), train_tokens, eval_tokens, resamples=50, blocks=4)
+    assert one_per_token["floor"] == one_per_token["low"] == one_per_token["high"] == 0  # identity map: no floor
+
+
+def test_codebook_starts_at_the_mean_of_its_members():
+    torch.manual_seed(0)
+    embeddings = torch.randn(64, 8)
+    cfg = vq.Config(vocab_size=64, block_size=8, n_layer=1, n_head=2, n_embd=8, vq_k=5, vq_mapping="contiguous")
+    head = vq.build_model(cfg, None, embeddings).lm_head
+    for j in range(5):
+        assert torch.allclose(head.codebook[j], embeddings[head.code_of == j].mean(0), atol=1e-6)
+    uneven = vq.member_means(torch.tensor([0, 0, 0, 2]), torch.tensor([[1.0], [2.0], [6.0], [5.0]]), 3)
+    assert uneven.flatten().tolist() == [3.0, 0.0, 5.0]  # an empty code stays at zero
+    zeros = vq.build_model(vq.Config(**{**cfg.__dict__, "vq_init": "zeros"}), None, embeddings).lm_head
+    assert torch.all(zeros.codebook == 0)
 
 
 def test_config_checks():
     with pytest.raises(train.ConfigError, match="vq_k"):
         train.parse_args(["--vq_k=0"], vq.Config)
-    with pytest.raises(train.ConfigError, match="choose one of: kmeans, random"):
+    with pytest.raises(train.ConfigError, match="choose one of: identity, kmeans, random"):
         train.parse_args(["--vq_mapping=nope"], vq.Config)
     with pytest.raises(train.ConfigError, match="init_from"):
         train.parse_args(["--vq_mapping=kmeans"], vq.Config)
-    with pytest.raises(ValueError, match="bad run"):
-        vq.parse_runs("full,12:nope")
+    with pytest.raises(train.ConfigError, match="vq_init"):
+        train.parse_args(["--vq_init=ones"], vq.Config)
 
 
-def test_cli_bad_runs_exit_2(tmp_path):
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "vq_logits.py"), "--runs=full,x:random"], cwd=tmp_path,
+def test_cli_bad_maps_exit_2(tmp_path):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "vq_logits.py"), "--maps=frequency,nope"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "bad run" in r.stderr and list(tmp_path.iterdir()) == []
+    assert r.returncode == 2 and "--maps" in r.stderr and list(tmp_path.iterdir()) == []
+
+
+def test_time_heads_keys():
+    t = vq.time_heads(K=4, V=64, d=8, N=16, repeats=1)
+    assert set(t) == {"full_logits", "code_logits", "scattered_logits", "full_sample", "code_sample"}
+    assert all(v > 0 for v in t.values()) and "full_sample" not in vq.time_heads(4, 64, 8, 16, 1, sampling=False)
 
 
 @pytest.mark.slow
-def test_smoke_experiment(tmp_path, tiny_baseline):
-    exp = vq.Experiment(runs="full,16:kmeans,16:random+bias", floor_ks="16", ft_iters=2,
-                        baseline=tiny_baseline, out_dir=str(tmp_path / "vq"))
-    rows, floors, timings = vq.run_experiment(exp)
-    vq.report(rows, floors, timings, exp)
-    assert [r["K"] for r in rows] == [50304, 16, 16] and len(floors) == 4
-    assert all((tmp_path / "vq" / n).exists() for n in ("results.json", "results.md", "vq_logits.png"))
+def test_smoke_experiment(tmp_path, tiny_baseline, monkeypatch):
+    monkeypatch.setattr(vq, "time_heads", lambda **kw: dict(full_logits=2.0, code_logits=0.1, scattered_logits=1.0))
+    exp = vq.Experiment(maps="frequency,random", vq_k=16, seeds=2, steps=4, eval_every=2, eval_batches=1,
+                        floor_ks="8", bootstrap=20, baseline=tiny_baseline, out_dir=str(tmp_path / "vq"))
+    runs, floors, unigram, timings = vq.run_experiment(exp)
+    vq.report(runs, floors, unigram, timings, exp)
+    assert [(r["map"], r["seed"]) for r in runs][:3] == [("identity", 0), ("frequency", 0), ("random", 0)]
+    assert len(runs) == 6 and len(floors) == 8 and [s for s, _ in runs[0]["curve"]] == [2, 4]
+    data = json.loads((tmp_path / "vq" / "results.json").read_text())
+    assert {"claim", "paper_says", "verdict", "control", "seeds", "command"} <= set(data["verdict"][0])
+    assert all(v["verdict"] in ("supported", "not supported", "inconclusive") for v in data["verdict"])
+    assert all((tmp_path / "vq" / n).exists() for n in ("results.md", "vq_logits.png"))
