@@ -1,41 +1,39 @@
 """
 Revealed-preference rationality of a GPT and of people, on the shared small GPT.
 
-Papers. "The Emergence of Economic Rationality of GPT" (Chen, Liu, Shan, Zhong, PNAS 2023,
-arXiv:2305.12763) asked GPT-3.5 to allocate 100 points between two options in 25 budgets per run, in four
-domains (risk, time, social, food): mean CCEI 0.997-0.999 for GPT against 0.963-0.985 for 347 people, far
-lower when the budgets were described in words as prices (0.70-0.90) or as 11 discrete options
-(0.78-0.91). "Choice consistency as a multidimensional skill" (arXiv:2505.05275): a person's consistency
-in supermarket purchases does not predict their consistency in risky lab tasks; lab tasks correlate
-moderately with each other, purchase categories and periods low to moderately.
+Papers. "The Emergence of Economic Rationality of GPT" (Chen, Liu, Shan, Zhong, PNAS 2023, arXiv:2305.12763)
+asked GPT-3.5 to allocate 100 points between two options in 25 budgets per run, in four domains (risk, time,
+social, food): mean CCEI 0.997-0.999 for GPT against 0.963-0.985 for 347 people, far lower when the budgets
+were described in words as prices (0.70-0.90) or as 11 discrete options (0.78-0.91). "Choice consistency as a
+multidimensional skill" (arXiv:2505.05275): a person's consistency in supermarket purchases does not predict
+their consistency in risky lab tasks; lab tasks correlate moderately with each other, purchase categories and
+periods low to moderately.
 
 1. A library, exact where the usual tools are not: GARP (strongly connected components), Afriat's CCEI
-   (bisection over the candidate ratios), Houtman-Maks (a minimum hitting set of the violating cycles,
-   an integer program solved with cycles added lazily; past `hm_time_limit` seconds the best subset found
-   is reported with its bound, marked inexact), the money pump index over violating cycles of EVERY
-   length (a minimum cost-to-time ratio cycle: polynomial, Smeulders, Cherchye, De Rock and Spieksma,
-   JPE 2013, who also show the mean and median MPI NP-hard), and Bronars' power; plus
-   `python rationality.py --data=choices.csv`, batched over subjects (10,000 x 25 in seconds).
-2. GPT vs people (2305.12763 in miniature, a simulation): simulated noisy utility maximisers calibrated
-   to the paper's human mean CCEIs; "our GPT, trained on simulated people's choices" as text, asked on
-   budgets never seen in training, greedy and sampled, and in two framings of our own: prices as "$1.89"
-   strings and answers restricted to multiples of 10 (2% of training lines each). The paper's framings
-   are natural-language prompts to a model trained on the web; ours only change the characters.
-3. Consistency as a skill (2505.05275 in miniature, a simulation): the weight of a common skill in
-   shopping noise is swept, and we report which weights reproduce the paper's pattern of correlations.
+   (bisection over the candidate ratios), Houtman-Maks (a minimum hitting set of the violating cycles, an
+   integer program solved with cycles added lazily; past `hm_time_limit` seconds the best subset found is
+   reported with its bound, marked inexact), the money pump index over violating cycles of EVERY length (a
+   minimum cost-to-time ratio cycle: polynomial, Smeulders, Cherchye, De Rock and Spieksma, JPE 2013, who
+   also show the mean and median MPI NP-hard), and Bronars' power; plus `python rationality.py
+   --data=choices.csv`, batched over subjects (10,000 x 25 in seconds).
+2. GPT vs people (2305.12763 in miniature, a simulation): simulated noisy utility maximisers calibrated to the
+   paper's human mean CCEIs; "our GPT, trained on simulated people's choices" as text, asked on budgets never
+   seen in training, greedy and sampled, and in two framings of our own: prices as "$1.89" strings and answers
+   restricted to multiples of 10 (2% of training lines each). The paper's framings are natural-language
+   prompts to a model trained on the web; ours only change the characters.
+3. Consistency as a skill (2505.05275 in miniature, a simulation): the weight of a common skill in shopping
+   noise is swept, and we report which weights reproduce the paper's pattern of correlations.
 
-Definitions (Afriat; Varian). Observation t: prices p_t, bundle x_t; E[i, j] = p_i . x_j. i is directly
-revealed preferred to j at efficiency e when e E_ii >= E_ij (weak), strictly when e E_ii > E_ij; GARP_e
-fails when i R_e j (transitive closure of weak) and j is strictly directly revealed preferred to i.
-Ratios E_ij / E_ii within rtol (1e-9) of e count as ties: weak, not strict. The CCEI is sup{e: GARP_e
-holds}: 1.0 when GARP holds, and also when it fails through ties only. Money pump index (Echenique, Lee,
-Shum 2011) of a cycle i1 -> ... -> ik -> i1 of weak edges: sum_l (E_{il il} - E_{il il+1}) / sum_l E_{il il}.
-Conventions: a tie (identical bundles, or a bundle on another's budget line) is a weak edge with zero
-gain; a cycle of ties only is not a violation; where GARP holds both MPIs are 0. The maximum MPI is exact
-(tie-only cycles have MPI 0 and never win). The minimum is exact unless ties form a cycle (e.g. one bundle
-chosen twice at different prices): then a cycle may gain MPI-lowering detours through tied observations,
-which is a longest-path-like problem, and we report an upper bound (a violating cycle that avoids those
-tie cycles), marked inexact.
+Definitions (Afriat; Varian). Observation t: prices p_t, bundle x_t; E[i, j] = p_i . x_j. i is directly revealed
+preferred to j at efficiency e when e E_ii >= E_ij (weak), strictly when e E_ii > E_ij; GARP_e fails when
+i R_e j (transitive closure of weak) and j is strictly directly revealed preferred to i. Ratios E_ij / E_ii
+within rtol (1e-9) of e count as ties: weak, not strict. The CCEI is sup{e: GARP_e holds}: 1.0 when GARP
+holds, and also when it fails through ties only. Money pump index (Echenique, Lee, Shum 2011) of a cycle
+i1 -> ... -> ik -> i1 of weak edges: sum_l (E_{il il} - E_{il il+1}) / sum_l E_{il il}. A tie (identical
+bundles, or a bundle on another's budget line) is a weak edge with zero gain; a cycle of ties only is not a
+violation; where GARP holds both MPIs are 0. The maximum MPI is exact. The minimum is exact unless ties form a
+cycle (e.g. one bundle chosen twice at different prices): a cycle could then gain MPI-lowering detours through
+tied observations (a longest-path-like problem), and we report an upper bound, marked inexact.
 
     python rationality.py --data=choices.csv     # indices for your data (columns subject,p1..pK,x1..xK)
     OMP_NUM_THREADS=1 python rationality.py      # parts 2 and 3, 3 seeds (about 6.5 min on a 2-core CPU)
@@ -60,7 +58,7 @@ MAX_OBS = 3000            # per subject: the dense T x T method holds several T 
 MPI_MAX_COMPONENT = 500   # the MPI's Bellman-Ford is O(n^3) per step: larger components are not searched
 
 # -----------------------------------------------------------------------------
-# Part 1: the indices
+# Part 1a: the indices
 
 
 def ratio_matrix(p, x):
@@ -75,32 +73,34 @@ def ratio_matrix(p, x):
     return E / own[:, None]
 
 
+def ratio_stack(p, x):
+    """ratio_matrix for a stack of subjects: p, x (S, T, K) -> R (S, T, T)."""
+    return p @ x.transpose(0, 2, 1) / np.einsum("stk,stk->st", p, x)[..., None]
+
+
 def relations(R, e=1.0, rtol=1e-9):
     """(weak, strict) direct revealed preference at efficiency e, without self-loops."""
     off = ~np.eye(R.shape[-1], dtype=bool)
     return (R <= e * (1 + rtol)) & off, (R < e * (1 - rtol)) & off
 
 
-def _violates(R, e, rtol):
-    """GARP_e fails? Strongly connected components of the weak relation; a violation is a strict
-    edge inside a component (then i R_e j through the component and j P_e i directly)."""
-    if len(R) <= 60:
-        return bool(violates_many(R[None], e, rtol)[0])             # small: numpy beats building a sparse graph
-    weak, strict = relations(R, e, rtol)
-    n_comp, label = connected_components(csr_matrix(weak), directed=True, connection="strong")
-    i, j = np.nonzero(strict)
-    return n_comp < len(R) and bool(np.any(label[i] == label[j]))
+def components(edges):
+    """Strongly connected component label of each node of a dense directed graph."""
+    return connected_components(csr_matrix(edges), directed=True, connection="strong")[1]
 
 
 def violates_many(R, e, rtol=0.0):
-    """GARP_e fails? for a stack R (S, T, T) at efficiencies e (S,). Small T: a 2-cycle check, then
-    Warshall's closure for the rest, vectorised over the stack; large T: components, one at a time."""
+    """GARP_e fails? for a stack R (S, T, T) at efficiencies e (S,). A 2-cycle check first; then, for T <= 60,
+    Warshall's closure vectorised over the stack, else per subject a strict edge inside a strongly connected
+    component of the weak relation (then i R_e j through the component and j P_e i directly)."""
     e = np.broadcast_to(np.asarray(e, dtype=np.float64), (len(R),))[:, None, None]
     weak, strict = relations(R, e, rtol)
     out = np.any(weak & strict.transpose(0, 2, 1), axis=(1, 2))            # i R j and j P i, directly
     rest = np.flatnonzero(~out)
     if R.shape[1] > 60:
-        out[rest] = [_violates(R[s], e[s, 0, 0], rtol) for s in rest]
+        for s in rest:
+            label, (i, j) = components(weak[s]), np.nonzero(strict[s])
+            out[s] = np.any(label[i] == label[j])
         return out
     for chunk in np.array_split(rest, max(1, len(rest) * R.shape[1] ** 2 // 4_000_000)):
         reach = weak[chunk]
@@ -112,42 +112,41 @@ def violates_many(R, e, rtol=0.0):
 
 def garp(p, x, e=1.0, rtol=1e-9):
     """True when the data satisfy GARP at efficiency e (GARP_e; e = 1 is Varian's GARP)."""
-    return not _violates(ratio_matrix(p, x), e, rtol)
+    return not violates_many(ratio_matrix(p, x)[None], e, rtol)[0]
 
 
-def ccei_many(R, rtol=1e-9, violates=violates_many):
+def ccei_many(R, rtol=1e-9):
     """Afriat's CCEI, exact, for a stack R (S, T, T). Between consecutive candidate ratios the relations do
-    not change, so GARP_e is tested once per interval (at its midpoint; a point where two candidates are
-    equal) and the first failing interval is found by bisection, for every subject at once."""
+    not change, so GARP_e is tested once per interval (at its midpoint) and the first failing interval is
+    found by bisection, for every subject at once."""
     S, T, _ = R.shape
     r = R[:, ~np.eye(T, dtype=bool)]
     r = np.where(r < 1 - rtol, np.maximum(r, 0.0), 1.0)                       # ratios near 1 count as 1
     b = np.sort(np.concatenate([np.zeros((S, 1)), r, np.ones((S, 1))], axis=1), axis=1)
     mid = lambda b, k: 0.5 * (b[np.arange(len(b)), k] + b[np.arange(len(b)), k + 1])  # noqa: E731  interval k
     out = np.ones(S)
-    f = np.flatnonzero(violates(R, mid(b, np.full(S, b.shape[1] - 2)), 0.0))  # the last interval fails
+    f = np.flatnonzero(violates_many(R, mid(b, np.full(S, b.shape[1] - 2))))  # the last interval fails
     R, b = R[f], b[f]
-    lo, hi = np.full(len(f), -1), np.full(len(f), b.shape[1] - 2)          # lo passes (-1: none), hi fails
+    lo, hi = np.full(len(f), -1), np.full(len(f), b.shape[1] - 2)            # lo passes (-1: none), hi fails
     while np.any(hi - lo > 1):
         k = np.where(hi - lo > 1, (lo + hi) // 2, hi)
-        fails = violates(R, mid(b, k), 0.0)
+        fails = violates_many(R, mid(b, k))
         hi, lo = np.where(fails, k, hi), np.where(fails | (k == hi), lo, k)
     out[f] = b[np.arange(len(f)), hi]
     return out
 
 
 def ccei(p, x, rtol=1e-9):
-    R = ratio_matrix(p, x)[None]
-    return float(ccei_many(R, rtol, lambda R, e, rtol: np.array([_violates(R[0], e[0], rtol)]))[0])
+    return float(ccei_many(ratio_matrix(p, x)[None], rtol)[0])
 
 
 def _greedy_removal(R, rtol):
     """Drop the observation in most strict in-component edges until GARP holds: a feasible removal set."""
     alive, removed = list(range(len(R))), []
-    while _violates(R[np.ix_(alive, alive)], 1.0, rtol):
+    while violates_many(R[np.ix_(alive, alive)][None], 1.0, rtol)[0]:
         weak, strict = relations(R[np.ix_(alive, alive)], 1.0, rtol)
-        _, lab = connected_components(csr_matrix(weak), directed=True, connection="strong")
-        inside = strict & (lab[:, None] == lab[None, :])
+        label = components(weak)
+        inside = strict & (label[:, None] == label[None, :])
         removed.append(alive.pop(int(np.argmax(inside.sum(0) + inside.sum(1)))))
     return removed
 
@@ -173,9 +172,8 @@ def _violating_cycles(R, keep, rtol):
 
 
 def _min_removal(R, rtol, deadline):
-    """(best removal count found, lower bound) for one component: every violating cycle must lose an
-    observation (a hitting set); solve the integer program over the cycles found so far, add the
-    violating cycles among the observations it keeps, repeat until it keeps a consistent set."""
+    """(best removal count found, lower bound) for one component: solve the hitting-set program over the
+    violating cycles found so far, add those among the observations it keeps, until it keeps a consistent set."""
     greedy, lower, keep, cycles = len(_greedy_removal(R, rtol)), 1, np.ones(len(R), dtype=bool), []
     while greedy > lower:
         new = _violating_cycles(R, keep, rtol)
@@ -200,14 +198,12 @@ def _min_removal(R, rtol, deadline):
 
 
 def houtman_maks(p, x, rtol=1e-9, time_limit=10.0):
-    """Largest share of observations consistent with GARP: (share, exact, upper bound). Exact when
-    exact is True (share == upper); past time_limit seconds, share is the best consistent subset found
-    (a lower bound) and upper the integer program's bound. Each strongly connected component alone."""
+    """Largest share of observations consistent with GARP: (share, exact, upper bound), each strongly connected
+    component alone. Past time_limit seconds, share is the best consistent subset found and upper the bound."""
     R = ratio_matrix(p, x)
     weak, strict = relations(R, 1.0, rtol)
-    _, label = connected_components(csr_matrix(weak), directed=True, connection="strong")
+    label, (i, j) = components(weak), np.nonzero(strict)
     deadline, removed, bound = time.monotonic() + time_limit, 0, 0
-    i, j = np.nonzero(strict)
     for comp in np.unique(label[i][label[i] == label[j]]):             # components with a violation
         nodes = np.flatnonzero(label == comp)
         best, low = _min_removal(R[np.ix_(nodes, nodes)], rtol, deadline)
@@ -265,15 +261,14 @@ def min_ratio_cycle(cost, weight, edges):
 
 
 def money_pump(p, x, rtol=1e-9):
-    """(max MPI, min MPI, min exact) over violating cycles of every length; see the module docstring for
-    ties. Components over MPI_MAX_COMPONENT observations are not searched (NaN, inexact)."""
+    """(max MPI, min MPI, min exact) over violating cycles of every length; ties as in the module docstring.
+    Components over MPI_MAX_COMPONENT observations are not searched (NaN, inexact)."""
     R = ratio_matrix(p, x)
     own = np.einsum("tk,tk->t", np.asarray(p, dtype=np.float64), np.asarray(x, dtype=np.float64))
     weak, strict = relations(R, 1.0, rtol)
     # gain of the edge i -> j: E_ii - E_ij (0 for a tie)
     gain = np.where(strict, own[:, None] * (1 - R), 0.0)
-    _, label = connected_components(csr_matrix(weak), directed=True, connection="strong")
-    _, tie_label = connected_components(csr_matrix(weak & ~strict), directed=True, connection="strong")
+    label, tie_label = components(weak), components(weak & ~strict)
     hi, lo, exact = 0.0, math.inf, True
     for comp in np.unique(label):
         nodes = np.flatnonzero(label == comp)
@@ -297,7 +292,8 @@ def random_bundles(p, budget, rng):
 
 
 def bronars_many(p, budget, n_sim, rng, rtol=1e-9):
-    """Bronars' power for each subject of a stack p (S, T, K), spending (S, T): n_sim random choosers each."""
+    """Bronars' power (1987) for each subject of a stack p (S, T, K), spending (S, T): the share of n_sim
+    uniform-random choosers on the same budgets who violate GARP, i.e. how demanding the test is there."""
     S, T, K = p.shape
     hits = np.zeros(S)
     for pairs in np.array_split(np.arange(S * n_sim), max(1, S * n_sim * T * T // 2_000_000)):
@@ -306,22 +302,6 @@ def bronars_many(p, budget, n_sim, rng, rtol=1e-9):
         R = p[s] @ x.transpose(0, 2, 1) / budget[s][..., None]
         np.add.at(hits, s, violates_many(R, 1.0, rtol))
     return hits / n_sim
-
-
-def bronars_power(p, x, n_sim=1000, seed=0, rtol=1e-9):
-    """Share of uniform-random choosers on the same budgets (same prices and spending) who violate GARP:
-    how demanding the test is on these budgets (Bronars 1987)."""
-    p = np.asarray(p, dtype=np.float64)
-    budget = np.einsum("tk,tk->t", p, np.asarray(x, dtype=np.float64))
-    return float(bronars_many(p[None], budget[None], n_sim, np.random.default_rng(seed), rtol)[0])
-
-
-def indices(p, x, hm_time_limit=10.0):
-    """All indices of one subject's data."""
-    hm, hm_exact, hm_upper = houtman_maks(p, x, time_limit=hm_time_limit)
-    mpi_max, mpi_min, mpi_min_exact = money_pump(p, x)
-    return {"n_obs": len(p), "garp": garp(p, x), "ccei": ccei(p, x), "houtman_maks": hm, "hm_exact": hm_exact,
-            "hm_upper": hm_upper, "mpi_max": mpi_max, "mpi_min": mpi_min, "mpi_min_exact": mpi_min_exact}
 
 
 # -----------------------------------------------------------------------------
@@ -344,9 +324,9 @@ def _numbers(cells, rows, header):
 
 
 def read_csv(path, check_header):
-    """(header, keys (n,), values (n, m) floats, rows (n,)) from a CSV whose first column is a key and
-    the others numbers; rows are spreadsheet row numbers (the header is row 1), blank rows skipped.
-    UTF-8 with or without a byte-order mark (an Excel export). check_header(header) raises InputError."""
+    """(header, keys (n,), values (n, m) floats, rows (n,)) from a CSV whose first column is a key and the
+    others numbers; rows are spreadsheet row numbers (the header is row 1), blank rows skipped. UTF-8 with or
+    without a byte-order mark (an Excel export). check_header(header) raises InputError."""
     try:
         raw = Path(path).read_bytes()
     except OSError as e:
@@ -383,21 +363,20 @@ def first_bad_row(rows, checks):
     """Raise InputError for the earliest row failing one of checks [(bad mask, message), ...]."""
     found = [(rows[np.argmax(bad)], message) for bad, message in checks if bad.any()]
     if found:
-        row, message = min(found, key=lambda f: f[0])
-        raise InputError(f"row {row}: {message}")
+        raise InputError("row {}: {}".format(*min(found, key=lambda f: f[0])))
 
 
 def group_rows(keys, rows, what, min_rows=2, max_rows=None):
     """Row indices per key, in order of first appearance; too few (or too many) rows is an error."""
     names, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
-    order = np.argsort(inverse, kind="stable")
-    groups = dict(zip(names, np.split(order, np.cumsum(counts)[:-1])))
+    groups = dict(zip(names, np.split(np.argsort(inverse, kind="stable"), np.cumsum(counts)[:-1])))
     for k in np.argsort(first):
+        where = f"row {rows[first[k]]}: {what} '{names[k]}' has"
         if counts[k] < min_rows:
-            raise InputError(f"row {rows[first[k]]}: {what} '{names[k]}' has {counts[k]} row(s); need at least {min_rows}")
+            raise InputError(f"{where} {counts[k]} row(s); need at least {min_rows}")
         if max_rows and counts[k] > max_rows:
-            raise InputError(f"row {rows[first[k]]}: {what} '{names[k]}' has {counts[k]:,} observations; the dense "
-                             f"T x T method takes at most {max_rows:,} per {what}")
+            raise InputError(f"{where} {counts[k]:,} observations; the dense T x T method takes at most "
+                             f"{max_rows:,} per {what}")
     return {names[k]: groups[names[k]] for k in np.argsort(first)}
 
 
@@ -405,14 +384,14 @@ def read_choices(path):
     """{subject: (p (T, K), x (T, K))} from a CSV with columns subject,p1..pK,x1..xK."""
     def check_header(header):
         K = (len(header) - 1) // 2
-        expected = ["subject"] + [f"p{k}" for k in range(1, K + 1)] + [f"x{k}" for k in range(1, K + 1)]
-        if K < 2 or header != expected:
+        if K < 2 or header != ["subject"] + [f"p{k}" for k in range(1, K + 1)] + [f"x{k}" for k in range(1, K + 1)]:
             raise InputError(f"row 1: columns must be subject,p1..pK,x1..xK with K >= 2 "
                              f"(e.g. subject,p1,p2,x1,x2), got {','.join(header)}")
     header, keys, values, rows = read_csv(path, check_header)
     K = (len(header) - 1) // 2
     p, x = values[:, :K], values[:, K:]
-    first_bad_row(rows, [(~np.isfinite(values).all(1), "NaN or infinite value"), ((p <= 0).any(1), "prices must be positive"),
+    first_bad_row(rows, [(~np.isfinite(values).all(1), "NaN or infinite value"),
+                         ((p <= 0).any(1), "prices must be positive"),
                          ((x < 0).any(1), "quantities must be non-negative"),
                          ((x == 0).all(1), "the chosen bundle is empty (all quantities 0)")])
     return {s: (p[g], x[g]) for s, g in group_rows(keys, rows, "subject", 2, MAX_OBS).items()}
@@ -435,43 +414,42 @@ COLUMNS = ["subject", "n_obs", "garp", "ccei", "houtman_maks", "hm_exact", "hm_u
 
 
 def analyse_csv(opt):
-    data = read_choices(opt.data)
-    rng, t0, last, done, table = np.random.default_rng(0), time.time(), time.time(), 0, {}
-    by_T = {}
+    """Every index of every subject, subjects with the same (T, K) in batches; writes indices.csv."""
+    data, rng, t0, table, by_shape = read_choices(opt.data), np.random.default_rng(0), time.time(), {}, {}
+    last = t0
     for s, (p, x) in data.items():
-        by_T.setdefault(p.shape, []).append(s)
-    for (T, K), names in by_T.items():
+        by_shape.setdefault(p.shape, []).append(s)
+    for (T, K), names in by_shape.items():
         for chunk in np.array_split(names, max(1, len(names) * T * T // 1_000_000)):
             p, x = np.stack([data[s][0] for s in chunk]), np.stack([data[s][1] for s in chunk])
-            own = np.einsum("stk,stk->st", p, x)
-            R = p @ x.transpose(0, 2, 1) / own[..., None]
+            R = ratio_stack(p, x)
             consistent, c = ~violates_many(R, 1.0, 1e-9), ccei_many(R)
-            power = bronars_many(p, own, opt.bronars, rng) if opt.bronars else np.full(len(chunk), np.nan)
+            power = bronars_many(p, np.einsum("stk,stk->st", p, x), opt.bronars, rng) if opt.bronars \
+                else np.full(len(chunk), np.nan)
             for k, s in enumerate(chunk):
                 hm, mpi = ((1.0, True, 1.0), (0.0, 0.0, True)) if consistent[k] else \
                     (houtman_maks(*data[s], time_limit=opt.hm_time_limit), money_pump(*data[s]))
-                ix = dict(zip(["houtman_maks", "hm_exact", "hm_upper", "mpi_max", "mpi_min", "mpi_min_exact"], hm + mpi))
-                table[s] = {**ix, "n_obs": T, "garp": bool(consistent[k]), "ccei": float(c[k]), "bronars": float(power[k])}
-            done += len(chunk)
-            if time.time() - last > 2 or done == len(data):
-                rate = (time.time() - t0) / done
-                print(f"subjects {done:,}/{len(data):,} ({done / len(data):.0%}) | {1e3 * rate:.1f} ms/subject | "
-                      f"eta {rate * (len(data) - done):.0f}s", flush=True)
-                last = time.time()
-    fmt = lambda v: str(v).lower() if isinstance(v, bool) else f"{v:.10g}" if isinstance(v, float) else str(v)  # noqa: E731
+                table[s] = dict(zip(COLUMNS[1:], (T, bool(consistent[k]), float(c[k]), *hm, *mpi, float(power[k]))))
+            if time.time() - last > 2 or len(table) == len(data):
+                rate, last = (time.time() - t0) / len(table), time.time()
+                print(train.progress_line("subjects", len(table), len(data), rate, f"{1e3 * rate:.1f} ms/subject"),
+                      flush=True)
+    def fmt(v):
+        return str(v).lower() if isinstance(v, bool) else f"{v:.10g}" if isinstance(v, float) else str(v)
     lines = [",".join(COLUMNS)] + [",".join([s] + [fmt(table[s][c]) for c in COLUMNS[1:]]) for s in data]
     out = Path(opt.out_dir) / "indices.csv"
     train.atomic_write(out, ("\n".join(lines) + "\n").encode())
-    print(f"{'subject':>12} {'n_obs':>5} {'garp':>5} {'ccei':>7} {'hm':>7} {'mpi_max':>8} {'mpi_min':>8} {'bronars':>8}")
+    print(f"{'subject':>12} {'n_obs':>5} {'garp':>5} {'ccei':>7} {'hm':>7} " + " ".join(
+        f"{c:>8}" for c in ("mpi_max", "mpi_min", "bronars")))
     for s in list(data)[:20]:
         r = table[s]
         print(f"{s:>12} {r['n_obs']:5d} {str(r['garp']).lower():>5} {r['ccei']:7.4f} "
               f"{r['houtman_maks']:6.3f}{'' if r['hm_exact'] else '*'} {r['mpi_max']:8.4f} "
               f"{r['mpi_min']:7.4f}{'' if r['mpi_min_exact'] else '*'} {r['bronars']:8.3f}")
     print((f"... and {len(data) - 20:,} more subjects\n" if len(data) > 20 else "")
-          + f"hm*: not proven optimal within --hm_time_limit={opt.hm_time_limit:g} s (consistent share found; hm_upper in the "
-          f"file bounds it); mpi: money pump index of the most / least severe violating cycle, any length (mpi_min*: an "
-          f"upper bound, ties form a cycle); bronars: share of {opt.bronars} random choosers on the same budgets who "
+          + f"hm*: not proven optimal within --hm_time_limit={opt.hm_time_limit:g} s (hm_upper in the file bounds "
+          "it); mpi: money pump index of the most / least severe violating cycle, any length (mpi_min*: an upper "
+          f"bound, ties form a cycle); bronars: share of {opt.bronars} random choosers on the same budgets who "
           f"violate GARP\nwrote {out}")
 
 
@@ -505,10 +483,14 @@ def budget_prices(mn):
     return 1.0 / mn
 
 
+def bundles(mn, points):
+    return np.stack([points * mn[..., 0], (100 - points) * mn[..., 1]], axis=-1)
+
+
 def optimal_points(mn, alpha, rho):
-    """Points in A that maximise CES utility (alpha x_A^rho + (1 - alpha) x_B^rho)^(1/rho):
-    x_A / x_B = (alpha p_B / ((1 - alpha) p_A))^(1 / (1 - rho)), spending p_A x_A = a."""
+    """Points in A that maximise CES utility (alpha x_A^rho + (1 - alpha) x_B^rho)^(1/rho)."""
     p = budget_prices(mn)
+    # x_A / x_B = (alpha p_B / ((1 - alpha) p_A))^(1 / (1 - rho)), spending p_A x_A = a
     ratio = (alpha * p[..., 1] / ((1 - alpha) * p[..., 0])) ** (1 / (1 - rho))
     return 100 * p[..., 0] * ratio / (p[..., 0] * ratio + p[..., 1])
 
@@ -523,26 +505,20 @@ def people_choices(domain, n_subjects, n_budgets, noise_sd, rng, split="train"):
     return mn, np.clip(np.round(optimal_points(mn, alpha, rho) + noise), 0, 100)
 
 
-def bundles(mn, points):
-    return np.stack([points * mn[..., 0], (100 - points) * mn[..., 1]], axis=-1)
-
-
 def ccei_of_runs(mn, points):
     """CCEI per run (S, T) over its valid answers; runs with fewer than 2 valid answers are skipped."""
-    out = []
-    for T in np.unique((~np.isnan(points)).sum(1)):
-        rows = np.flatnonzero((~np.isnan(points)).sum(1) == T)
-        if T >= 2:
-            ok = ~np.isnan(points[rows])
-            m, a = mn[rows][ok].reshape(len(rows), T, 2), points[rows][ok].reshape(len(rows), T)
-            p, x = budget_prices(m), bundles(m, a)
-            out.append(ccei_stack(p, x))
+    out, n_valid = [], (~np.isnan(points)).sum(1)
+    for T in np.unique(n_valid[n_valid >= 2]):
+        rows = np.flatnonzero(n_valid == T)
+        ok = ~np.isnan(points[rows])
+        m, a = mn[rows][ok].reshape(len(rows), T, 2), points[rows][ok].reshape(len(rows), T)
+        out.append(ccei_many(ratio_stack(budget_prices(m), bundles(m, a))))
     return np.concatenate(out) if out else np.array([])
 
 
 def calibrate_noise(domain, target, n_subjects=150, seed=0):
-    """Noise (points) at which the simulated people's mean CCEI matches the target: bisection with the
-    same random draws at every step (common random numbers), 14 steps."""
+    """Noise (points) at which the simulated people's mean CCEI matches the target: 14 bisection steps with
+    the same random draws at every step (common random numbers)."""
     lo, hi = 0.0, 30.0
     for _ in range(14):
         mid = 0.5 * (lo + hi)
@@ -564,13 +540,6 @@ def prompt_text(domain, mn_row, frame):
     return f"{domain} {M:.2f} {N:.2f}" + (" d>" if frame == "discrete" else ">")
 
 
-def decision_lines(domain, mn, points, frames, rng):
-    lines = []
-    for (M, N), a, frame in zip(mn.reshape(-1, 2), points.ravel(), rng.choice(frames, points.size)):
-        lines.append(prompt_text(domain, (M, N), frame) + f"{int(a) if frame != 'discrete' else int(round(a / 10) * 10)}\n")
-    return lines
-
-
 def parse_answer(chars, frame):
     """Points in A from the generated characters, or None when the answer is not a valid allocation."""
     head = chars.split("\n")[0]
@@ -579,30 +548,14 @@ def parse_answer(chars, frame):
     return int(head)
 
 
-@dataclass
-class Experiment:
-    seeds: str = "0,1,2"          # one simulated population, GPT and part-3 world per seed
-    n_people: int = 400           # simulated people per domain (the paper had 347 in all)
-    gpt_runs: int = 100           # runs of our GPT per domain and condition, 25 held-out budgets each (as the paper)
-    temperatures: str = "0,1"     # sampling temperatures of our GPT, plain frame
-    rare_frame_share: float = 0.02  # share of training lines in each of the price and discrete framings
-    train_steps: int = 400        # GPT training steps (batch 32 x 64 characters)
-    n_random: int = 300           # uniform-random choosers per domain (the positive control)
-    calibration_subjects: int = 150  # simulated people per bisection step when calibrating the noise
-    part3_subjects: int = 300     # simulated subjects per part-3 world
-    common_weights: str = "0,0.25,0.5,1"  # part 3: weight of the common skill in shopping noise (lab: 0.6)
-    weeks_per_period: int = 24    # part 3: choices per period x category cell (4 periods)
-    seed_offset: int = 0          # added to every seed (a fresh replication)
-    out_dir: str = "out/rationality"
-
-
 def train_gpt(lines, seed, steps):
     import torch
     torch.manual_seed(seed)
     model = train.GPT(train.GPTConfig(vocab_size=len(VOCAB), block_size=64, n_layer=4, n_head=4, n_embd=128))
     data = np.array([STOI[c] for c in "".join(lines)], dtype=np.int64)
     gen = torch.Generator().manual_seed(seed)
-    next_batch = lambda: train.get_batch(data, torch.randint(len(data) - 65, (32,), generator=gen), 64, torch.device("cpu"))  # noqa: E731
+    next_batch = lambda: train.get_batch(  # noqa: E731
+        data, torch.randint(len(data) - 65, (32,), generator=gen), 64, torch.device("cpu"))
     train.fit(model, next_batch, steps, learning_rate=2e-3, name=f"our GPT on people's choices, seed {seed}")
     return model
 
@@ -620,14 +573,18 @@ def ask_gpt(model, domain, mn, frame, temperature, seed):
 
 def part2(exp, seed):
     """Mean CCEI per domain and condition for one seed: people, random choosers, our GPT."""
-    rng, temps, result, lines = np.random.default_rng(seed), [float(t) for t in exp.temperatures.split(",")], {}, []
+    rng, temps, result, lines = np.random.default_rng(seed), exp.lists()[1], {}, []
+    frames = ["plain"] * int(round(1 / exp.rare_frame_share - 2)) + ["price", "discrete"]
     for domain in DOMAINS:
         sd = calibrate_noise(domain, HUMAN_MEAN_CCEI[domain], exp.calibration_subjects, seed)
         mn, points = people_choices(domain, exp.n_people, 25, sd, rng)
-        lines += decision_lines(domain, mn, points, ["plain"] * int(round(1 / exp.rare_frame_share - 2)) + ["price", "discrete"], rng)
-        test_people = people_choices(domain, exp.gpt_runs, 25, sd, rng, "test")
-        random = draw_budgets(exp.n_random * 25, rng, "test").reshape(-1, 25, 2), rng.uniform(0, 100, (exp.n_random, 25))
-        result[domain] = {"noise_sd": sd, "people": ccei_of_runs(*test_people).mean(), "random": ccei_of_runs(*random).mean()}
+        for row, a, frame in zip(mn.reshape(-1, 2), points.ravel(), rng.choice(frames, points.size)):
+            answer = int(a) if frame != "discrete" else int(round(a / 10) * 10)
+            lines.append(prompt_text(domain, row, frame) + f"{answer}\n")
+        people = ccei_of_runs(*people_choices(domain, exp.gpt_runs, 25, sd, rng, "test"))
+        random_budgets = draw_budgets(exp.n_random * 25, rng, "test").reshape(-1, 25, 2)
+        random = ccei_of_runs(random_budgets, rng.uniform(0, 100, (exp.n_random, 25)))      # uniform-random choosers
+        result[domain] = {"noise_sd": sd, "people": people.mean(), "random": random.mean()}
     rng.shuffle(lines)
     model = train_gpt(lines, seed, exp.train_steps)
     for domain in DOMAINS:
@@ -650,8 +607,8 @@ CATEGORIES = ("dairy", "produce", "bakery", "meat")
 
 
 def supermarket(noise, rng, weeks_per_period, goods=3):
-    """Shoppers (S) over P periods: Cobb-Douglas within each of C categories, weekly category budgets,
-    prices that change week to week, log-share noise noise[s, c, k] in category c and period k.
+    """Shoppers (S) over P periods: Cobb-Douglas within each of C categories, weekly category budgets, prices
+    that change week to week, log-share noise noise[s, c, k] in category c and period k.
     Returns p, x: (S, weeks, C x goods), weeks ordered by period."""
     S, C, P = noise.shape
     W, G = P * weeks_per_period, C * goods
@@ -663,10 +620,6 @@ def supermarket(noise, rng, weeks_per_period, goods=3):
     return p, shares * np.repeat(rng.uniform(10, 30, (S, W, C)), goods, axis=2) / p
 
 
-def ccei_stack(p, x):
-    return ccei_many(p @ x.transpose(0, 2, 1) / np.einsum("stk,stk->st", p, x)[..., None])
-
-
 def part3_world(exp, w_common, rng):
     """One world: the lab skill has common weight 0.6 (and 0.6 task-specific); shopping noise has common
     weight w_common plus category and period parts. CCEI per lab task (25 budgets), per period x category
@@ -675,21 +628,25 @@ def part3_world(exp, w_common, rng):
     S, C, P, wpp = exp.part3_subjects, len(CATEGORIES), 4, exp.weeks_per_period
     skill, table = rng.standard_normal(S), {}
     for task in LAB_TASKS:
-        table[task] = ccei_of_runs(*people_choices(task, S, 25, 6.0 * np.exp(0.6 * skill + 0.6 * rng.standard_normal(S)), rng))
-    noise = 0.2 * np.exp(w_common * skill[:, None, None] + 0.6 * (rng.standard_normal((S, C, 1)) + rng.standard_normal((S, 1, P))) / np.sqrt(2))
-    p, x = supermarket(noise, rng, wpp)
-    cells = np.stack([[ccei_stack(p[:, k * wpp:(k + 1) * wpp, c * 3:c * 3 + 3], x[:, k * wpp:(k + 1) * wpp, c * 3:c * 3 + 3])
-                       for k in range(P)] for c in range(C)], axis=-1)                 # (P, S, C)
-    table["supermarket"] = ccei_stack(p, x)
+        noise_sd = 6.0 * np.exp(0.6 * skill + 0.6 * rng.standard_normal(S))
+        table[task] = ccei_of_runs(*people_choices(task, S, 25, noise_sd, rng))
+    parts = rng.standard_normal((S, C, 1)) + rng.standard_normal((S, 1, P))      # category and period parts
+    p, x = supermarket(0.2 * np.exp(w_common * skill[:, None, None] + 0.6 * parts / np.sqrt(2)), rng, wpp)
+    cell = lambda a, c, k: a[:, k * wpp:(k + 1) * wpp, c * 3:c * 3 + 3]  # noqa: E731  period k, category c
+    cells = np.stack([[ccei_many(ratio_stack(cell(p, c, k), cell(x, c, k))) for k in range(P)]
+                      for c in range(C)], axis=-1)                                   # (P, S, C)
+    table["supermarket"] = ccei_many(ratio_stack(p, x))
     table.update({c: cells[:, :, i].mean(0) for i, c in enumerate(CATEGORIES)})
     table.update({f"period{k + 1}": cells[k].mean(1) for k in range(P)})
     names = list(table)
     corr = spearmanr(np.stack([table[n] for n in names], axis=1)).statistic
-    mean_off = lambda group: float(np.nanmean([corr[names.index(a), names.index(b)] for a in group for b in group if a < b]))  # noqa: E731
+    mean_off = lambda group: float(np.nanmean([corr[names.index(a), names.index(b)]  # noqa: E731
+                                               for a in group for b in group if a < b]))
     return {"supermarket_vs_risk": float(corr[names.index("supermarket"), names.index("risk")]),
             "among_lab_tasks": mean_off(LAB_TASKS), "across_categories": mean_off(CATEGORIES),
             "across_periods": mean_off([f"period{k + 1}" for k in range(P)]),
-            "cells_at_ceiling": float((cells == 1).mean()), "lab_at_ceiling": float(np.mean([table[t] == 1 for t in LAB_TASKS]))}
+            "cells_at_ceiling": float((cells == 1).mean()),
+            "lab_at_ceiling": float(np.mean([table[t] == 1 for t in LAB_TASKS]))}
 
 
 def paper_pattern(r):
@@ -702,51 +659,96 @@ def paper_pattern(r):
 # -----------------------------------------------------------------------------
 # The experiment: seeds, verdicts, report
 
+@dataclass
+class Experiment:
+    seeds: str = "0,1,2"          # one simulated population, GPT and part-3 world per seed
+    n_people: int = 400           # simulated people per domain (the paper had 347 in all)
+    gpt_runs: int = 100           # runs of our GPT per domain and condition, 25 held-out budgets each (as the paper)
+    temperatures: str = "0,1"     # sampling temperatures of our GPT, plain frame
+    rare_frame_share: float = 0.02  # share of training lines in each of the price and discrete framings
+    train_steps: int = 400        # GPT training steps (batch 32 x 64 characters)
+    n_random: int = 300           # uniform-random choosers per domain (the positive control)
+    calibration_subjects: int = 150  # simulated people per bisection step when calibrating the noise
+    part3_subjects: int = 300     # simulated subjects per part-3 world
+    common_weights: str = "0,0.25,0.5,1"  # part 3: weight of the common skill in shopping noise (lab: 0.6)
+    weeks_per_period: int = 24    # part 3: choices per period x category cell (4 periods)
+    seed_offset: int = 0          # added to every seed (a fresh replication)
+    out_dir: str = "out/rationality"
+
+    def lists(self):
+        """(seeds plus seed_offset, temperatures, common weights) as numbers."""
+        try:
+            return ([int(s) + self.seed_offset for s in self.seeds.split(",")],
+                    [float(t) for t in self.temperatures.split(",")],
+                    [float(w) for w in self.common_weights.split(",")])
+        except ValueError:
+            raise train.ConfigError("--temperatures, --seeds and --common_weights take comma-separated numbers, "
+                                    "e.g. 0,1") from None
+
+    def validate(self):
+        _, temps, weights = self.lists()
+        if any(t < 0 for t in temps) or not 0 < self.rare_frame_share <= 0.25 or len(weights) < 2:
+            raise train.ConfigError("--temperatures must be >= 0, --rare_frame_share in (0, 0.25], --common_weights "
+                                    "two or more")
+        if min(self.n_people, self.gpt_runs, self.train_steps, self.n_random, self.part3_subjects,
+               self.calibration_subjects, self.weeks_per_period) < 2:
+            raise train.ConfigError("--n_people, --gpt_runs, --train_steps, --n_random, --part3_subjects, "
+                                    "--calibration_subjects and --weeks_per_period must be >= 2")
+
+
 def spread(values):
     """mean, and the spread (max - min) over seeds."""
     v = np.asarray(values, dtype=np.float64)
     return float(v.mean()), float(v.max() - v.min())
 
 
+def gaps(a, b):
+    """Per key of a and b (lists over seeds): (difference of the means, the larger of the two spreads)."""
+    return {k: (spread(a[k])[0] - spread(b[k])[0], max(spread(a[k])[1], spread(b[k])[1])) for k in a}
+
+
 def judge(claim, a, b, control, seeds, command):
-    """Claim 'a > b' per key of a and b (lists over seeds): supported when, in every key, the mean
-    difference is positive and exceeds both rows' spread, otherwise not; inconclusive if the control failed."""
-    gaps = {k: (spread(a[k])[0] - spread(b[k])[0], max(spread(a[k])[1], spread(b[k])[1])) for k in a}
-    verdict = "inconclusive" if not control[0] else "supported" if all(g > s for g, s in gaps.values()) else "not supported"
-    numbers = ", ".join(f"{k} {g:+.3f} (spread {s:.3f})" for k, (g, s) in gaps.items())
-    return {"claim": claim, "verdict": verdict, "numbers": numbers, "control": control[1], "seeds": seeds, "command": command}
+    """Claim 'a > b': supported when in every key the mean difference exceeds both rows' spread, otherwise
+    not; inconclusive if the control (passed, text) failed."""
+    g = gaps(a, b)
+    verdict = "inconclusive" if not control[0] else "supported" if all(d > s for d, s in g.values()) else \
+        "not supported"
+    numbers = ", ".join(f"{k} {d:+.3f} (spread {s:.3f})" for k, (d, s) in g.items())
+    return {"claim": claim, "verdict": verdict, "numbers": numbers, "control": control[1], "seeds": seeds,
+            "command": command}
 
 
 def experiment(exp):
-    seeds = [int(s) + exp.seed_offset for s in exp.seeds.split(",")]
-    temps = [float(t) for t in exp.temperatures.split(",")]
+    seeds, temps, weights = exp.lists()
     runs2 = [part2(exp, s) for s in seeds]
-    weights = [float(w) for w in exp.common_weights.split(",")]
     runs3 = {w: [part3_world(exp, w, np.random.default_rng(1000 + s)) for s in seeds] for w in weights}
     print(f"part 3: {len(weights)} weights x {len(seeds)} seeds done", flush=True)
     col = lambda key: {d: [r[d][key] for r in runs2] for d in DOMAINS}  # noqa: E731
-    command = f"OMP_NUM_THREADS=1 python rationality.py --seeds={exp.seeds}" + (f" --seed_offset={exp.seed_offset}" if exp.seed_offset else "")
+    command = f"OMP_NUM_THREADS=1 python rationality.py --seeds={exp.seeds}" + \
+        (f" --seed_offset={exp.seed_offset}" if exp.seed_offset else "")
     people, random = col("people"), col("random")
-    ok = all(spread(people[d])[0] - spread(random[d])[0] > max(spread(people[d])[1], spread(random[d])[1]) for d in DOMAINS)
-    control = (ok, f"people above uniform-random choosers beyond the spread in every domain: {'passed' if ok else 'FAILED'} "
+    ok = all(d > s for d, s in gaps(people, random).values())
+    control = (ok, "people above uniform-random choosers beyond the spread in every domain: "
+                   f"{'passed' if ok else 'FAILED'} "
                    f"({', '.join(f'{d} {spread(people[d])[0]:.3f} vs {spread(random[d])[0]:.3f}' for d in DOMAINS)})")
-    t0, t1 = f"gpt_plain_T{temps[0]:g}", f"gpt_plain_T{temps[-1]:g}"
-    verdicts = [judge(f"our GPT greedy (T={temps[0]:g}) is more consistent than the simulated people it learned from",
-                      col(t0), people, control, seeds, command),
-                judge(f"our GPT sampled at T={temps[-1]:g} is less consistent than the people", people, col(t1), control, seeds, command),
-                judge("the price framing lowers our GPT's consistency", col(t0), col(f"gpt_price_T{temps[0]:g}"), control, seeds, command),
-                judge("the 11-option framing lowers our GPT's consistency", col(t0), col(f"gpt_discrete_T{temps[0]:g}"), control, seeds, command)]
+    greedy, sampled = col(f"gpt_plain_T{temps[0]:g}"), col(f"gpt_plain_T{temps[-1]:g}")
+    claims = [(f"our GPT greedy (T={temps[0]:g}) is more consistent than the simulated people it learned from",
+               greedy, people),
+              (f"our GPT sampled at T={temps[-1]:g} is less consistent than the people", people, sampled),
+              ("the price framing lowers our GPT's consistency", greedy, col(f"gpt_price_T{temps[0]:g}")),
+              ("the 11-option framing lowers our GPT's consistency", greedy, col(f"gpt_discrete_T{temps[0]:g}"))]
+    verdicts = [judge(claim, a, b, control, seeds, command) for claim, a, b in claims]
     r3 = {w: {k: spread([r[k] for r in runs]) for k in runs[0]} for w, runs in runs3.items()}
-    lo_w, hi_w = min(weights), max(weights)
-    ok3 = r3[hi_w]["supermarket_vs_risk"][0] - r3[lo_w]["supermarket_vs_risk"][0] > \
-        max(r3[hi_w]["supermarket_vs_risk"][1], r3[lo_w]["supermarket_vs_risk"][1])
+    (hi, hi_s), (lo, lo_s) = r3[max(weights)]["supermarket_vs_risk"], r3[min(weights)]["supermarket_vs_risk"]
+    ok3 = hi - lo > max(hi_s, lo_s)
     match = [w for w in weights if paper_pattern({k: v[0] for k, v in r3[w].items()})]
     verdicts.append({"claim": "the paper's correlation pattern needs a small common skill in shopping",
-                     "verdict": "inconclusive" if not ok3 else "supported" if match and max(match) < hi_w else "not supported",
+                     "verdict": "inconclusive" if not ok3 else
+                     "supported" if match and max(match) < max(weights) else "not supported",
                      "numbers": f"pattern reproduced at common weights {match or 'none'} of {weights}",
-                     "control": f"a common skill raises the supermarket-risk correlation ({lo_w:g}: "
-                                f"{r3[lo_w]['supermarket_vs_risk'][0]:.2f}, {hi_w:g}: {r3[hi_w]['supermarket_vs_risk'][0]:.2f}): "
-                                f"{'passed' if ok3 else 'FAILED'}", "seeds": seeds, "command": command})
+                     "control": f"a common skill raises the supermarket-risk correlation ({min(weights):g}: {lo:.2f}, "
+                                f"{max(weights):g}: {hi:.2f}): {'passed' if ok3 else 'FAILED'}",
+                     "seeds": seeds, "command": command})
     report(exp, runs2, r3, verdicts, temps)
 
 
@@ -757,22 +759,23 @@ def report(exp, runs2, r3, verdicts, temps):
     lines = [f"Part 2 (simulation): mean CCEI on held-out budgets, mean over seeds {exp.seeds} (spread max - min); "
              "paper's values in brackets. 'our GPT' = the shared small GPT trained on simulated people's choices.",
              "| domain | simulated people [paper's humans] | random choosers | " + " | ".join(
-                 f"our GPT, {c.split('_')[1]} frame, T={c.split('_T')[1]}" for c in conds) + " |", "|---" * (3 + len(conds)) + "|"]
+                 f"our GPT, {c.split('_')[1]} frame, T={c.split('_T')[1]}" for c in conds) + " |",
+             "|---" * (3 + len(conds)) + "|"]
     for d in DOMAINS:
         paper = {conds[0]: PAPER_GPT["plain"][d], conds[-2]: PAPER_GPT["price"][d], conds[-1]: PAPER_GPT["discrete"][d]}
         lines.append(f"| {d} | {cell(d, 'people')} [{HUMAN_MEAN_CCEI[d]}] | {cell(d, 'random')} | " + " | ".join(
             cell(d, c) + (f" [{paper[c]}]" if c in paper else "") for c in conds) + " |")
-    lines += ["", "Part 3 (simulation): Spearman correlations of consistency across subjects, by weight of the common skill "
-              "in shopping noise (lab: 0.6); mean (spread) over seeds",
-              "| common weight | supermarket vs risk | among lab tasks | across categories | across periods | cells / lab at CCEI = 1 | paper's pattern |",
-              "|---|---|---|---|---|---|---|"]
+    lines += ["", "Part 3 (simulation): Spearman correlations of consistency across subjects, by weight of the common "
+              "skill in shopping noise (lab: 0.6); mean (spread) over seeds",
+              "| common weight | supermarket vs risk | among lab tasks | across categories | across periods "
+              "| cells / lab at CCEI = 1 | paper's pattern |", "|---|---|---|---|---|---|---|"]
     for w, r in r3.items():
         f = lambda k: "{:.2f} ({:.2f})".format(*r[k])  # noqa: E731
         lines.append(f"| {w:g} | {f('supermarket_vs_risk')} | {f('among_lab_tasks')} | {f('across_categories')} | "
                      f"{f('across_periods')} | {r['cells_at_ceiling'][0]:.0%} / {r['lab_at_ceiling'][0]:.0%} | "
                      f"{'yes' if paper_pattern({k: v[0] for k, v in r.items()}) else 'no'} |")
-    lines.append("| paper (2505.05275) | about 0 | moderate | low to moderate | low to moderate | | |")
-    lines += ["", "Verdicts:"] + [f"- {v['verdict'].upper()}: {v['claim']} ({v['numbers']}); control: {v['control']}" for v in verdicts]
+    lines += ["| paper (2505.05275) | about 0 | moderate | low to moderate | low to moderate | | |", "", "Verdicts:"]
+    lines += [f"- {v['verdict'].upper()}: {v['claim']} ({v['numbers']}); control: {v['control']}" for v in verdicts]
     table = "\n".join(lines)
     train.write_results(out, table, {"config": dataclasses.asdict(exp), "verdict": verdicts, "part2": runs2,
                                      "part3": {str(w): r for w, r in r3.items()}})
@@ -782,58 +785,46 @@ def report(exp, runs2, r3, verdicts, temps):
     fig, axes = plt.subplots(1, 2, figsize=(12, 4), dpi=90)
     for i, key in enumerate(["people", "random"] + conds):
         m = [spread([r[d][key] for r in runs2]) for d in DOMAINS]
-        axes[0].errorbar(np.arange(4) + 0.1 * i, [v[0] for v in m], yerr=[v[1] / 2 for v in m], fmt="o", capsize=2, label=key)
+        axes[0].errorbar(np.arange(4) + 0.1 * i, [v[0] for v in m], yerr=[v[1] / 2 for v in m], fmt="o", capsize=2,
+                         label=key)
     axes[0].set_xticks(np.arange(4) + 0.25, DOMAINS)
     axes[0].set_title("mean CCEI, held-out budgets (bars: spread over seeds)")
     for key in ("supermarket_vs_risk", "among_lab_tasks", "across_categories", "across_periods"):
-        axes[1].errorbar(list(r3), [r3[w][key][0] for w in r3], yerr=[r3[w][key][1] / 2 for w in r3], marker="o", capsize=2, label=key)
+        axes[1].errorbar(list(r3), [r3[w][key][0] for w in r3], yerr=[r3[w][key][1] / 2 for w in r3], marker="o",
+                         capsize=2, label=key)
     axes[1].set_xlabel("weight of the common skill in shopping noise")
     axes[1].set_title("Spearman correlation of consistency")
     for a in axes:
         a.grid(alpha=0.3)
         a.legend(fontsize=7)
-    fig.tight_layout()
     train.save_figure(fig, out / "rationality.png")
     print("\n" + table + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'rationality.png'}")
 
 
 def bench():
-    """garp_T2000_seconds, ccei_T2000_seconds: 2 goods, uniform-random choices on random budgets."""
+    """garp_T2000_seconds, ccei_T2000_seconds: 2 goods, uniform-random choices on random budgets (median of 3);
+    csv_subjects_per_s: `--data` end to end on 10,000 simulated subjects x 25 choices, 2 goods (one run)."""
+    import contextlib
+    import tempfile
+
+    def seconds(fn, *args):
+        t0 = time.perf_counter()
+        fn(*args)
+        return time.perf_counter() - t0
     rng = np.random.default_rng(0)
     p = rng.uniform(0.1, 1.0, (2000, 2))
     x = random_bundles(p, np.ones(2000), rng)
-    rows = {}
-    for name, fn in (("garp_T2000_seconds", garp), ("ccei_T2000_seconds", ccei)):
-        times = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            fn(p, x)
-            times.append(time.perf_counter() - t0)
-        rows[name] = float(np.median(times))
-    return {**rows, **bench_csv()}
-
-
-def bench_csv(n_subjects=10_000, T=25):
-    """csv_subjects_per_s: `--data` end to end (read, GARP, CCEI, Houtman-Maks, money pump, Bronars) on 10,000
-    simulated subjects x 25 choices, 2 goods; one timed run (the goal: 10,000 subjects in at most 30 s)."""
-    import contextlib
-    import io
-    import tempfile
-    rng = np.random.default_rng(0)
-    mn = draw_budgets(n_subjects * T, rng).reshape(n_subjects, T, 2)
-    best = optimal_points(mn, rng.uniform(0.3, 0.7, (n_subjects, 1)), rng.uniform(-1, 0.6, (n_subjects, 1)))
-    points = np.clip(np.round(best + rng.uniform(0, 15, (n_subjects, 1)) * rng.standard_normal((n_subjects, T))), 0, 100)
-    p, x = budget_prices(mn), bundles(mn, points)
-    with tempfile.TemporaryDirectory() as tmp:
+    rows = {f"{fn.__name__}_T2000_seconds": float(np.median([seconds(fn, p, x) for _ in range(3)]))
+            for fn in (garp, ccei)}
+    n, T = 10_000, 25
+    mn, points = people_choices("food", n, T, rng.uniform(0, 15, n), rng)
+    px = np.concatenate([budget_prices(mn), bundles(mn, points)], axis=-1).reshape(n * T, 4)
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
         path = Path(tmp) / "choices.csv"
-        path.write_text("subject,p1,p2,x1,x2\n" + "".join(
-            f"s{s},{p[s, t, 0]:.6g},{p[s, t, 1]:.6g},{x[s, t, 0]:.6g},{x[s, t, 1]:.6g}\n"
-            for s in range(n_subjects) for t in range(T)))
-        t0 = time.perf_counter()
-        with contextlib.redirect_stdout(io.StringIO()):
-            analyse_csv(CsvOptions(data=str(path), out_dir=tmp))
-        seconds = time.perf_counter() - t0
-    return {"csv_subjects_per_s": n_subjects / seconds, "csv_10k_subjects_seconds": seconds}
+        path.write_text("subject,p1,p2,x1,x2\n" + "".join(f"s{i // T}," + ",".join(f"{v:.6g}" for v in row) + "\n"
+                                                       for i, row in enumerate(px)))
+        csv_seconds = seconds(analyse_csv, CsvOptions(data=str(path), out_dir=tmp))
+    return {**rows, "csv_subjects_per_s": n / csv_seconds, "csv_10k_subjects_seconds": csv_seconds}
 
 
 def run(argv):
@@ -842,17 +833,6 @@ def run(argv):
             analyse_csv(train.parse_args(argv, CsvOptions, __doc__))
             return 0
         exp = train.parse_args(argv, Experiment, __doc__)
-        try:
-            temps, seeds = [float(t) for t in exp.temperatures.split(",")], [int(s) for s in exp.seeds.split(",")]
-            weights = [float(w) for w in exp.common_weights.split(",")]
-        except ValueError:
-            raise train.ConfigError("--temperatures, --seeds and --common_weights take comma-separated numbers, e.g. 0,1") from None
-        if any(t < 0 for t in temps) or not 0 < exp.rare_frame_share <= 0.25 or len(weights) < 2 or len(seeds) < 1:
-            raise train.ConfigError("--temperatures must be >= 0, --rare_frame_share in (0, 0.25], --common_weights two or more")
-        if min(exp.n_people, exp.gpt_runs, exp.train_steps, exp.n_random, exp.part3_subjects, exp.calibration_subjects,
-               exp.weeks_per_period) < 2:
-            raise train.ConfigError("--n_people, --gpt_runs, --train_steps, --n_random, --part3_subjects, "
-                                    "--calibration_subjects and --weeks_per_period must be >= 2")
     except (train.ConfigError, InputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
