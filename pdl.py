@@ -8,31 +8,30 @@ token occurs in the training targets, so rare, informative tokens count more:
     w(t) = (count(t) + eps)^(-alpha),      L = sum_i w(y_i) l_i / sum_i w(y_i),   l_i = -log p(y_i | x_i)
 
 alpha = 0 is standard cross-entropy; the authors' defaults are alpha = 1 and eps = 1e-7 and they
-suggest alpha in [0.25, 1.5]. The paper is a method description with no experiments of its own (its
-released trainer overrides a method that the Hugging Face Trainer never calls, so the released code
-never applied the weights): everything measured here is ours.
+suggest alpha in [0.25, 1.5]. Their claim: generation becomes more informative and diverse. The paper
+has no experiments (its released trainer overrides a method the Hugging Face Trainer never calls, so
+the released code never applied the weights): everything measured here is ours.
 
-What the loss optimises (our derivation, checked by a test). For a context x with next-token
-distribution P(y | x), the expected PDL numerator is sum_y P(y|x) w(y) (-log q(y|x)); minimised over
-the distribution q it gives
+What the loss optimises (our derivation, checked by a test). Minimising the expected PDL numerator
+sum_y P(y|x) w(y) (-log q(y|x)) over q gives  q*(y | x) = P(y | x) w(y) / sum_y' P(y' | x) w(y'):  the
+data distribution tilted towards rare tokens, with no mass on tokens the training targets never contain.
+So PDL is a different target, not a better estimate of the same one: it must pay in ordinary perplexity.
 
-    q*(y | x) = P(y | x) w(y) / sum_y' P(y' | x) w(y')
+The fair comparison (ours). Any flatter sampler buys diversity, so the question is whether PDL buys more
+of it than temperature (or top-p) sampling of the plain model does at the same unweighted perplexity of
+the distribution sampled from. We finetune the baseline with each alpha for the same steps and seeds,
+sample the alpha = 0 model at several temperatures and top-p values, and measure, for every sampler:
+the perplexity of its distribution on validation text (top-p: infinite, so we give the share of true
+tokens it excludes), the diversity of its samples (unigram entropy, distinct-1/2, rare-token share), and
+the paper's motivation directly: the probability it gives to the true next token where that token is
+rare (bottom half of the training frequency mass). Also tracked: the mass on tokens never seen in
+training during finetuning (the optimum puts none there). Interpretation: counts over the supervised
+targets of the training split (every training token but the first); sum_i w(y_i) normalised per batch.
 
-the data distribution tilted towards rare tokens. So PDL buys diversity (more rare tokens, flatter
-unigram statistics of samples) with a worse unweighted perplexity: it is a different target, not a
-better estimate of the same one. At alpha = 1 the tilt cancels frequency entirely in the unigram
-limit (P(y) w(y) = const for every seen token).
-
-What we implement: the weights from token counts over the training targets; the loss as a module
-(the shared GPT's `loss_fn` seam); finetuning the baseline checkpoint with alpha in {0, 0.25, 0.5, 1}
-for the same steps and seeds; unweighted validation loss and diversity of samples (distinct-1/2,
-unigram entropy, share of rare tokens against the same share in validation text).
-Our interpretation: counts are taken over the supervised targets of the training split (for a
-language model, every training token but the first); the normalisation by sum_i w(y_i) is per batch.
-
-    python pdl.py                                   # the experiment (< 10 min on a 2-core CPU)
-    python pdl.py --ft_iters=300 --seeds=3          # longer, more seeds (a GPU makes this seconds)
-    python train.py --variant=pdl --pdl_alpha=0.5   # train one model with PDL
+    python pdl.py --num_threads=1                                   # 2 seeds, alpha 0 and 1: < 10 min, 2-core CPU
+    python pdl.py --num_threads=1 --alphas=0,0.25,0.5,1 --seeds=3   # README's table
+    python pdl.py --alphas=0,0.25,0.5,1,1.5 --seeds=5 --steps=1000  # on a GPU (used when present)
+    python train.py --variant=pdl --pdl_alpha=0.5                   # train one model with PDL
 """
 import dataclasses
 import math
@@ -50,18 +49,15 @@ import train
 # -----------------------------------------------------------------------------
 # The loss
 
-
 def target_counts(train_tokens, vocab_size):
     """How often each token id is a supervised target in the training split (every token but the first).
     Every target the loss ever sees in training therefore has count >= 1: an unseen token would get
     weight (0 + eps)^(-alpha) = 1e7 at the defaults and swamp the batch."""
     return torch.from_numpy(np.bincount(np.asarray(train_tokens[1:]), minlength=vocab_size).astype(np.float64))
 
-
 def pdl_weights(counts, alpha, eps=1e-7):
     # w(t) = (freq(t) + eps)^(-alpha)
     return (counts.double() + eps) ** (-alpha)
-
 
 class PowerLawDecayLoss(nn.Module):
     """Weighted cross-entropy sum_i w(y_i) l_i / sum_i w(y_i) over targets that are not -1."""
@@ -78,7 +74,6 @@ class PowerLawDecayLoss(nn.Module):
         # L = sum_i w(y_i) l_i / sum_i w(y_i)
         return (w * token_loss).sum() / w.sum()
 
-
 @dataclass
 class Config(train.TrainConfig):
     pdl_alpha: float = 1.0          # power of the decay: 0 = plain cross-entropy; authors' default 1
@@ -90,7 +85,6 @@ class Config(train.TrainConfig):
         if not self.pdl_eps > 0:
             raise train.ConfigError(f"--pdl_eps must be > 0, got {self.pdl_eps}")
 
-
 def build_model(cfg, train_data):
     """The shared GPT with its loss replaced by PDL (the `loss_fn` seam)."""
     model = train.build_baseline(cfg)
@@ -98,9 +92,53 @@ def build_model(cfg, train_data):
     model.loss_fn = PowerLawDecayLoss(pdl_weights(counts, cfg.pdl_alpha, cfg.pdl_eps))
     return model
 
-
 # -----------------------------------------------------------------------------
-# Diversity of sampled text
+# Samplers, and what they give
+
+def nucleus_drop(logits, top_p):
+    """True outside the nucleus: the smallest set of most likely tokens whose probability reaches top_p."""
+    sorted_logits, order = logits.float().sort(-1, descending=True)
+    p = F.softmax(sorted_logits, -1)
+    drop_sorted = p.cumsum(-1) - p >= top_p  # the mass before this token already reaches top_p
+    return torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+
+class TopP(nn.Module):
+    """Top-p sampling as a wrapper of the output head, so that GPT.generate samples from the nucleus."""
+    def __init__(self, head, top_p):
+        super().__init__()
+        self.head, self.top_p = head, top_p
+
+    def forward(self, h):
+        logits = self.head(h)
+        return logits.masked_fill(nucleus_drop(logits, self.top_p), -float("inf"))
+
+@torch.no_grad()
+def score(model, val_data, rare, unseen, settings, block_size, n_batches=10):
+    """For each (temperature, top_p), on fixed validation windows: the cross-entropy of the sampled distribution
+    (inf once top-p excludes a true token), the share of true tokens excluded, the mean probability of the true
+    token where it is rare and where it is not, and the mass on tokens never seen in training."""
+    was_training, device, gen = model.training, next(model.parameters()).device, torch.Generator().manual_seed(0)
+    model.eval()
+    sums = {s: np.zeros(6) for s in settings}
+    for _ in range(n_batches):
+        offsets = torch.randint(len(val_data) - block_size - 1, (12,), generator=gen)
+        x, y = train.get_batch(val_data, offsets, block_size, device)
+        logits, y = model(x)[0].float().flatten(0, 1), y.flatten()
+        is_rare = rare.to(device)[y]
+        for temperature, top_p in settings:
+            # q(y | x) = softmax(logits / T), renormalised inside the nucleus when top_p < 1
+            logq = F.log_softmax(logits / temperature, -1)
+            if top_p < 1:
+                logq = F.log_softmax(logq.masked_fill(nucleus_drop(logits, top_p), -float("inf")), -1)
+            true = logq.gather(1, y[:, None])[:, 0]
+            q_true = true.exp()
+            sums[(temperature, top_p)] += [-true.mean().item(), (q_true == 0).float().mean().item(),
+                                           q_true[is_rare].sum().item(), is_rare.sum().item(),
+                                           q_true[~is_rare].sum().item(), (logq.exp() @ unseen.to(device, logq.dtype)).mean().item()]
+    model.train(was_training)
+    return {s: {"cross_entropy": v[0] / n_batches, "excluded": v[1] / n_batches, "rare_prob": v[2] / max(v[3], 1),
+                "common_prob": v[4] / max(len(y) * n_batches - v[3], 1), "unseen_mass": v[5] / n_batches}
+            for s, v in sums.items()}
 
 def rare_token_set(counts):
     """Token ids in the bottom 50% of the training frequency mass (the rarest tokens first)."""
@@ -109,10 +147,9 @@ def rare_token_set(counts):
     cumulative = torch.cumsum(counts[order], 0) / counts.sum()
     return set(order[cumulative <= 0.5].tolist())
 
-
 def diversity(token_lists, rare, seen):
     """distinct-1, distinct-2 (unique n-grams over all n-grams), unigram entropy (nats), share of rare
-    tokens, and share of tokens never seen in training (PDL can push mass there through tied embeddings)."""
+    tokens, and share of tokens never seen in training."""
     tokens = [t for seq in token_lists for t in seq]
     bigrams = [b for seq in token_lists for b in zip(seq, seq[1:])]
     _, freq = np.unique(np.array(tokens), return_counts=True)
@@ -122,106 +159,194 @@ def diversity(token_lists, rare, seen):
             "rare_share": sum(t in rare for t in tokens) / len(tokens),
             "unseen_share": sum(t not in seen for t in tokens) / len(tokens)}
 
-
 @torch.no_grad()
-def sample_from_val(model, val_data, n, prompt_len, new_tokens, seed):
-    """n continuations (temperature 1, the model's own distribution) of random validation prompts."""
-    gen = torch.Generator().manual_seed(seed)
-    offsets = torch.randint(len(val_data) - prompt_len, (n,), generator=gen)
+def sample_from_val(model, val_data, n, prompt_len, new_tokens, seed, temperature=1.0, top_p=1.0):
+    """n continuations of random validation prompts, at this temperature and top-p."""
+    offsets = torch.randint(len(val_data) - prompt_len, (n,), generator=torch.Generator().manual_seed(seed))
     prompts = torch.stack([torch.from_numpy(val_data[i:i + prompt_len].astype(np.int64)) for i in offsets.tolist()])
-    model.eval()
-    out = model.generate(prompts, new_tokens, temperature=1.0, generator=gen)
+    head, device = model.lm_head, next(model.parameters()).device
+    model.eval().lm_head = TopP(head, top_p) if top_p < 1 else head
+    try:
+        gen = torch.Generator(device=device).manual_seed(seed)
+        out = model.generate(prompts.to(device), new_tokens, temperature=temperature, generator=gen)
+    finally:
+        model.lm_head = head
     return out[:, prompt_len:].tolist()
 
-
 # -----------------------------------------------------------------------------
-# The experiment
+# The experiment: PDL against the plain model sampled flatter
 
 @dataclass
 class Experiment:
-    alphas: str = "0,0.25,0.5,1"   # comma-separated alphas to finetune with
-    seeds: int = 1                 # seeds per alpha
-    ft_iters: int = 80             # finetuning steps per run
-    learning_rate: float = 1e-3    # finetuning peak learning rate
-    n_samples: int = 32            # sampled continuations per model
-    sample_len: int = 48           # tokens per continuation
-    baseline: str = "out/baseline/ckpt.pt"  # checkpoint to finetune (trained first if missing)
+    alphas: str = "0,1"                          # alphas to finetune with (0, plain cross-entropy, is always run)
+    temperatures: str = "0.7,0.85,1,1.2,1.5,2"   # the alpha = 0 model sampled at these temperatures
+    top_ps: str = "0.9"                          # and with these top-p values (at temperature 1)
+    seeds: int = 2                               # seeds per alpha (README's table: 3)
+    steps: int = 100                             # finetuning steps per run (the same for every alpha)
+    learning_rate: float = 1e-3                  # finetuning peak learning rate (10 warmup steps, cosine to a tenth)
+    eval_every: int = 20                         # mass on never-seen tokens tracked every this many steps
+    eval_batches: int = 10                       # validation batches of 12 x 64 tokens for every score
+    n_samples: int = 48                          # sampled continuations per sampler
+    sample_len: int = 48                         # tokens per continuation (after a 16-token validation prompt)
+    num_threads: int = 0                         # CPU threads (0 = torch's default); README's numbers: 1
+    baseline: str = "out/baseline/ckpt.pt"       # checkpoint to finetune (trained first if missing)
     out_dir: str = "out/pdl"
 
+def finetune(exp, baseline, alpha, seed, unseen):
+    """Finetune the baseline with PDL at alpha; returns (model, [(step, mass on never-seen tokens)])."""
+    cfg = Config(**{**baseline["config"], "pdl_alpha": alpha, "max_iters": exp.steps, "warmup_iters": 10,
+                    "learning_rate": exp.learning_rate, "min_lr": exp.learning_rate / 10, "eval_interval": exp.steps,
+                    "eval_iters": exp.eval_batches, "log_interval": max(1, exp.steps // 5), "ckpt_interval": exp.steps,
+                    "seed": seed, "init_from": str(baseline["path"]), "resume": False, "sample_tokens": 0,
+                    "num_threads": exp.num_threads, "variant": "pdl",
+                    "out_dir": str(Path(exp.out_dir) / "runs" / f"alpha{alpha:g}_seed{seed}")})
+    built, track = [], []
+
+    def on_step(it, info):  # the optimum puts no mass on never-seen tokens: watch it leave
+        if it % exp.eval_every == 0:
+            s = score(built[0], baseline["val_data"], torch.zeros_like(unseen), unseen, [(1.0, 1.0)], cfg.block_size, 2)
+            track.append((it, s[(1.0, 1.0)]["unseen_mass"]))
+    print(f"\n=== PDL alpha={alpha:g} seed={seed}: finetune {exp.steps} steps", flush=True)
+    model = train.train(cfg, lambda c, data: built.append(build_model(c, data)) or built[0], on_step)["model"]
+    (Path(cfg.out_dir) / "ckpt.pt").unlink(missing_ok=True)  # 80 MB each; summary.json stays
+    return model, track
 
 def run_experiment(exp):
-    alphas = [float(a) for a in exp.alphas.split(",")]
+    alphas = sorted({0.0, *(float(a) for a in exp.alphas.split(","))})
+    temperatures, top_ps = [float(t) for t in exp.temperatures.split(",")], [float(p) for p in exp.top_ps.split(",")]
     baseline = train.load_baseline(exp.baseline)
-    base_path, base_cfg = baseline["path"], baseline["config"]
-    train_data, val_data = baseline["train_data"], baseline["val_data"]
-    counts = target_counts(train_data, 50257)
+    val_data, block = baseline["val_data"], baseline["config"]["block_size"]
+    counts = target_counts(baseline["train_data"], 50304)
     rare, seen = rare_token_set(counts), set(torch.nonzero(counts).flatten().tolist())
-    rows = []
-    for alpha in alphas:
-        for seed in range(exp.seeds):
-            print(f"\n=== PDL alpha={alpha:g} seed={seed}: finetune {exp.ft_iters} steps from {base_path}", flush=True)
-            cfg = Config(**{**base_cfg, "pdl_alpha": alpha, "max_iters": exp.ft_iters, "warmup_iters": 10,
-                            "learning_rate": exp.learning_rate, "min_lr": exp.learning_rate / 10,
-                            "eval_interval": exp.ft_iters, "log_interval": max(1, exp.ft_iters // 4),
-                            "ckpt_interval": exp.ft_iters, "seed": seed, "init_from": str(base_path),
-                            "resume": False, "sample_tokens": 0, "variant": "pdl",
-                            "out_dir": str(Path(exp.out_dir) / f"alpha{alpha:g}_seed{seed}")})
-            summary = train.train(cfg, build_model)
-            base_cfg["num_threads"] = torch.get_num_threads()  # measured once, by the first run
-            model = summary["model"]
-            samples = sample_from_val(model, val_data, exp.n_samples, 16, exp.sample_len, seed)
-            rows.append({"alpha": alpha, "seed": seed, "val_loss": train.val_loss(model, val_data, cfg.block_size),
-                         "train_loss_weighted": summary["train_loss"], **diversity(samples, rare, seen),
-                         "sample": train.gpt2_encoding().decode(samples[0])})
-    # the same statistics of validation text itself, in windows of the sample length
-    stride = len(val_data) // exp.n_samples
+    rare_mask, unseen = torch.zeros(50304, dtype=torch.bool), counts == 0
+    rare_mask[list(rare)] = True
+    rows, tracks = [], []
+    for seed in range(exp.seeds):
+        for alpha in alphas:
+            model, track = finetune(exp, baseline, alpha, seed, unseen)
+            tracks.append({"alpha": alpha, "seed": seed, "unseen_mass": track})
+            settings = [(t, 1.0) for t in temperatures] + [(1.0, p) for p in top_ps] if alpha == 0 else [(1.0, 1.0)]
+            for (t, p), s in score(model, val_data, rare_mask, unseen, settings, block, exp.eval_batches).items():
+                samples = sample_from_val(model, val_data, exp.n_samples, 16, exp.sample_len, seed, t, p)
+                rows.append({"alpha": alpha, "temperature": t, "top_p": p, "seed": seed, **s,
+                             **diversity(samples, rare, seen), "sample": train.gpt2_encoding().decode(samples[0])})
+                print(f"  alpha {alpha:g} T {t:g} top-p {p:g}: perplexity {math.exp(s['cross_entropy']):.0f}, "
+                      f"sample entropy {rows[-1]['sample_entropy']:.2f}, p(true rare token) {s['rare_prob']:.4f}", flush=True)
+    stride = len(val_data) // exp.n_samples  # the same statistics of validation text, in windows of the sample length
     windows = [val_data[i:i + exp.sample_len].astype(np.int64).tolist() for i in range(0, stride * exp.n_samples, stride)]
-    return rows, diversity(windows, rare, seen)
+    return rows, tracks, diversity(windows, rare, seen)
 
+def spread(values):  # (mean, max - min over seeds)
+    return float(np.mean(values)), float(np.max(values) - np.min(values))
 
-def report(rows, reference, exp):
-    """Mean over seeds per alpha: a markdown table, results.json and a PNG."""
-    alphas = sorted({r["alpha"] for r in rows})
-    keys = ["val_loss", "distinct_1", "distinct_2", "sample_entropy", "rare_share", "unseen_share"]
-    mean = {a: {k: float(np.mean([r[k] for r in rows if r["alpha"] == a])) for k in keys} for a in alphas}
-    lines = ["| alpha | val loss (unweighted) | perplexity | distinct-1 | distinct-2 | sample entropy | rare share | unseen share |",
-             "|---|---|---|---|---|---|---|---|"]
-    for a in alphas:
-        m = mean[a]
-        lines.append(f"| {a:g} | {m['val_loss']:.3f} | {math.exp(m['val_loss']):.0f} | {m['distinct_1']:.3f} | "
-                     f"{m['distinct_2']:.3f} | {m['sample_entropy']:.2f} | {m['rare_share']:.3f} | {m['unseen_share']:.3f} |")
-    lines.append(f"| validation text | - | - | {reference['distinct_1']:.3f} | {reference['distinct_2']:.3f} | "
-                 f"{reference['sample_entropy']:.2f} | {reference['rare_share']:.3f} | {reference['unseen_share']:.3f} |")
+def family(r):
+    return "top-p" if r["top_p"] < 1 else "PDL" if r["alpha"] > 0 else "temperature"
+
+def at_equal_perplexity(rows, seed, cross_entropy, key):
+    """The alpha = 0 model's `key` at temperature >= 1, interpolated at this cross-entropy (None outside the range)."""
+    curve = sorted((r["cross_entropy"], r[key]) for r in rows if r["seed"] == seed and r["alpha"] == 0
+                   and r["top_p"] == 1 and r["temperature"] >= 1)
+    x, y = zip(*curve)
+    return float(np.interp(cross_entropy, x, y)) if x[0] <= cross_entropy <= x[-1] else None
+
+def verdicts(rows, exp):
+    """Control: temperature must raise sample entropy beyond the spread. Then, for each alpha > 0: does PDL give
+    more diversity, and more probability to true rare tokens, than temperature does at the same perplexity?"""
+    temps = sorted({r["temperature"] for r in rows if r["alpha"] == 0 and r["top_p"] == 1})
+    low, high = temps[0], min([t for t in temps if t > 1] or [temps[-1]])
+    ent = {t: spread([r["sample_entropy"] for r in rows if family(r) == "temperature" and r["temperature"] == t])
+           for t in (low, high)}
+    ok = ent[high][0] - ent[low][0] > max(ent[high][1], ent[low][1])
+    control = (f"{'passed' if ok else 'FAILED'}: sample entropy at temperature {high:g} {ent[high][0]:.2f} (spread "
+               f"{ent[high][1]:.2f}) against {ent[low][0]:.2f} ({ent[low][1]:.2f}) at {low:g}")
+    out = []
+    for alpha in sorted({r["alpha"] for r in rows if r["alpha"] > 0}):
+        pdl = [r for r in rows if r["alpha"] == alpha]
+        for key, claim in (("sample_entropy", "more diverse samples (unigram entropy)"),
+                           ("rare_prob", "more probability on the true next token where it is rare")):
+            diffs = [(r[key], at_equal_perplexity(rows, r["seed"], r["cross_entropy"], key)) for r in pdl]
+            ppl = spread([math.exp(r["cross_entropy"]) for r in pdl])[0]
+            if any(t is None for _, t in diffs):
+                verdict, numbers = "inconclusive", f"PDL's perplexity {ppl:.0f} is outside the temperatures' range"
+            else:
+                d = spread([p - t for p, t in diffs])
+                verdict = "inconclusive" if not ok else "supported" if d[0] > d[1] else "not supported"
+                numbers = (f"at perplexity {ppl:.0f}: PDL {spread([p for p, _ in diffs])[0]:.4g}, temperature "
+                           f"{spread([t for _, t in diffs])[0]:.4g}, difference {d[0]:+.3g} (spread {d[1]:.3g})")
+            out.append({"claim": f"PDL alpha = {alpha:g} gives {claim} than temperature sampling at the same perplexity",
+                        "paper_says": "PDL makes generation more informative and diverse (no experiments)",
+                        "verdict": verdict, "numbers": numbers, "control": control, "seeds": exp.seeds,
+                        "command": f"python pdl.py --num_threads={exp.num_threads or torch.get_num_threads()} "
+                                   f"--alphas={exp.alphas} --seeds={exp.seeds} --steps={exp.steps}"})
+    return out
+
+def report(rows, tracks, reference, exp):
+    """Mean (spread) over seeds per sampler: a markdown table, results.json with the verdicts, and a PNG."""
+    out, verdict_list = Path(exp.out_dir), verdicts(rows, exp)
+    samplers = sorted({(r["alpha"], r["temperature"], r["top_p"]) for r in rows}, key=lambda s: (s[2], s[0], s[1]))
+    keys = ["cross_entropy", "excluded", "rare_prob", "common_prob", "unseen_mass", "sample_entropy", "distinct_2",
+            "rare_share", "unseen_share"]
+    mean = {s: {k: spread([r[k] for r in rows if (r["alpha"], r["temperature"], r["top_p"]) == s]) for k in keys}
+            for s in samplers}
+    lines = [f"Finetuned {exp.steps} steps per alpha, seeds {exp.seeds}, {exp.num_threads or torch.get_num_threads()} "
+             "thread(s); mean (spread = max - min over seeds). Validation: perplexity of the sampled distribution, "
+             "p(true token) where it is rare / common, mass on never-seen tokens. Samples: unigram entropy, "
+             "distinct-2, rare and never-seen shares.", "",
+             "| sampler | val perplexity | p(true), rare | p(true), common | never-seen mass | sample entropy | "
+             "distinct-2 | rare share | never-seen share |", "|---" * 9 + "|"]
+    for s in samplers:
+        m = mean[s]
+        name = f"PDL alpha {s[0]:g}" if s[0] > 0 else f"alpha 0, top-p {s[2]:g}" if s[2] < 1 else f"alpha 0, T {s[1]:g}"
+        ppl = f"{math.exp(m['cross_entropy'][0]):.0f}" if m["excluded"][0] == 0 else f"inf ({m['excluded'][0]:.0%} excluded)"
+        lines.append(f"| {name} | {ppl} | " + " | ".join("{:.4f} ({:.4f})".format(*m[k]) for k in keys[2:5]) + " | "
+                     + " | ".join("{:.3f} ({:.3f})".format(*m[k]) for k in keys[5:]) + " |")
+    lines.append(f"| validation text | - | - | - | - | {reference['sample_entropy']:.3f} | {reference['distinct_2']:.3f} | "
+                 f"{reference['rare_share']:.3f} | {reference['unseen_share']:.3f} |")
+    lines += ["", "Mass on never-seen tokens during finetuning (mean over seeds): " + "; ".join(
+        f"alpha {a:g}: " + ", ".join(f"{it} {np.mean([t['unseen_mass'][i][1] for t in tracks if t['alpha'] == a]):.3f}"
+                                     for i, (it, _) in enumerate(tracks[0]["unseen_mass"]))
+        for a in sorted({t["alpha"] for t in tracks}))]
+    lines += ["", "Verdicts:"] + [f"- {v['verdict'].upper()}: {v['claim']} (paper: {v['paper_says']}; ours: {v['numbers']})"
+                                  for v in verdict_list] + [f"- control: {verdict_list[0]['control']}" if verdict_list else ""]
     table = "\n".join(lines)
-    out = Path(exp.out_dir)
-    train.write_results(out, table, {"config": dataclasses.asdict(exp), "runs": rows, "mean_by_alpha": mean,
-                                     "validation_text": reference})
+    train.write_results(out, table, {"config": dataclasses.asdict(exp), "verdict": verdict_list, "runs": rows,
+                                     "unseen_mass_during_training": tracks, "validation_text": reference})
+    plot(rows, tracks, reference, out / "pdl.png")
+    print("\n" + table + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'pdl.png'}")
 
+def plot(rows, tracks, reference, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4), dpi=100)
-    ax1.plot(alphas, [mean[a]["val_loss"] for a in alphas], "o-")
-    ax1.set_xlabel("alpha")
-    ax1.set_ylabel("unweighted val loss (nats)")
-    ax1.set_title("what PDL costs")
-    for key, label in [("distinct_2", "distinct-2"), ("rare_share", "rare-token share"),
-                       ("unseen_share", "share never seen in training")]:
-        ax2.plot(alphas, [mean[a][key] for a in alphas], "o-", label=label)
-        ax2.axhline(reference[key], ls=":", color=ax2.lines[-1].get_color(), lw=1)
-    ax2.set_xlabel("alpha")
-    ax2.set_title("what it buys (dotted: validation text)")
-    ax2.legend()
-    for ax in (ax1, ax2):
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    train.save_figure(fig, out / "pdl.png")
-    print("\n" + table)
-    for r in rows:
-        if r["seed"] == 0:
-            print(f"\n--- sample, alpha={r['alpha']:g}:\n{r['sample']}")
-    print(f"\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'pdl.png'}")
-
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), dpi=100)
+    for fam, style in (("temperature", "o-"), ("PDL", "s-")):
+        points = sorted({(r["alpha"], r["temperature"]) for r in rows if family(r) == fam or (r["alpha"] == 0 and
+                                                                                             r["temperature"] == 1 and r["top_p"] == 1)})
+        for ax, key in zip(axes[:2], ("sample_entropy", "rare_prob")):
+            xs, ys, errs = [], [], []
+            for a, t in points:
+                sel = [r for r in rows if r["alpha"] == a and r["temperature"] == t and r["top_p"] == 1]
+                xs.append(np.exp(np.mean([r["cross_entropy"] for r in sel])))
+                m, s = spread([r[key] for r in sel])
+                ys.append(m)
+                errs.append(s / 2)
+            ax.errorbar(xs, ys, yerr=errs, fmt=style, capsize=3, label=f"{fam}: " + ", ".join(
+                f"{'T' if fam == 'temperature' else 'alpha'} {v:g}" for v in ([t for _, t in points] if fam == "temperature"
+                                                                               else [a for a, _ in points])))
+    axes[0].axhline(reference["sample_entropy"], color="k", ls=":", lw=1, label="validation text")
+    axes[0].set(ylabel="unigram entropy of samples (nats)", title="diversity against perplexity")
+    axes[1].set(ylabel="mean p(true next token), rare tokens", title="the paper's motivation, on validation text")
+    for ax in axes[:2]:
+        ax.set(xscale="log", xlabel="perplexity of the sampled distribution on validation text")
+    for a in sorted({t["alpha"] for t in tracks}):
+        sel = [t["unseen_mass"] for t in tracks if t["alpha"] == a]
+        axes[2].plot([it for it, _ in sel[0]], np.mean([[m for _, m in s] for s in sel], 0), "o-", label=f"alpha {a:g}")
+    axes[2].set(xlabel="finetuning step", ylabel="probability mass on never-seen tokens", yscale="log",
+                title="mass the tilted optimum does not have")
+    for ax in axes:
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    train.save_figure(fig, path)
 
 def bench():
     """pdl_step_ratio: one PDL training step over one plain cross-entropy step, default GPT, GPT-2 vocabulary."""
@@ -237,22 +362,27 @@ def bench():
     t_pdl = bench_module.train_step_seconds(weighted, 50257, cfg.batch_size, cfg.block_size)
     return {"pdl_step_ms": 1e3 * t_pdl, "ce_step_ms": 1e3 * t_plain, "pdl_step_ratio": t_pdl / t_plain}
 
-
 def run(argv):
     try:
-        exp = train.parse_args(argv, Experiment, __doc__) if argv else Experiment()
-        alphas = [float(a) for a in exp.alphas.split(",")]
-        if any(a < 0 or not math.isfinite(a) for a in alphas) or exp.seeds < 1 or exp.ft_iters < 1:
+        exp = train.parse_args(argv, Experiment, __doc__)
+        numbers = [float(v) for text in (exp.alphas, exp.temperatures, exp.top_ps) for v in text.split(",")]
+        if any(not (v >= 0 and math.isfinite(v)) for v in numbers) or min(exp.seeds, exp.steps, exp.eval_every,
+                                                                           exp.eval_batches, exp.n_samples, exp.sample_len) < 1:
+            raise ValueError
+        if not (all(float(t) > 0 for t in exp.temperatures.split(",")) and 1.0 in [float(t) for t in exp.temperatures.split(",")]
+                and all(0 < float(p) < 1 for p in exp.top_ps.split(","))):
             raise ValueError
     except train.ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except ValueError:
-        print("error: --alphas takes comma-separated numbers >= 0 (e.g. 0,0.5,1); --seeds and --ft_iters >= 1",
-              file=sys.stderr)
+        print("error: --alphas takes comma-separated numbers >= 0 (e.g. 0,0.5,1); --temperatures numbers > 0 including "
+              "1; --top_ps numbers in (0, 1); --seeds, --steps and the other counts >= 1", file=sys.stderr)
         return 2
-    rows, reference = run_experiment(exp)
-    report(rows, reference, exp)
+    if exp.num_threads:
+        torch.set_num_threads(exp.num_threads)
+    print(f"{torch.get_num_threads()} thread(s)", flush=True)
+    report(*run_experiment(exp), exp)
     return 0
 
 

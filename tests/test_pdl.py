@@ -1,4 +1,6 @@
 """Tests for pdl.py: the Power-Law Decay Loss."""
+import json
+import math
 import os
 import subprocess
 import sys
@@ -98,6 +100,45 @@ def test_rare_token_set_is_bottom_half_of_mass():
     assert pdl.rare_token_set(counts) == {4, 3}  # 10 + 20 = 30% <= 50%, adding 30 would pass 50%
 
 
+def test_build_model_uses_cfg_alpha(tiny_text, tmp_path):
+    """The loss's weights are (count + eps)^-alpha with the configured alpha, not a fixed one."""
+    folder = train.prepare_data(str(tiny_text), str(tmp_path / "data"))
+    data = train.load_tokens(folder, "train", 10)
+    counts = pdl.target_counts(data, 50304)
+    a, b = torch.argsort(counts, descending=True)[:2]  # two seen tokens of different counts
+    for alpha in (0.0, 0.5, 1.0):
+        cfg = train.parse_args([f"--pdl_alpha={alpha}", "--n_layer=1", "--n_embd=16", "--n_head=2"], pdl.Config)
+        w = pdl.build_model(cfg, data).loss_fn.weights.double()
+        assert counts[a] > counts[b] and abs(w[b] / w[a] - (counts[a] / counts[b]) ** alpha) < 1e-4 * w[b] / w[a]
+
+
+def test_nucleus_hand_case():
+    logits = torch.log(torch.tensor([[0.05, 0.5, 0.15, 0.3]]))
+    assert pdl.nucleus_drop(logits, 0.8).tolist() == [[True, False, True, False]]   # 0.5 + 0.3 reaches 0.8
+    assert pdl.nucleus_drop(logits, 0.81).tolist() == [[True, False, False, False]]
+    head = pdl.TopP(torch.nn.Identity(), 0.8)
+    assert torch.isinf(head(logits)).tolist() == [[True, False, True, False]]
+
+
+def test_score_agrees_with_val_loss_and_splits_rare(tiny_text, tmp_path):
+    folder = train.prepare_data(str(tiny_text), str(tmp_path / "data"))
+    data = train.load_tokens(folder, "val", 10)
+    torch.manual_seed(0)
+    model = train.GPT(train.GPTConfig(vocab_size=50304, block_size=8, n_layer=1, n_head=2, n_embd=16))
+    none, every = torch.zeros(50304, dtype=torch.bool), torch.ones(50304, dtype=torch.bool)
+    s = pdl.score(model, data, every, none, [(1.0, 1.0), (2.0, 1.0), (1.0, 0.5)], 8, n_batches=2)
+    assert abs(s[(1.0, 1.0)]["cross_entropy"] - train.val_loss(model, data, 8, n_batches=2)) < 1e-5
+    assert s[(1.0, 1.0)]["unseen_mass"] == 0 and s[(1.0, 1.0)]["excluded"] == 0
+    assert s[(2.0, 1.0)]["cross_entropy"] != s[(1.0, 1.0)]["cross_entropy"]
+    flat = pdl.score(model, data, every, none, [(1e4, 1.0)], 8, n_batches=1)[(1e4, 1.0)]  # T -> inf: uniform
+    assert abs(flat["cross_entropy"] - math.log(50304)) < 1e-3 and abs(flat["rare_prob"] - 1 / 50304) < 1e-7
+    assert s[(1.0, 0.5)]["excluded"] > 0 and math.isinf(s[(1.0, 0.5)]["cross_entropy"])
+    # every token rare: the rare mean is the mean p(true); all never-seen: the mass is 1
+    p_true = math.exp(-s[(1.0, 1.0)]["cross_entropy"])
+    assert s[(1.0, 1.0)]["rare_prob"] >= p_true - 1e-6  # mean p >= exp(mean log p)
+    assert abs(pdl.score(model, data, none, every, [(1.0, 1.0)], 8, 2)[(1.0, 1.0)]["unseen_mass"] - 1) < 1e-5
+
+
 def test_build_model_and_config_checks(tiny_text, tmp_path):
     folder = train.prepare_data(str(tiny_text), str(tmp_path / "data"))
     data = train.load_tokens(folder, "train", 10)
@@ -120,11 +161,16 @@ def test_cli_bad_alphas_exit_2(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_experiment(tmp_path, tiny_baseline):
-    """A tiny baseline and a 2-alpha finetune end to end: results, table and figure are written."""
-    exp = pdl.Experiment(alphas="0,1", ft_iters=3, n_samples=4, sample_len=8,
-                         baseline=tiny_baseline, out_dir=str(tmp_path / "pdl"))
-    rows, reference = pdl.run_experiment(exp)
-    pdl.report(rows, reference, exp)
-    assert [r["alpha"] for r in rows] == [0.0, 1.0]
-    for name in ("results.json", "results.md", "pdl.png"):
+    """A tiny baseline, alpha 0 and 1, two seeds, end to end: verdicts, table and figure are written."""
+    exp = pdl.Experiment(alphas="1", temperatures="1,1.5", top_ps="0.9", seeds=2, steps=4, eval_every=2,
+                         eval_batches=1, n_samples=4, sample_len=8, baseline=tiny_baseline, out_dir=str(tmp_path / "pdl"))
+    rows, tracks, reference = pdl.run_experiment(exp)
+    pdl.report(rows, tracks, reference, exp)
+    assert [(r["alpha"], r["temperature"], r["top_p"]) for r in rows[:4]] == [
+        (0.0, 1.0, 1.0), (0.0, 1.5, 1.0), (0.0, 1.0, 0.9), (1.0, 1.0, 1.0)]
+    assert len(rows) == 8 and [it for it, _ in tracks[0]["unseen_mass"]] == [2, 4]
+    data = json.loads((tmp_path / "pdl" / "results.json").read_text())
+    assert len(data["verdict"]) == 2 and {"claim", "paper_says", "verdict", "control", "seeds", "command"} <= set(
+        data["verdict"][0])
+    for name in ("results.md", "pdl.png"):
         assert (tmp_path / "pdl" / name).exists()
