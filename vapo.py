@@ -78,6 +78,18 @@ def adaptive_lambda(lengths, alpha):
     return (1 - 1 / (alpha * lengths.double().clamp(min=1))).clamp(0.0, 1.0)
 
 
+def advantages_and_returns(rewards, values, mask, lengths, cfg):
+    """PPO/VAPO targets from one critic: the actor's advantages with lambda_policy (length-adaptive, else
+    0.95) and the critic's returns with lambda_critic (decoupled GAE: 1, the unbiased Monte-Carlo return;
+    else 0.95, the same as the actor). Returns (advantages, returns, lambda_policy)."""
+    B = len(lengths)
+    lam_policy = adaptive_lambda(lengths, cfg.alpha) if cfg.adaptive_lambda else torch.full((B,), 0.95)
+    lam_critic = torch.ones(B) if cfg.decoupled_gae else torch.full((B,), 0.95)
+    adv, _ = gae(rewards, values, mask, lam_policy.to(values.dtype))
+    _, returns = gae(rewards, values, mask, lam_critic.to(values.dtype))
+    return adv, returns, lam_policy
+
+
 def group_advantages(rewards, group_size, eps=1e-6):
     """GRPO: (r - group mean) / (group std + eps), rows grouped consecutively."""
     r = rewards.view(-1, group_size)
@@ -93,6 +105,22 @@ def explained_variance(pred, target, mask):
 def clipped_surrogate(ratio, adv, eps_low, eps_high):
     """Per-token PPO loss -min(ratio A, clip(ratio, 1 - eps_low, 1 + eps_high) A)."""
     return -torch.min(ratio * adv, ratio.clamp(1 - eps_low, 1 + eps_high) * adv)
+
+
+def k3_kl(logp, ref_logp):
+    """Schulman's k3 estimate of KL(pi || pi_ref) at tokens sampled from pi, per token:
+    r - log r - 1 with r = pi_ref / pi. Never negative; its mean under pi is exactly KL(pi || pi_ref)."""
+    log_ratio_ref = ref_logp - logp
+    return torch.exp(log_ratio_ref) - log_ratio_ref - 1
+
+
+def positive_lm_loss(logp, mask, reward):
+    """VAPO's positive-example LM loss: the mean negative log-likelihood over the tokens of the correct
+    samples (reward 1) only; zero, not NaN, when nothing was correct."""
+    positive = mask * reward[:, None]
+    if positive.sum() == 0:
+        return logp.new_zeros(())
+    return -(logp * positive).sum() / positive.sum()
 
 
 def aggregate(per_token, mask, token_level):
@@ -346,7 +374,8 @@ def train_method(cfg, sft, test_problems, log=print):
     use_critic = cfg.method != "grpo"
     critic = Critic(sft) if use_critic else None
     critic_opt = torch.optim.AdamW(critic.parameters(), lr=2 * cfg.actor_lr, weight_decay=0.0) if use_critic else None
-    eps_low, eps_high = 0.2, 0.28 if cfg.clip_higher else 0.2
+    eps_low = 0.2
+    eps_high = 0.28 if cfg.clip_higher else 0.2                # clip-higher widens the upper side only
     group = cfg.group_size if cfg.group_sampling else 1
     metrics = {"value_pretrain_ev": pretrain_value(critic, critic_opt, sft, cfg, rng, gen)
                if use_critic and cfg.value_pretrain else [], "iters": []}
@@ -365,10 +394,7 @@ def train_method(cfg, sft, test_problems, log=print):
             adv = group_advantages(batch["reward"], group)[:, None] * mask
             returns, lam_policy = None, torch.ones(len(lengths))
         else:
-            lam_policy = adaptive_lambda(lengths, cfg.alpha) if cfg.adaptive_lambda else torch.full((len(lengths),), 0.95)
-            lam_critic = torch.ones(len(lengths)) if cfg.decoupled_gae else torch.full((len(lengths),), 0.95)
-            adv, _ = gae(batch["token_rewards"], values, mask, lam_policy.to(values.dtype))
-            _, returns = gae(batch["token_rewards"], values, mask, lam_critic.to(values.dtype))
+            adv, returns, lam_policy = advantages_and_returns(batch["token_rewards"], values, mask, lengths, cfg)
         true_adv, first_wrong = structural_advantage(batch)
         sel = mask.bool()
         corr = float(np.corrcoef(adv[sel].numpy(), true_adv[sel].numpy())[0, 1]) \
@@ -385,14 +411,11 @@ def train_method(cfg, sft, test_problems, log=print):
             ratio = torch.exp(logp - old_logp[rows])
             a = adv[rows]
             loss = aggregate(clipped_surrogate(ratio, a, eps_low, eps_high), m, cfg.token_level)
-            log_ratio_ref = ref_logp[rows] - logp
-            k3 = torch.exp(log_ratio_ref) - log_ratio_ref - 1     # pi_ref/pi - log(pi_ref/pi) - 1
+            k3 = k3_kl(logp, ref_logp[rows])
             if cfg.method == "grpo" and cfg.kl_coef > 0:
                 loss = loss + cfg.kl_coef * aggregate(k3, m, cfg.token_level)
             if cfg.lm_loss:
-                positive = m * batch["reward"][rows, None]
-                if positive.sum() > 0:                             # zero, not NaN, when nothing was correct
-                    loss = loss + cfg.lm_coef * (-(logp * positive).sum() / positive.sum())
+                loss = loss + cfg.lm_coef * positive_lm_loss(logp, m, batch["reward"][rows])
             actor_opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
