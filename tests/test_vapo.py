@@ -93,12 +93,70 @@ def test_clip_higher_gradients_vanish_outside_the_range_on_the_clipped_side(adv)
         assert grad.tolist() == [0, 0, 1, 1, 1, 1, 1]
 
 
+def test_critic_returns_use_lambda_critic_and_advantages_lambda_policy():
+    rewards, values, mask, lengths = batch_of_sequences(4)
+    cfg = vapo.method_config("vapo")
+    lam_policy = vapo.adaptive_lambda(lengths, cfg.alpha)
+    assert lam_policy.max() < 1                                # so the two lambdas differ on every row
+    adv, returns, lam = vapo.advantages_and_returns(rewards, values, mask, lengths, cfg)
+    mc = rewards.flip(1).cumsum(1).flip(1) * mask              # decoupled: lambda_critic = 1, the Monte-Carlo return
+    assert torch.allclose(returns, mc) and torch.equal(lam, lam_policy)
+    assert torch.allclose(adv, vapo.gae(rewards, values, mask, lam_policy)[0])
+    fixed = torch.full((4,), 0.95, dtype=torch.float64)          # PPO: 0.95 for both
+    adv, returns, lam = vapo.advantages_and_returns(rewards, values, mask, lengths, vapo.method_config("ppo"))
+    assert torch.allclose(adv, vapo.gae(rewards, values, mask, fixed)[0])
+    assert torch.allclose(returns, vapo.gae(rewards, values, mask, fixed)[1]) and not torch.allclose(returns, mc)
+
+
 def test_grpo_advantages():
     r = torch.tensor([1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0])
     a = vapo.group_advantages(r, 4)
     assert torch.allclose(a.view(3, 4).sum(1), torch.zeros(3), atol=1e-6)
     assert torch.all(a[4:8] == 0)                             # an all-equal group gives 0
     assert torch.allclose(a[:4], torch.tensor([1.0, -1.0, -1.0, 1.0]), atol=1e-4)
+
+
+def test_k3_averages_to_kl_from_pi_to_the_reference_under_pi():
+    g = torch.Generator().manual_seed(0)
+    logp = torch.log_softmax(2 * torch.randn(5, len(task.VOCAB), generator=g, dtype=torch.float64), -1)
+    ref_logp = torch.log_softmax(2 * torch.randn(5, len(task.VOCAB), generator=g, dtype=torch.float64), -1)
+    k3 = vapo.k3_kl(logp, ref_logp)                            # at every token of the vocabulary
+    kl = (logp.exp() * (logp - ref_logp)).sum(-1)              # KL(pi || pi_ref)
+    reverse = (ref_logp.exp() * (ref_logp - logp)).sum(-1)     # KL(pi_ref || pi), the other direction
+    assert torch.allclose((logp.exp() * k3).sum(-1), kl) and torch.all(k3 >= 0)
+    assert (kl - reverse).abs().min() > 0.1                    # so the direction is tested
+    assert torch.all(vapo.k3_kl(logp, logp) == 0)
+
+
+def test_positive_lm_loss_is_the_likelihood_of_the_correct_samples_only():
+    g = torch.Generator().manual_seed(0)
+    logp = -torch.rand(3, 5, generator=g, dtype=torch.float64)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 1, 0, 0, 0]], dtype=torch.float64)
+    reward = torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64)
+    expected = -(logp[0, :3].sum() + logp[2, :2].sum()) / 5    # 5 tokens of the two correct rows
+    assert torch.isclose(vapo.positive_lm_loss(logp, mask, reward), expected)
+    assert vapo.positive_lm_loss(logp, mask, torch.zeros(3, dtype=torch.float64)) == 0   # not NaN
+
+
+def test_response_logp_and_values_match_a_plain_unpadded_forward_pass():
+    torch.manual_seed(0)
+    policy = train.GPT(train.GPTConfig(vocab_size=len(task.VOCAB), block_size=vapo.BLOCK, n_layer=1, n_head=2,
+                                       n_embd=16)).eval()
+    critic = vapo.Critic(policy)
+    torch.nn.init.normal_(critic.value_head.weight)            # a fresh head is zero everywhere
+    problems = [([3, 5, 2], ["+", "*"]), ([1, 2, 3, 4, 5, 6], list("+-*+-")), ([7, 8, 9, 1], list("*-+"))]
+    batch = vapo.rollout(policy, problems, 2, torch.Generator().manual_seed(0))   # left-padded prompts
+    with torch.no_grad():
+        logp, entropy = vapo.response_logp(policy, batch)
+        values = vapo.response_values(critic, batch)
+        for i, (digits, ops) in enumerate(batch["problems"]):
+            prompt, n = task.encode(task.prompt_of(digits, ops)), int(batch["resp_len"][i])
+            seq = torch.tensor([prompt + batch["tokens"][i, :n].tolist()])     # one row, no padding
+            at = slice(len(prompt) - 1, len(prompt) - 1 + n)   # the positions that predict the n response tokens
+            logp_all = torch.log_softmax(policy(seq)[0][0, at], -1)
+            assert torch.allclose(logp[i, :n], logp_all.gather(-1, seq[0, len(prompt):, None]).squeeze(-1), atol=1e-5)
+            assert torch.allclose(entropy[i, :n], -(logp_all.exp() * logp_all).sum(-1), atol=1e-5)
+            assert torch.allclose(values[i, :n], critic(seq, None, None)[0, at], atol=1e-5)
 
 
 def test_explained_variance():
