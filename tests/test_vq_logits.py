@@ -46,7 +46,7 @@ def test_two_loss_paths_agree():
     targets = torch.randint(0, 12, (3, 7))
     targets[1, :2] = -1
     scattered = F.cross_entropy(head.token_logits(h).reshape(-1, 12), targets.reshape(-1), ignore_index=-1)
-    assert torch.allclose(head.loss(h, targets), scattered, atol=1e-12)
+    assert torch.allclose(head.code_loss(head.code_logits(h), targets), scattered, atol=1e-12)
 
 
 def test_training_forward_is_o_k_and_evaluation_is_o_v():
@@ -89,7 +89,7 @@ class HeadLoss(torch.nn.Module):
         self.head = head
 
     def forward(self, h, targets):
-        return self.head.loss(h, targets)
+        return self.head.code_loss(self.head.code_logits(h), targets)
 
 
 def test_gradcheck_float64_on_h_and_codebook():
