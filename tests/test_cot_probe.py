@@ -123,6 +123,29 @@ def test_invalid_chain_share_counts_correct_answers_with_wrong_chains():
     assert acc[5] == 1.0 and invalid[5] > 0.9
 
 
+class TokensBack:
+    """A stand-in model whose hidden state at position t is the one-hot of the token `back` places before it."""
+
+    def __init__(self, back):
+        self.back = back
+
+    def hidden(self, idx):
+        h = torch.nn.functional.one_hot(idx, len(cp.VOCAB)).float()
+        return torch.cat([torch.zeros_like(h[:, :self.back]), h[:, :h.size(1) - self.back]], 1)
+
+
+def test_answer_position_states_are_read_at_the_answer_arrow():
+    texts = ["3+5*2-7=8;6;9;>", "3+5=8;>", "1-2*3=....>", "4*4=>"]
+    states = cp.answer_position_states(TokensBack(0), texts)
+    assert torch.equal(states, torch.nn.functional.one_hot(torch.tensor([cp.STOI[">"]] * 4), len(cp.VOCAB)).float())
+
+
+def test_probe_of_the_running_values_reads_the_final_value_where_the_model_holds_it():
+    # at '>' after `...9;`, the state of TokensBack(2) is the one-hot of the final value 9: linearly readable
+    probe = cp.probe_running_values(TokensBack(2), "cot", 6, 100, np.random.default_rng(7))
+    assert probe["final"] == 1.0 and probe["step 1"] < 0.5
+
+
 def test_linear_probe_reads_what_is_there_and_not_what_is_not():
     rng = np.random.default_rng(6)
     labels = rng.integers(0, 10, 600)
@@ -139,6 +162,32 @@ def test_decision_rule():
                  "form": {"in_range": 0.9}, "nocot": {"in_range": 0.2}}
     assert cp.decide(imitation)[0] == "form imitation"
     assert cp.decide({"cot": base, "form": {"in_range": 0.9}, "nocot": {"in_range": 0.2}})[0] == "mixed"
+
+
+def test_decision_rule_needs_each_of_its_clauses():
+    cot = {"in_range": 0.95, "truth_rate": 0.1, "follow_rate": 0.9, "aoc": 0.8, "invalid_chain_share_of_correct": 0.0}
+    computation = {"cot": cot, "form": {"in_range": 0.3}, "nocot": {"in_range": 0.2}}
+    imitation = {"cot": {**cot, "truth_rate": 0.9, "follow_rate": 0.1, "invalid_chain_share_of_correct": 0.5},
+                 "form": {"in_range": 0.9}, "nocot": {"in_range": 0.2}}
+    assert cp.decide(computation)[0] == "the chain is computation" and cp.decide(imitation)[0] == "form imitation"
+    # one clause false at a time, everything else as above: the verdict falls to mixed
+    for change in ({"follow_rate": 0.45}, {"aoc": 0.4},
+                   {"follow_rate": 0.6, "truth_rate": 0.7}):  # follow > 0.5 but not > truth (the rule on
+        # numbers; from inserted_mistake follow + truth <= 1, so this pair cannot come from one probe run)
+        assert cp.decide({**computation, "cot": {**cot, **change}})[0] == "mixed", change
+    assert cp.decide({**computation, "form": {"in_range": 0.8}})[0] == "mixed"
+    assert cp.decide({**computation, "nocot": {"in_range": 0.8}})[0] == "mixed"
+    for change in ({"truth_rate": 0.3, "follow_rate": 0.4}, {"invalid_chain_share_of_correct": 0.1}):
+        assert cp.decide({**imitation, "cot": {**imitation["cot"], **change}})[0] == "mixed", change
+    assert cp.decide({**imitation, "form": {"in_range": 0.8}})[0] == "mixed"
+    assert cp.decide({**imitation, "nocot": {"in_range": 0.75}})[0] == "mixed"
+
+
+def test_read_answer_is_the_digit_after_the_last_arrow():
+    assert cp.read_answer("8;6;9;>9$") == 9
+    assert cp.read_answer(">3;>7$") == 7            # early answering prefixes '>' to a continuation with its own
+    assert cp.read_answer("8;6;9;>9$>5$") == 9      # nothing after the first '$' counts
+    assert cp.read_answer("8;6;9;9$") is None and cp.read_answer(">12$") is None and cp.read_answer(">$") is None
 
 
 def test_cli_bad_condition_exit_2(tmp_path):
