@@ -135,12 +135,12 @@ def score(model, val_data, rare, unseen, settings, block_size, n_batches=10):
             q_true = true.exp()
             sums[(temperature, top_p)] += [-true.mean().item(), (q_true == 0).float().mean().item(),
                                            q_true[is_rare].sum().item(), is_rare.sum().item(),
-                                           q_true[~is_rare].sum().item(), (logq.exp() @ unseen.to(device, logq.dtype)).mean().item(),
-                                           -true[is_rare].sum().item()]
+                                           q_true[~is_rare].sum().item(), -true[is_rare].sum().item(),
+                                           (logq.exp() @ unseen.to(device, logq.dtype)).mean().item()]
     model.train(was_training)
     return {s: {"cross_entropy": v[0] / n_batches, "excluded": v[1] / n_batches, "rare_prob": v[2] / max(v[3], 1),
-                "common_prob": v[4] / max(len(y) * n_batches - v[3], 1), "unseen_mass": v[5] / n_batches,
-                "rare_cross_entropy": v[6] / max(v[3], 1)}
+                "common_prob": v[4] / max(len(y) * n_batches - v[3], 1), "rare_cross_entropy": v[5] / max(v[3], 1),
+                "unseen_mass": v[6] / n_batches}
             for s, v in sums.items()}
 
 def rare_token_set(counts):
@@ -234,9 +234,11 @@ def run_experiment(exp):
                 rows.append({"alpha": alpha, "temperature": t, "top_p": p, "seed": seed, **s,
                              **diversity(samples, rare, seen), "sample": train.gpt2_encoding().decode(samples[0])})
                 print(f"  alpha {alpha:g} T {t:g} top-p {p:g}: perplexity {math.exp(s['cross_entropy']):.0f}, "
-                      f"sample entropy {rows[-1]['sample_entropy']:.2f}, p(true rare token) {s['rare_prob']:.4f}", flush=True)
+                      f"sample entropy {rows[-1]['sample_entropy']:.2f}, p(true rare token) {s['rare_prob']:.4f}",
+                      flush=True)
     stride = len(val_data) // exp.n_samples  # the same statistics of validation text, in windows of the sample length
-    windows = [val_data[i:i + exp.sample_len].astype(np.int64).tolist() for i in range(0, stride * exp.n_samples, stride)]
+    windows = [val_data[i:i + exp.sample_len].astype(np.int64).tolist()
+               for i in range(0, stride * exp.n_samples, stride)]
     return rows, tracks, diversity(windows, rare, seen)
 
 def spread(values):  # (mean, max - min over seeds); no spread for an infinite perplexity
@@ -277,7 +279,7 @@ def verdicts(rows, exp):
                 verdict = "inconclusive" if not ok else "supported" if d[0] > d[1] else "not supported"
                 numbers = (f"at perplexity {ppl:.0f}: PDL {spread([p for p, _ in diffs])[0]:.4g}, temperature "
                            f"{spread([t for _, t in diffs])[0]:.4g}, difference {d[0]:+.3g} (spread {d[1]:.3g})")
-            out.append({"claim": f"PDL alpha = {alpha:g} gives {claim} than temperature sampling at the same perplexity",
+            out.append({"claim": f"PDL alpha = {alpha:g} gives {claim} than temperature sampling at equal perplexity",
                         "paper_says": "PDL makes generation more informative and diverse (no experiments)",
                         "verdict": verdict, "numbers": numbers, "control": control, "seeds": exp.seeds,
                         "command": f"python pdl.py --num_threads={exp.num_threads or torch.get_num_threads()} "
@@ -288,30 +290,32 @@ def report(rows, tracks, reference, exp):
     """Mean (spread) over seeds per sampler: a markdown table, results.json with the verdicts, and a PNG."""
     out, verdict_list = Path(exp.out_dir), verdicts(rows, exp)
     samplers = sorted({(r["alpha"], r["temperature"], r["top_p"]) for r in rows}, key=lambda s: (s[0] > 0, s[2] < 1, s))
-    keys = ["cross_entropy", "excluded", "rare_prob", "common_prob", "unseen_mass", "rare_cross_entropy", "sample_entropy",
-            "distinct_2", "rare_share", "unseen_share"]
+    keys = ["cross_entropy", "excluded", "rare_prob", "common_prob", "unseen_mass", "rare_cross_entropy",
+            "sample_entropy", "distinct_2", "rare_share", "unseen_share"]
     mean = {s: {k: spread([r[k] for r in rows if (r["alpha"], r["temperature"], r["top_p"]) == s]) for k in keys}
             for s in samplers}
     lines = [f"Finetuned {exp.steps} steps per alpha, seeds {exp.seeds}, {exp.num_threads or torch.get_num_threads()} "
              "thread(s); mean (spread = max - min over seeds). Validation: perplexity of the sampled distribution, "
-             "p(true token) where it is rare / common, mass on never-seen tokens, cross-entropy on rare tokens. Samples: "
-             "unigram entropy, distinct-2, rare and never-seen shares.", "",
+             "p(true token) where it is rare / common, mass on never-seen tokens, cross-entropy on rare tokens. "
+             "Samples: unigram entropy, distinct-2, rare and never-seen shares.", "",
              "| sampler | val perplexity | p(true), rare | p(true), common | never-seen mass | cross-entropy, rare | "
              "sample entropy | distinct-2 | rare share | never-seen share |", "|---" * 10 + "|"]
     for s in samplers:
         m = mean[s]
         name = f"PDL alpha {s[0]:g}" if s[0] > 0 else f"alpha 0, top-p {s[2]:g}" if s[2] < 1 else f"alpha 0, T {s[1]:g}"
-        ppl = f"{math.exp(m['cross_entropy'][0]):.0f}" if m["excluded"][0] == 0 else f"inf ({m['excluded'][0]:.0%} excluded)"
+        ppl = (f"{math.exp(m['cross_entropy'][0]):.0f}" if m["excluded"][0] == 0
+               else f"inf ({m['excluded'][0]:.0%} excluded)")
         lines.append(f"| {name} | {ppl} | " + " | ".join("{:.4f} ({:.4f})".format(*m[k]) for k in keys[2:5]) + " | "
                      + " | ".join("{:.3f} ({:.3f})".format(*m[k]) for k in keys[5:]) + " |")
-    lines.append(f"| validation text | - | - | - | - | - | {reference['sample_entropy']:.3f} | {reference['distinct_2']:.3f} | "
-                 f"{reference['rare_share']:.3f} | {reference['unseen_share']:.3f} |")
+    lines.append("| validation text | - | - | - | - | - | " + " | ".join(
+        f"{reference[k]:.3f}" for k in ("sample_entropy", "distinct_2", "rare_share", "unseen_share")) + " |")
     lines += ["", "Mass on never-seen tokens during finetuning (mean over seeds): " + "; ".join(
         f"alpha {a:g}: " + ", ".join(f"{it} {np.mean([t['unseen_mass'][i][1] for t in tracks if t['alpha'] == a]):.3f}"
                                      for i, (it, _) in enumerate(tracks[0]["unseen_mass"]))
         for a in sorted({t["alpha"] for t in tracks}))]
-    lines += ["", "Verdicts:"] + [f"- {v['verdict'].upper()}: {v['claim']} (paper: {v['paper_says']}; ours: {v['numbers']})"
-                                  for v in verdict_list] + [f"- control: {verdict_list[0]['control']}" if verdict_list else ""]
+    lines += ["", "Verdicts:"] + [f"- {v['verdict'].upper()}: {v['claim']} (paper: {v['paper_says']}; "
+                                  f"ours: {v['numbers']})" for v in verdict_list]
+    lines += [f"- control: {verdict_list[0]['control']}"] if verdict_list else []
     table = "\n".join(lines)
     train.write_results(out, table, {"config": dataclasses.asdict(exp), "verdict": verdict_list, "runs": rows,
                                      "unseen_mass_during_training": tracks, "validation_text": reference})
@@ -324,8 +328,9 @@ def plot(rows, tracks, reference, path):
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), dpi=100)
     for fam, style in (("temperature", "o-"), ("PDL", "s-")):
-        points = sorted({(r["alpha"], r["temperature"]) for r in rows if family(r) == fam or (r["alpha"] == 0 and
-                                                                                             r["temperature"] == 1 and r["top_p"] == 1)})
+        plain = lambda r: r["alpha"] == 0 and r["temperature"] == 1 and r["top_p"] == 1  # noqa: E731 (in both)
+        points = sorted({(r["alpha"], r["temperature"]) for r in rows if family(r) == fam or plain(r)})
+        labels = [f"T {t:g}" if fam == "temperature" else f"alpha {a:g}" for a, t in points]
         for ax, key in zip(axes[:2], ("sample_entropy", "rare_prob")):
             xs, ys, errs = [], [], []
             for a, t in points:
@@ -334,9 +339,8 @@ def plot(rows, tracks, reference, path):
                 m, s = spread([r[key] for r in sel])
                 ys.append(m)
                 errs.append(s / 2)
-            ax.errorbar(xs, ys, yerr=errs, fmt=style, capsize=3, label=f"{fam}: " + ", ".join(
-                f"{'T' if fam == 'temperature' else 'alpha'} {v:g}" for v in ([t for _, t in points] if fam == "temperature"
-                                                                               else [a for a, _ in points])))
+            ax.errorbar(xs, ys, yerr=errs, fmt=style, capsize=3,
+                        label=f"{fam}: " + ", ".join(labels))
     axes[0].axhline(reference["sample_entropy"], color="k", ls=":", lw=1, label="validation text")
     axes[0].set(ylabel="unigram entropy of samples (nats)", title="diversity against perplexity")
     axes[1].set(ylabel="mean p(true next token), rare tokens", title="the paper's motivation, on validation text")
@@ -369,12 +373,10 @@ def bench():
 def run(argv):
     try:
         exp = train.parse_args(argv, Experiment, __doc__)
-        numbers = [float(v) for text in (exp.alphas, exp.temperatures, exp.top_ps) for v in text.split(",")]
-        if any(not (v >= 0 and math.isfinite(v)) for v in numbers) or min(exp.seeds, exp.steps, exp.eval_every,
-                                                                           exp.eval_batches, exp.n_samples, exp.sample_len) < 1:
-            raise ValueError
-        if not (all(float(t) > 0 for t in exp.temperatures.split(",")) and 1.0 in [float(t) for t in exp.temperatures.split(",")]
-                and all(0 < float(p) < 1 for p in exp.top_ps.split(","))):
+        alphas, temps, top_ps = ([float(v) for v in s.split(",")] for s in (exp.alphas, exp.temperatures, exp.top_ps))
+        counts = (exp.seeds, exp.steps, exp.eval_every, exp.eval_batches, exp.n_samples, exp.sample_len)
+        if not (all(0 <= a < math.inf for a in alphas) and all(0 < t < math.inf for t in temps) and 1.0 in temps
+                and all(0 < p < 1 for p in top_ps) and min(counts) >= 1):
             raise ValueError
     except train.ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -162,8 +162,8 @@ def test_cli_bad_alphas_exit_2(tmp_path):
 @pytest.mark.slow
 def test_smoke_experiment(tmp_path, tiny_baseline):
     """A tiny baseline, alpha 0 and 1, two seeds, end to end: verdicts, table and figure are written."""
-    exp = pdl.Experiment(alphas="1", temperatures="1,1.5", top_ps="0.9", seeds=2, steps=4, eval_every=2,
-                         eval_batches=1, n_samples=4, sample_len=8, baseline=tiny_baseline, out_dir=str(tmp_path / "pdl"))
+    exp = pdl.Experiment(alphas="1", temperatures="1,1.5", top_ps="0.9", seeds=2, steps=4, eval_every=2, eval_batches=1,
+                         n_samples=4, sample_len=8, baseline=tiny_baseline, out_dir=str(tmp_path / "pdl"))
     rows, tracks, reference = pdl.run_experiment(exp)
     pdl.report(rows, tracks, reference, exp)
     assert [(r["alpha"], r["temperature"], r["top_p"]) for r in rows[:4]] == [
