@@ -10,6 +10,7 @@ named after the file, so a paper file adds its own rows without editing this one
 Timings are medians of repeats after a warm-up (the first call is an outlier), on whatever threads
 torch uses by default; the thread count is printed and stored.
 """
+import contextlib
 import importlib
 import json
 import re
@@ -35,27 +36,56 @@ def median_seconds(fn, repeats=5, warmup=1):
     return statistics.median(times)
 
 
-def train_step_seconds(model, vocab_size, batch_size=12, block_size=64):
-    """Median seconds of one train.train_step (forward, backward, clip, AdamW step) on random tokens."""
+def step_function(model, vocab_size, batch_size=12, block_size=64, autocast=contextlib.nullcontext()):
+    """One train.train_step (forward, backward, clip, AdamW step) of `model` on a fixed random batch."""
     optimizer = train.make_optimizer(model, train.TrainConfig(), torch.device("cpu"))
     batch = (torch.randint(0, vocab_size, (batch_size, block_size)), torch.randint(0, vocab_size, (batch_size, block_size)))
-    return median_seconds(lambda: train.train_step(model, optimizer, lambda: batch, 1e-3), repeats=20, warmup=3)
+    return lambda: train.train_step(model, optimizer, lambda: batch, 1e-3, autocast=autocast)
+
+
+def train_step_seconds(model, vocab_size, batch_size=12, block_size=64):
+    """Median seconds of one training step on random tokens."""
+    return median_seconds(step_function(model, vocab_size, batch_size, block_size), repeats=20, warmup=3)
+
+
+def paired_seconds(step_a, step_b, repeats=20, warmup=3):
+    """Medians of two steps timed alternately (machine noise hits both alike), and the median of the ratios a/b."""
+    for _ in range(warmup):
+        step_a(), step_b()
+    times = []
+    for _ in range(repeats):
+        pair = []
+        for step in (step_a, step_b):
+            t0 = time.perf_counter()
+            step()
+            pair.append(time.perf_counter() - t0)
+        times.append(pair)
+    a, b = zip(*times)
+    return statistics.median(a), statistics.median(b), statistics.median(x / y for x, y in times)
 
 
 def bench_train():
-    """Baseline training throughput at nanoGPT's small CPU config, and the KV-cache speedup."""
+    """Baseline training throughput at nanoGPT's small CPU config, bf16 on the CPU, and the KV-cache speedup."""
     # nanoGPT's yardstick config: 4 layers, 4 heads, n_embd 128, block 64, batch 12, 65 symbols, eager
     yardstick = train.GPTConfig(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128)
     torch.manual_seed(0)
-    ours = train_step_seconds(train.GPT(yardstick), 65)
+    ours = step_function(train.GPT(yardstick), 65)
     # nanoGPT's work per step is ours without the rotation (its learned positions are one add) and with biases
     torch.manual_seed(0)
     nanogpt_like = train.GPT(train.GPTConfig(**{**yardstick.__dict__, "bias": True}))
     for block in nanogpt_like.blocks:
         block.attn.rotate = train.NoRotation()
-    reference = train_step_seconds(nanogpt_like, 65)
-    rows = {"train_ms_per_iter": 1e3 * ours, "train_tokens_per_s": 12 * 64 / ours,
-            "train_vs_nanogpt_like_speed": reference / ours}
+    reference, t_ours, ratio = paired_seconds(step_function(nanogpt_like, 65), ours)
+    rows = {"train_ms_per_iter": 1e3 * t_ours, "train_tokens_per_s": 12 * 64 / t_ours,
+            "train_vs_nanogpt_like_speed": ratio}
+    # bf16 autocast on the CPU against float32, at 65 symbols and with the GPT-2 vocabulary (default run's config)
+    for name, vocab, repeats in (("", 65, 20), ("_gpt2_vocab", 50304, 6)):
+        steps = []
+        for autocast in (contextlib.nullcontext(), torch.autocast("cpu", dtype=torch.bfloat16)):
+            torch.manual_seed(0)
+            steps.append(step_function(train.GPT(train.GPTConfig(**{**yardstick.__dict__, "vocab_size": vocab})),
+                                       vocab, autocast=autocast))
+        rows[f"bf16_step_speedup{name}"] = paired_seconds(*steps, repeats=repeats)[2]
 
     # KV cache: 8 sequences, 16-token prompt, 256 new tokens, greedy; the yardstick model and the GPT-2 vocabulary
     for name, vocab in (("", 65), ("_gpt2_vocab", 50304)):
