@@ -16,25 +16,23 @@ members, so its best loss rises over the full softmax's by
 
 We estimate the floor with map and p(y | c) fitted on the training split, evaluated on validation text (a
 held-out cross-entropy over-estimates H(y | c), so the estimate errs low), with a block-bootstrap interval.
-It depends on the corpus: these plays use 18.6k of the 50,257 ids, so our numbers do not transfer to
+It depends on the corpus (these plays use 18.6k of the 50,257 ids): our numbers do not transfer to
 WikiText-103 or C4 as they are. For +4% (0.039 nats) to be possible there, the tokens of each code would
-have to be, given the context, within 0.039 nats of equally likely: codes of interchangeable tokens. A
-random map at K = V/49 puts 49 ids in a code, one of which usually dominates (floor: nats). A map of
-equal-frequency tokens has a floor near zero by construction; what it loses, H(y | c) - H(y | c, x), only
-training can show.
+have to be, given the context, within 0.039 nats of equally likely. A random map at K = V/49 puts 49 ids
+in a code, one of which usually dominates; codes of equal-frequency tokens have a floor near zero by
+construction, and what they lose, H(y | c) - H(y | c, x), only training shows.
 
 Ours and the paper's. The paper's: the codebook head (the `lm_head` seam); random, contiguous and k-means
-maps (k-means over the baseline's embeddings); C trained by backprop. OURS: the frequency-balanced map
-(codes of equal training-token mass: every frequent token its own code, rare ones pooled); the floor and
-its estimate; the identity map (K = V), exactly the full softmax, as the reference head. Training uses
-the O(K) loss  -log p(y) = logsumexp_j(L_code[j] + log n_j) - L_code[M(y)]  (where VQ-Logits' speed comes
-from); evaluation scatters to V; sampling runs in O(K). What we changed and why: every head starts alike,
-from the baseline's trunk and input embedding with the head at zeros (the uniform distribution, loss
-log V), then the same steps, seeds and batches. So every head is untied (the full one has its own 6.44M
-parameters); the baseline GPT ties its head, and against it a codebook adds K d parameters, saves none.
+maps; C trained by backprop. OURS: the frequency-balanced map (codes of equal training-token mass); the
+floor and its estimate; the identity map (K = V), exactly the full softmax, as the reference head; the
+O(K) training loss  -log p(y) = logsumexp_j(L_code[j] + log n_j) - L_code[M(y)]  (the paper's speed claim
+needs it; evaluation scatters to V, sampling is O(K)). What we changed and why: every head starts alike,
+from the baseline's trunk and input embedding with the head at zeros (loss log V), and trains the same
+steps, seeds and batches. So every head is untied (the full one has its own 6.44M parameters); the
+baseline GPT ties its head, and against that model a codebook adds K d parameters and saves none.
 
-    python vq_logits.py --num_threads=1                    # 2 seeds, 3 maps, < 10 min on a quiet 2-core CPU
-    python vq_logits.py --num_threads=1 --seeds=3 --floor_ks=64,256,1024,4096   # README's table
+    python vq_logits.py --num_threads=1                    # 2 seeds, 100 steps: about 6 min on a quiet 2-core CPU
+    python vq_logits.py --num_threads=1 --seeds=3 --steps=150 --floor_ks=64,256,1024,4096   # README's table
     python vq_logits.py --steps=2000 --seeds=5              # on a GPU (used when present): nearer the optima
     python train.py --variant=vq_logits --vq_k=1024 --vq_mapping=frequency   # one model with a codebook head
 """
@@ -64,10 +62,9 @@ class VQHead(nn.Module):
 
     def __init__(self, code_of, codebook):
         super().__init__()
-        K = codebook.size(0)
         self.codebook = nn.Parameter(codebook.clone())                  # C, (K, d)
         self.register_buffer("code_of", code_of.long())                 # M, (V,)
-        n = torch.bincount(code_of.long(), minlength=K).to(codebook.dtype)
+        n = torch.bincount(code_of.long(), minlength=codebook.size(0)).to(codebook.dtype)
         self.register_buffer("log_n", torch.log(n))                     # log n_j, (K,); -inf for an empty code
 
     def code_path(self):
@@ -195,7 +192,7 @@ def floor_estimate(code_of, train_tokens, eval_tokens, resamples=1000, blocks=10
 @dataclass
 class Config(train.TrainConfig):
     vq_k: int = 1024                # codebook size K (ignored by the identity map, whose K is V)
-    vq_mapping: str = "random"      # identity (the full softmax), kmeans (needs --init_from), random, contiguous, frequency
+    vq_mapping: str = "random"      # identity (full softmax), kmeans (needs --init_from), random, contiguous, frequency
     vq_init: str = "mean"           # codebook start: mean of each code's member embeddings, or zeros
 
     def validate(self):
@@ -203,7 +200,8 @@ class Config(train.TrainConfig):
             raise train.ConfigError(f"--vq_k must be in [1, 50257], got {self.vq_k}")
         for key, allowed in (("vq_mapping", ("identity",) + MAPPINGS), ("vq_init", ("mean", "zeros"))):
             if getattr(self, key) not in allowed:
-                raise train.ConfigError(f"--{key}={getattr(self, key)} is not valid; choose one of: {', '.join(allowed)}")
+                raise train.ConfigError(f"--{key}={getattr(self, key)} is not valid; "
+                                        f"choose one of: {', '.join(allowed)}")
         if self.vq_mapping == "kmeans" and not self.init_from:
             raise train.ConfigError("--vq_mapping=kmeans clusters a trained model's embeddings: give --init_from=CKPT")
 
@@ -219,10 +217,9 @@ def build_model(cfg, train_data, embeddings=None, mapping=None):
         mapping = make_mapping(cfg.vq_mapping, cfg.vq_k, V, embeddings, counts, cfg.seed)
     code_of, centroids = mapping
     K, source = int(code_of.max()) + 1, (embeddings if embeddings is not None else model.wte.weight).detach().float()
-    if cfg.vq_init == "zeros":  # every head starts at the uniform distribution over V
-        codebook = torch.zeros(K, source.size(1))
-    else:  # k-means centroids, or each code at the mean embedding of its members
-        codebook = centroids if centroids is not None else member_means(code_of, source, K)
+    # zeros: every head starts at the uniform distribution over V; mean: k-means centroids, or each code's member mean
+    codebook = torch.zeros(K, source.size(1)) if cfg.vq_init == "zeros" else (
+        centroids if centroids is not None else member_means(code_of, source, K))
     model.lm_head = VQHead(code_of, codebook)
     model.loss_fn = model.lm_head.model_loss
     return model
@@ -243,7 +240,8 @@ def time_heads(K=1024, V=50257, d=128, N=1024, repeats=10, sampling=True):
              "code_logits": median_seconds(lambda: head.code_logits(h), repeats),
              "scattered_logits": median_seconds(lambda: head.token_logits(h), repeats)}
         if sampling:  # multinomial over V: about 1.6 s per call here
-            t["full_sample"] = median_seconds(lambda: torch.multinomial(F.softmax(h @ W.t(), -1), 1, generator=gen), repeats)
+            full_sample = lambda: torch.multinomial(F.softmax(h @ W.t(), -1), 1, generator=gen)  # noqa: E731
+            t["full_sample"] = median_seconds(full_sample, repeats)
             t["code_sample"] = median_seconds(lambda: head.sample(h, generator=gen), repeats)
     return t
 
@@ -270,7 +268,7 @@ class Experiment:
     maps: str = "frequency,kmeans,random"  # codebook maps trained against the full head, all at K = vq_k
     vq_k: int = 1024                     # codebook size K (V/49)
     seeds: int = 2                       # seeds per head (README's table: 3)
-    steps: int = 150                     # training steps per head, the same for every head
+    steps: int = 100                     # training steps per head, the same for every head (README's: 150)
     learning_rate: float = 3e-3          # peak learning rate (10% warmup, cosine to a tenth), the same for every head
     eval_every: int = 25                 # validation loss of every head every this many steps (the gap curve)
     eval_batches: int = 10               # validation batches of 12 x 64 tokens per evaluation, the same windows for all
@@ -287,8 +285,9 @@ def train_head(exp, baseline, mapping, seed, code_of):
     """One head on the baseline's trunk (head at zeros): {"curve": [(step, val loss)], "params", "ms_per_iter"}."""
     name = f"{mapping}_seed{seed}"
     cfg = Config(**{**baseline["config"], "max_iters": exp.steps, "warmup_iters": max(1, exp.steps // 10),
-                    "learning_rate": exp.learning_rate, "min_lr": exp.learning_rate / 10, "eval_interval": exp.eval_every,
-                    "eval_iters": exp.eval_batches, "ckpt_interval": exp.steps, "log_interval": max(1, exp.steps // 6),
+                    "learning_rate": exp.learning_rate, "min_lr": exp.learning_rate / 10,
+                    "eval_interval": exp.eval_every, "eval_iters": exp.eval_batches, "ckpt_interval": exp.steps,
+                    "log_interval": max(1, exp.steps // 6),
                     "seed": seed, "init_from": str(baseline["path"]), "resume": False, "sample_tokens": 0,
                     "num_threads": exp.num_threads, "variant": "vq_logits",
                     "vq_k": exp.vq_k, "vq_mapping": mapping, "vq_init": "zeros",
@@ -302,7 +301,8 @@ def train_head(exp, baseline, mapping, seed, code_of):
 def run_experiment(exp):
     baseline = train.load_baseline(exp.baseline)
     train_data, val_data, embeddings = baseline["train_data"], baseline["val_data"], baseline["state"]["wte.weight"]
-    V, maps, floors, trained = embeddings.size(0), exp.maps.split(","), [], {"identity": torch.arange(embeddings.size(0))}
+    V, maps, floors = embeddings.size(0), exp.maps.split(","), []
+    trained = {"identity": torch.arange(V)}
     counts = torch.from_numpy(np.bincount(np.asarray(train_data), minlength=V))
     print("floor of each map (fitted on train, estimated on validation, 95% block bootstrap), nats", flush=True)
     for K in sorted({exp.vq_k, *(int(k) for k in exp.floor_ks.split(","))}):
@@ -312,8 +312,8 @@ def run_experiment(exp):
                 trained[mapping] = code_of  # one map per name, the same for every seed
             f = floor_estimate(code_of, train_data, val_data, exp.bootstrap)
             floors.append({"K": K, "map": mapping, **f})
-            print(f"  K={K:5d} {mapping:10s} E[log n_c] {f['within_code_cost']:.3f} - H(y|c) {f['h_token_given_code']:.3f}"
-                  f" = {f['floor']:.3f} [{f['low']:.3f}, {f['high']:.3f}]", flush=True)
+            print(f"  K={K:5d} {mapping:10s} E[log n_c] {f['within_code_cost']:.3f} - H(y|c) "
+                  f"{f['h_token_given_code']:.3f} = {f['floor']:.3f} [{f['low']:.3f}, {f['high']:.3f}]", flush=True)
     runs = [train_head(exp, baseline, mapping, seed, trained[mapping])
             for seed in range(exp.seeds) for mapping in ["identity"] + maps]
     unigram = train.unigram_entropies(train_data, val_data, 50257)[1]
@@ -331,33 +331,33 @@ def verdicts(runs, floors, unigram, timings, exp):
     maps = exp.maps.split(",")
     final = {m: spread([r["curve"][-1][1] for r in runs if r["map"] == m]) for m in ["identity"] + maps}
     gap, floor = {m: gaps(runs, m)[-1][1:] for m in maps}, {f["map"]: f for f in floors if f["K"] == exp.vq_k}
-    full = final["identity"]
+    full, threads = final["identity"], exp.num_threads or torch.get_num_threads()
     ok = unigram - full[0] > max(3 * full[1], 0.1) and all(  # the full head learns context; gaps follow the floors
         gap[a][0] - gap[b][0] > max(gap[a][1], gap[b][1]) for a, b in [("random", "frequency")] if {a, b} <= set(gap))
-    control = (f"{'passed' if ok else 'FAILED'}: the full head learns context (val {full[0]:.3f}, spread {full[1]:.3f}; "
-               f"add-one unigram model {unigram:.3f}) and the random map's gap exceeds the frequency map's beyond the spread")
-    base = {"seeds": exp.seeds, "command": f"python vq_logits.py --num_threads={exp.num_threads or torch.get_num_threads()}"
-                                           f" --seeds={exp.seeds} --steps={exp.steps}"}
+    control = (f"{'passed' if ok else 'FAILED'}: the full head learns context (val {full[0]:.3f}, spread "
+               f"{full[1]:.3f}; add-one unigram {unigram:.3f}); the random map's gap exceeds the frequency map's "
+               f"beyond the spread")
+    base = {"seeds": exp.seeds, "command": f"python vq_logits.py --num_threads={threads} --seeds={exp.seeds} "
+                                           f"--steps={exp.steps} --maps={exp.maps} --vq_k={exp.vq_k}"}
+    interval = "{floor:.3f} [{low:.3f}, {high:.3f}]".format
     out = [{"claim": f"a codebook head ({m} map{' (ours)' * (m == 'frequency')}, K = {exp.vq_k}) costs at most +4% "
                      f"perplexity against the full softmax, the same {exp.steps} steps from the same start",
             "paper_says": "+4% perplexity (0.039 nats) on WikiText-103 and C4", "control": control, **base,
             "verdict": "inconclusive" if not ok else "not supported" if g - PAPER_PERPLEXITY_RISE > s else "supported",
-            "numbers": f"gap {g:+.3f} nats (spread {s:.3f}), {math.exp(g) - 1:+.0%} perplexity; floor at the optimum "
-                       f"{floor[m]['floor']:.3f} [{floor[m]['low']:.3f}, {floor[m]['high']:.3f}]"} for m, (g, s) in gap.items()]
-    out += [{"claim": f"at the optimum a codebook head ({m} map, K = {exp.vq_k}) can be within +4% of the full softmax "
-                      f"on this corpus", "paper_says": "+4% perplexity", **base,
-             "verdict": "not supported" if f["low"] > PAPER_PERPLEXITY_RISE else "inconclusive",
-             "numbers": f"floor {f['floor']:.3f} nats [{f['low']:.3f}, {f['high']:.3f}] against 0.039 (a lower bound: "
-                        f"below 0.039 it cannot decide)", "control": "held-out estimate, block-bootstrap interval"}
-            for m, f in floor.items() if m in gap]
+            "numbers": f"gap {g:+.3f} nats (spread {s:.3f}), {math.exp(g) - 1:+.0%} perplexity"}
+           for m, (g, s) in gap.items()]
+    out += [{"claim": f"at the optimum a codebook head ({m} map, K = {exp.vq_k}) can be within +4% of the full "
+                      f"softmax on this corpus", "paper_says": "+4% perplexity", **base,
+             "verdict": "not supported" if floor[m]["low"] > PAPER_PERPLEXITY_RISE else "inconclusive",
+             "numbers": f"floor {interval(**floor[m])} nats against 0.039 (a lower bound: below it, no decision)",
+             "control": "held-out estimate, block-bootstrap interval"} for m in gap]
     head = {m: next(r["params"]["head"] for r in runs if r["map"] == m) for m in final}
     out.append({"claim": "far fewer output-layer parameters", "paper_says": "up to 99% fewer", "verdict": "supported",
                 "numbers": f"{head[maps[0]] / 1e6:.3f}M against {head['identity'] / 1e6:.3f}M for an untied full head "
-                           f"({1 - head[maps[0]] / head['identity']:.1%} fewer); the baseline ties its head to the input "
-                           f"embedding, and against that model a codebook ADDS {head[maps[0]] / 1e6:.3f}M and saves nothing",
+                           f"({1 - head[maps[0]] / head['identity']:.1%} fewer); the baseline ties its head to the "
+                           f"input embedding, and against it a codebook ADDS {head[maps[0]] / 1e6:.3f}M, saves nothing",
                 "control": "counted by GPT.param_counts on the trained models", **base})
-    step = {m: np.median([r["ms_per_iter"] for r in runs if r["map"] == m]) for m in final}
-    t = timings
+    step, t = {m: np.median([r["ms_per_iter"] for r in runs if r["map"] == m]) for m in final}, timings
     out.append({"claim": "faster logit computation", "paper_says": "6x faster", **base,
                 "verdict": "supported" if t["full_logits"] / t["code_logits"] > 6 else "not supported",
                 "numbers": f"code logits {t['full_logits'] / t['code_logits']:.0f}x faster than full logits; scattered "
@@ -374,7 +374,8 @@ def report(runs, floors, unigram, timings, exp):
              "| head | K | head params | model params | val loss | gap to full (nats) | floor [95%] | ms/step |",
              "|---|---|---|---|---|---|---|---|"]
     for m in ["identity"] + maps:
-        r, f = next(r for r in runs if r["map"] == m), next((f for f in floors if f["K"] == exp.vq_k and f["map"] == m), {})
+        r = next(r for r in runs if r["map"] == m)
+        f = next((f for f in floors if f["K"] == exp.vq_k and f["map"] == m), {})
         g = gaps(runs, m)[-1] if m != "identity" else None
         cells = ["full softmax (untied)" if m == "identity" else m, r["K"],
                  f"{r['params']['head'] / 1e6:.3f}M", f"{r['params']['total'] / 1e6:.2f}M",
@@ -383,12 +384,13 @@ def report(runs, floors, unigram, timings, exp):
                  f"{np.median([x['ms_per_iter'] for x in runs if x['map'] == m]):.0f}"]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     curves = {m: gaps(runs, m) for m in maps}
-    lines += ["", "Gap to the full head over training (nats, mean (spread)):", "", "| step | " + " | ".join(maps) + " |",
-              "|---" * (len(maps) + 1) + "|"] + [f"| {s} | " + " | ".join("{:+.3f} ({:.3f})".format(*curves[m][i][1:])
-                                                                        for m in maps) + " |"
-                                                 for i, (s, *_) in enumerate(curves[maps[0]])]
-    lines += ["", "Verdicts:"] + [f"- {v['verdict'].upper()}: {v['claim']} (paper: {v['paper_says']}; ours: {v['numbers']})"
-                                  for v in verdict_list] + [f"- control: {verdict_list[0]['control']}"]
+    lines += ["", "Gap to the full head over training (nats, mean (spread)):", "",
+              "| step | " + " | ".join(maps) + " |", "|---" * (len(maps) + 1) + "|"]
+    lines += [f"| {s} | " + " | ".join("{:+.3f} ({:.3f})".format(*curves[m][i][1:]) for m in maps) + " |"
+              for i, (s, *_) in enumerate(curves[maps[0]])]
+    lines += ["", "Verdicts:"] + [f"- {v['verdict'].upper()}: {v['claim']} (paper: {v['paper_says']}; "
+                                  f"ours: {v['numbers']})" for v in verdict_list]
+    lines.append(f"- control: {verdict_list[0]['control']}")
     table = "\n".join(lines)
     train.write_results(out, table, {"config": dataclasses.asdict(exp), "verdict": verdict_list, "runs": runs,
                                      "floors": floors, "unigram_val": unigram, "timings_s": timings})
@@ -405,7 +407,7 @@ def plot(runs, floors, exp, curves, path):
         pts = sorted((f["K"], f["floor"], f["low"], f["high"]) for f in floors if f["map"] == m)
         K, mid, low, high = map(np.array, zip(*pts))
         ax1.errorbar(K, mid, yerr=[mid - low, high - mid], fmt="o-", color=colors[m], label=m, capsize=3)
-    ax1.set(xscale="log", xlabel="codebook size K", ylabel="floor (nats)", title="least rise of the best loss (val, 95%)")
+    ax1.set(xscale="log", xlabel="codebook size K", ylabel="floor (nats)", title="least rise of the best loss (95%)")
     for m in ["identity"] + exp.maps.split(","):
         steps = [s for s, _ in next(r["curve"] for r in runs if r["map"] == m)]
         vals = np.array([[v for _, v in r["curve"]] for r in runs if r["map"] == m])
@@ -420,7 +422,7 @@ def plot(runs, floors, exp, curves, path):
         ax3.axhspan(f["low"], f["high"], color=colors[m], alpha=0.25, lw=0)
         ax3.axhline(f["floor"], color=colors[m], ls="--", lw=1)
     ax3.set(xlabel="training step", ylabel="val loss(map) - val loss(full), nats",
-            title=f"gap over training; dashed: floor at the optimum (K = {exp.vq_k})")
+            title=f"gap over training (dashed: floor, K = {exp.vq_k})")
     for ax in (ax1, ax3):
         ax.axhline(PAPER_PERPLEXITY_RISE, color="k", ls=":", lw=1, label="+4% perplexity (paper)")
     for ax in (ax1, ax2, ax3):
@@ -431,17 +433,16 @@ def plot(runs, floors, exp, curves, path):
 def run(argv):
     try:
         exp = train.parse_args(argv, Experiment, __doc__)
-        maps, ks = exp.maps.split(","), exp.floor_ks.split(",")
-        if any(m not in MAPPINGS for m in maps) or len(set(maps)) < len(maps):
-            raise ValueError(f"--maps takes distinct names from: {', '.join(MAPPINGS)}")
-        if min(exp.seeds, exp.steps, exp.eval_every, exp.eval_batches, exp.bootstrap) < 1 or not all(
-                k.isdigit() and 1 <= int(k) <= 50257 for k in ks + [str(exp.vq_k)]):
-            raise ValueError("--seeds, --steps, --eval_every, --eval_batches, --bootstrap >= 1; --vq_k, --floor_ks in [1, 50257]")
+        maps, ks = exp.maps.split(","), exp.floor_ks.split(",") + [str(exp.vq_k)]
+        counts = (exp.seeds, exp.steps, exp.eval_every, exp.eval_batches, exp.bootstrap)
+        if any(m not in MAPPINGS for m in maps) or len(set(maps)) < len(maps) or min(counts) < 1 or not all(
+                k.isdigit() and 1 <= int(k) <= 50257 for k in ks):
+            raise ValueError(f"--maps takes distinct names from: {', '.join(MAPPINGS)}; --vq_k and --floor_ks are in "
+                             f"[1, 50257]; --seeds, --steps, --eval_every, --eval_batches, --bootstrap >= 1")
     except (train.ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    torch.set_num_threads(exp.num_threads or torch.get_num_threads())
-    print(f"{torch.get_num_threads()} thread(s)", flush=True)
+    torch.set_num_threads(exp.num_threads or torch.get_num_threads())  # train.train prints the count for each run
     report(*run_experiment(exp), exp)
     return 0
 
