@@ -31,8 +31,8 @@ from the baseline's trunk and input embedding with the head at zeros (loss log V
 steps, seeds and batches. So every head is untied (the full one has its own 6.44M parameters); the
 baseline GPT ties its head, and against that model a codebook adds K d parameters and saves none.
 
-    python vq_logits.py --num_threads=1                    # 2 seeds, 100 steps: about 6 min on a quiet 2-core CPU
-    python vq_logits.py --num_threads=1 --seeds=3 --steps=150 --floor_ks=64,256,1024,4096   # README's table
+    python vq_logits.py --num_threads=1           # 2 seeds, 100 steps, 2 maps (< 10 min); next: README's table
+    python vq_logits.py --num_threads=1 --seeds=3 --steps=150 --maps=frequency,kmeans,random --floor_ks=64,256,1024,4096
     python vq_logits.py --steps=2000 --seeds=5              # on a GPU (used when present): nearer the optima
     python train.py --variant=vq_logits --vq_k=1024 --vq_mapping=frequency   # one model with a codebook head
 """
@@ -265,7 +265,7 @@ def bench():
 
 @dataclass
 class Experiment:
-    maps: str = "frequency,kmeans,random"  # codebook maps trained against the full head, all at K = vq_k
+    maps: str = "frequency,random"       # maps trained against the full head, at K = vq_k (README's: +kmeans)
     vq_k: int = 1024                     # codebook size K (V/49)
     seeds: int = 2                       # seeds per head (README's table: 3)
     steps: int = 100                     # training steps per head, the same for every head (README's: 150)
