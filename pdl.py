@@ -182,7 +182,7 @@ def sample_from_val(model, val_data, n, prompt_len, new_tokens, seed, temperatur
 @dataclass
 class Experiment:
     alphas: str = "0,1"                          # alphas to finetune with (0, plain cross-entropy, is always run)
-    temperatures: str = "0.85,1,1.2,1.5,2"       # the alpha = 0 model sampled at these temperatures
+    temperatures: str = "0.85,1,1.2,1.5,2,3,4"   # the alpha = 0 model sampled at these temperatures
     top_ps: str = "0.9"                          # and with these top-p values (at temperature 1)
     seeds: int = 2                               # seeds per alpha (README's table: 3)
     steps: int = 100                             # finetuning steps per run (the same for every alpha)
