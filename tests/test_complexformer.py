@@ -198,5 +198,6 @@ def test_verdict_needs_the_control():
              "cmha_authors": {"1x": (1.9, 0.01), "4x": (2.31, 0.01)}}
     verdicts = cf.verdicts(stats, exp)
     assert [d["verdict"] for d in verdicts] == ["supported", "not supported (within the spread)"]
+    assert all(d["verdict"].startswith("inconclusive") for d in cf.verdicts(stats, cf.Experiment(seeds=1)))  # no spread
     stats["none"]["1x"] = (2.015, 0.01)  # RoPE no longer beats no positions by more than the spread
     assert all(d["verdict"].startswith("inconclusive") for d in cf.verdicts(stats, exp))
