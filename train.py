@@ -109,7 +109,7 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x, cos, sin, mask=None, kv_cache=None):
         B, T, C = x.size()
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head) for t in self.c_attn(x).split(C, dim=2))  # (B, T, nh, hs)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head) for t in self.c_attn(x).split(C, dim=2))  # (B,T,nh,hs)
         q, k = self.rotate(q, k, cos, sin)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, nh, T, hs)
         if kv_cache is not None:
@@ -698,7 +698,8 @@ def train(cfg, build_model=None, callback=None, quiet=False):
     ckpt_path, iter_num, history = out_dir / "ckpt.pt", 0, {"train": [], "val": []}
     if cfg.resume:
         iter_num, history = resume(ckpt_path, model, optimizer, batch_gen, device, rank, log)
-    saved_at = iter_num or None  # the iteration of the last good checkpoint
+    last_good = f"the last good checkpoint ({ckpt_path}, iteration {iter_num}) is untouched" if iter_num else \
+        "no checkpoint yet"
     raw_model = model
     if cfg.compile == "true" or (cfg.compile == "auto" and device.type == "cuda"):
         log("compiling the model with torch.compile (the first steps are slow)...")
@@ -725,9 +726,7 @@ def train(cfg, build_model=None, callback=None, quiet=False):
                 dist.all_reduce(loss)
                 loss = loss / world
             if not math.isfinite(loss := loss.item()):
-                raise NonFiniteLoss(f"stopped: loss is {loss} at iteration {iter_num}; " + (
-                    f"the last good checkpoint ({ckpt_path}, iteration {saved_at}) is untouched" if saved_at
-                    else "no checkpoint was written yet"))
+                raise NonFiniteLoss(f"stopped: loss is {loss} at iteration {iter_num}; {last_good}")
             history["train"].append((iter_num, loss))
             dt = (t_pause - t_last) / (iter_num - it_last)
             if it_last > 0 or iter_num > cfg.log_interval:  # the first interval includes warm-up and compile
@@ -742,13 +741,13 @@ def train(cfg, build_model=None, callback=None, quiet=False):
             with autocast:  # every rank evaluates the same windows: nothing to reduce
                 val = val_loss(raw_model, val_data, cfg.block_size, cfg.batch_size * world, cfg.eval_iters)
             history["val"].append((iter_num, val))
-            log(f"eval at iter {iter_num}: val cross-entropy {history['val'][-1][1]:.4f}")
+            log(f"eval at iter {iter_num}: val cross-entropy {val:.4f}")
         if iter_num % cfg.ckpt_interval == 0 or last:
             state = {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(), "iter_num": iter_num,
                      "config": dataclasses.asdict(cfg), "history": history, "rng": rng_state(batch_gen, device, world)}
             if master:
                 save_checkpoint(ckpt_path, state)
-            saved_at = iter_num
+            last_good = f"the last good checkpoint ({ckpt_path}, iteration {iter_num}) is untouched"
         t_last += time.time() - t_pause
         if callback is not None:
             callback(iter_num, {"loss": loss})
@@ -779,7 +778,7 @@ def report(cfg, summary, model, splits, data_codec, autocast, log, quiet):
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
     ax.plot(*zip(*history["train"]), label="train", lw=1)
     ax.plot(*zip(*history["val"]), "o-", label="val", ms=3)
-    ax.set(xlabel="iteration", ylabel="loss (nats/token)", title=f"{cfg.variant}, {summary['params']['total']:,} params")
+    ax.set(xlabel="iteration", ylabel="loss (nats/token)", title=f"{cfg.variant} ({summary['params']['total']:,})")
     ax.legend()
     ax.grid(alpha=0.3)
     save_figure(fig, out_dir / "loss.png")
@@ -788,8 +787,8 @@ def report(cfg, summary, model, splits, data_codec, autocast, log, quiet):
         encode, decode, _ = data_codec
         device = next(model.parameters()).device
         with autocast:
-            prompt, gen = torch.tensor([encode(cfg.sample_prompt) or [0]], device=device), torch.Generator(device=device)
-            out = model.eval().generate(prompt, cfg.sample_tokens, 0.8, 200, gen.manual_seed(cfg.seed))  # temperature, top_k
+            prompt, gen = torch.tensor([encode(cfg.sample_prompt) or [0]], device=device), torch.Generator(device)
+            out = model.eval().generate(prompt, cfg.sample_tokens, 0.8, 200, gen.manual_seed(cfg.seed))  # temp., top_k
         atomic_write(out_dir / "sample.txt", decode(out[0].tolist()).encode())
         log("-" * 60 + "\n" + decode(out[0].tolist()) + "\n" + "-" * 60)
 

@@ -359,7 +359,7 @@ def test_nan_check_runs_when_logging(tmp_path, tiny_text):
         model.loss_fn = lambda logits, targets: train.cross_entropy_loss(logits, targets) * float("nan")
         return model
     cfg = tiny_train_cfg(tmp_path, tiny_text, log_interval=3, ckpt_interval=5)
-    with pytest.raises(train.NonFiniteLoss, match=r"loss is nan at iteration 3; no checkpoint was written yet"):
+    with pytest.raises(train.NonFiniteLoss, match=r"loss is nan at iteration 3; no checkpoint yet"):
         train.train(cfg, build_model=build, quiet=True)
     assert not (tmp_path / "run" / "ckpt.pt").exists()
 
