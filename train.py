@@ -424,6 +424,8 @@ def validate(cfg):
         raise ConfigError(f"--learning_rate and --rope_base must be positive, got {cfg.learning_rate}, {cfg.rope_base}")
     if not 0 <= cfg.dropout < 1:
         raise ConfigError(f"--dropout must be in [0, 1), got {cfg.dropout}")
+    if cfg.dataset != "shakespeare_char" and cfg.vocab_size < 50257:
+        raise ConfigError(f"--vocab_size={cfg.vocab_size} is below GPT-2's 50,257 tokens")
     if cfg.n_embd % cfg.n_head or (cfg.n_embd // cfg.n_head) % 2:
         raise ConfigError(f"--n_embd={cfg.n_embd} must be n_head={cfg.n_head} times an even head size (RoPE)")
 
@@ -633,8 +635,6 @@ def load_data(cfg, rank, world):
     data_codec = codec(folder)
     if data_codec[2] != 50257:  # a character dataset: one token per character
         cfg = dataclasses.replace(cfg, vocab_size=data_codec[2])
-    elif cfg.vocab_size < 50257:
-        raise ConfigError(f"--vocab_size={cfg.vocab_size} is below GPT-2's 50,257 tokens")
     return cfg, folder, [load_tokens(folder, split, cfg.block_size + 2) for split in ("train", "val")], data_codec
 
 def make_model(cfg, build_model, train_data, device, log):

@@ -278,7 +278,7 @@ def test_parse_args_types_and_errors():
     for bad, msg in [(["--nope=1"], "unknown key 'nope'; valid keys: "), (["--max_iters=abc"], "integer"),
                      (["--bias=maybe"], "true or false"), (["--device=tpu"], "choose one of: auto, cpu"),
                      (["--n_head=3"], "even head size"), (["max_iters=3"], "--key=value"),
-                     (["--dropout=1.5"], "dropout")]:
+                     (["--dropout=1.5"], "dropout"), (["--vocab_size=100"], "below GPT-2's 50,257")]:
         with pytest.raises(train.ConfigError, match=msg):
             train.parse_args(bad)
 
