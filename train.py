@@ -711,7 +711,6 @@ def train(cfg, build_model=None, callback=None, quiet=False):
     def next_batch():
         offsets = torch.randint(len(train_data) - cfg.block_size - 1, (cfg.batch_size * world,), generator=batch_gen)
         return get_batch(train_data, offsets[rank * cfg.batch_size:(rank + 1) * cfg.batch_size], cfg.block_size, device)
-
     tokens_per_iter = cfg.batch_size * world * cfg.block_size * cfg.gradient_accumulation_steps
     peak = peak_flops(device)
     log(f"training {cfg.max_iters - iter_num} iterations of {tokens_per_iter:,} tokens -> {out_dir}")
@@ -743,10 +742,11 @@ def train(cfg, build_model=None, callback=None, quiet=False):
             history["val"].append((iter_num, val))
             log(f"eval at iter {iter_num}: val cross-entropy {val:.4f}")
         if iter_num % cfg.ckpt_interval == 0 or last:
-            state = {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(), "iter_num": iter_num,
-                     "config": dataclasses.asdict(cfg), "history": history, "rng": rng_state(batch_gen, device, world)}
+            rng = rng_state(batch_gen, device, world)  # every rank takes part: it gathers the CUDA states
             if master:
-                save_checkpoint(ckpt_path, state)
+                save_checkpoint(ckpt_path, {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
+                                            "rng": rng, "iter_num": iter_num, "config": dataclasses.asdict(cfg),
+                                            "history": history})
             last_good = f"the last good checkpoint ({ckpt_path}, iteration {iter_num}) is untouched"
         t_last += time.time() - t_pause
         if callback is not None:
@@ -799,11 +799,13 @@ def report(cfg, summary, model, splits, data_codec, autocast, log, quiet):
 def load_baseline(path="out/baseline/ckpt.pt"):
     """What a finetuning experiment needs from the baseline checkpoint, training `python train.py`'s default model
     first if there is none: {"path", "config" (its TrainConfig fields), "state", "train_data", "val_data"}."""
-    path = Path(path)
-    if not path.exists() or torch.load(path, weights_only=True).get("format") != CHECKPOINT_FORMAT:
+    path, ckpt = Path(path), None
+    with contextlib.suppress(FileNotFoundError, DataError):  # missing, or written by an older train.py
+        ckpt = load_checkpoint(path)
+    if ckpt is None:
         print(f"no baseline checkpoint of this train.py at {path}: training one with its defaults first", flush=True)
         train(TrainConfig(out_dir=str(path.parent), sample_tokens=0))
-    ckpt = load_checkpoint(path)
+        ckpt = load_checkpoint(path)
     print(f"baseline: {path} ({ckpt['iter_num']} iterations, val loss {ckpt['history']['val'][-1][1]:.4f})", flush=True)
     config = {k: v for k, v in ckpt["config"].items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
     folder = prepare_data(config["dataset"], config["data_dir"])
