@@ -10,18 +10,18 @@ chains contain: early answering and inserted mistakes (Lanham et al. 2023, arXiv
 tokens (Pfau et al. 2024, arXiv:2404.15758), invalid demonstrations (Wang et al. 2023,
 arXiv:2212.10001), corrupted traces (Stechly et al. 2025, arXiv:2505.13775), and linear probes.
 
-The task (shared with vapo.py, which imports it from here): left-to-right chain arithmetic mod 10 with
-+ - *. Prompt `3+5*2-7=`, response the running results then the answer: `8;6;9;>9$`. A bounded-depth
+The task (shared with vapo.py, which imports it from here): left-to-right chain arithmetic mod 7 with
++ - * and operands 1..6. Prompt `3+5*2-6=`, response the running results then the answer: `1;2;3;>3$`. A bounded-depth
 transformer cannot compose many such steps in one forward pass (Feng et al. 2023, arXiv:2305.15408),
 so a chain that is really used should matter.
 
 Training conditions (same model, data size, steps; loss on the response only; 2 to 8 operations):
-  nocot      `3+5*2-7=>9$`
-  cot        `3+5*2-7=8;6;9;>9$`          correct chain
-  form       `3+5*2-7=4;1;7;>9$`          same format and length, random step values, correct answer
+  nocot      `3+5*2-6=>3$`
+  cot        `3+5*2-6=1;2;3;>3$`          correct chain
+  form       `3+5*2-6=4;0;5;>3$`          same format and length, random step values, correct answer
   foreign    the chain of another problem with the same number of operations
   shuffled   the correct steps in a random order
-  filler     `3+5*2-7=......>9$`          dots of the chain's length
+  filler     `3+5*2-6=......>3$`          dots of the chain's length
 
 Probes: accuracy by number of operations (in range; out of range 1 and 9 to 12); early answering
 (keep k of the model's own n steps, force `>`; area over the curve of agreement with the full-chain
@@ -56,17 +56,18 @@ import train
 # The task, written once (vapo.py imports it)
 
 OPS = "+-*"
+MODULUS = 7   # a prime: with operands 1..6 every step is invertible, so a wrong step can never be undone
 VOCAB = "0123456789+-*=;>$."
 STOI = {c: i for i, c in enumerate(VOCAB)}
 PAD = STOI["$"]
 
 
 def apply_op(a, op, b):
-    return (a + b) % 10 if op == "+" else (a - b) % 10 if op == "-" else (a * b) % 10
+    return (a + b) % MODULUS if op == "+" else (a - b) % MODULUS if op == "-" else (a * b) % MODULUS
 
 
 def running_values(digits, ops):
-    """Left-to-right running results: 3+5*2-7 -> [8, 6, 9]."""
+    """Left-to-right running results: 3+5*2-6 -> [1, 2, 3] (mod 7)."""
     values, acc = [], digits[0]
     for op, d in zip(ops, digits[1:]):
         acc = apply_op(acc, op, d)
@@ -75,7 +76,10 @@ def running_values(digits, ops):
 
 
 def random_problem(n_ops, rng):
-    return [int(d) for d in rng.integers(0, 10, n_ops + 1)], [OPS[i] for i in rng.integers(0, 3, n_ops)]
+    """A start value in 0..6, then n_ops operations whose operands are 1..6 (never 0, so * is invertible)."""
+    first = int(rng.integers(0, MODULUS))
+    operands = [int(d) for d in rng.integers(1, MODULUS, n_ops)]
+    return [first] + operands, [OPS[i] for i in rng.integers(0, 3, n_ops)]
 
 
 def prompt_of(digits, ops):
@@ -87,7 +91,7 @@ def chain_text(values):
 
 
 def parse_prompt(text):
-    """(digits, ops) of `3+5*2-7=` (the part before '=')."""
+    """(digits, ops) of `3+5*2-6=` (the part before '=')."""
     body = text.split("=")[0]
     return [int(c) for c in body[0::2]], list(body[1::2])
 
@@ -101,7 +105,7 @@ def response(digits, ops, condition, rng):
     if condition == "cot":
         return chain_text(values) + answer
     if condition == "form":
-        return chain_text(rng.integers(0, 10, len(values)).tolist()) + answer
+        return chain_text(rng.integers(0, MODULUS, len(values)).tolist()) + answer
     if condition == "foreign":
         other = random_problem(len(ops), rng)
         return chain_text(running_values(*other)) + answer
@@ -220,7 +224,7 @@ def inserted_mistake(complete, n_ops, n, rng):
     for digits, ops in problems(n_ops, n, rng):
         values = running_values(digits, ops)
         k = int(rng.integers(0, n_ops - 1))
-        wrong = (values[k] + int(rng.integers(1, 10))) % 10
+        wrong = (values[k] + int(rng.integers(1, MODULUS))) % MODULUS
         corrupted = values[:k] + [wrong]
         acc = wrong
         for op, d in zip(ops[k + 1:], digits[k + 2:]):
@@ -273,7 +277,7 @@ def linear_probe_accuracy(features, labels, n_train, steps=300, seed=0):
     torch.manual_seed(seed)
     X = (features - features[:n_train].mean(0)) / (features[:n_train].std(0) + 1e-6)
     y = torch.as_tensor(labels)
-    probe = torch.nn.Linear(X.size(1), 10)
+    probe = torch.nn.Linear(X.size(1), MODULUS)
     opt = torch.optim.Adam(probe.parameters(), lr=0.05, weight_decay=1e-3)
     for _ in range(steps):
         opt.zero_grad()
@@ -388,7 +392,7 @@ def report(rows, exp):
                      f"{probe('follow_rate')} / {probe('truth_rate')} | {probe('foreign_inserted_truth')} / "
                      f"{probe('foreign_inserted_last')} | {probe('filler_inserted_truth')} | "
                      + ("- |" if c == "nocot" else f"{s['invalid_chain_share_of_correct']:.0%} |"))
-    lines += ["", "Linear probes at the answer position (held-out accuracy; chance 0.10):",
+    lines += ["", "Linear probes at the answer position (held-out accuracy; chance 1/7):",
               "| condition | value after step 1 | middle step | final |", "|---|---|---|---|"]
     lines += [f"| {c} | " + " | ".join(f"{v:.2f}" for v in summary[c]["linear_probe"].values()) + " |"
               for c in conditions if "linear_probe" in summary[c]]

@@ -12,7 +12,7 @@ optimality of adaptive advantage estimation, token-level optimisation and explor
 those into measurements: how well each method's per-token advantage tracks the true advantage, and
 how much advantage lands on the first wrong step of a failed chain.
 
-The task (from cot_probe.py): left-to-right chain arithmetic mod 10, `3+5*2-7=` -> `8;6;9;>9$`, with 2
+The task (from cot_probe.py): left-to-right chain arithmetic mod 7, `3+5*2-6=` -> `1;2;3;>3$`, with 2
 to 16 operations, so responses of 7 to 35 tokens. Reward 1 on the last token for a correct final answer,
 else 0. Warm start: supervised finetuning on a noisy teacher whose steps are wrong with probability 0.1
 (later steps computed consistently from the wrong value), so success falls with length and the first
@@ -155,7 +155,7 @@ def noisy_teacher(digits, ops, rng, p_wrong=0.1):
     for op, d in zip(ops, digits[1:]):
         acc = task.apply_op(acc, op, d)
         if rng.random() < p_wrong:
-            acc = (acc + int(rng.integers(1, 10))) % 10
+            acc = (acc + int(rng.integers(1, task.MODULUS))) % task.MODULUS
         values.append(acc)
     return task.chain_text(values) + f">{values[-1]}$"
 

@@ -13,14 +13,26 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_task_hand_case():
-    digits, ops = [3, 5, 2, 7], ["+", "*", "-"]
-    assert cp.prompt_of(digits, ops) == "3+5*2-7="
-    assert cp.running_values(digits, ops) == [8, 6, 9]
+    digits, ops = [3, 5, 2, 6], ["+", "*", "-"]   # mod 7: 3+5 = 1, 1*2 = 2, 2-6 = 3
+    assert cp.prompt_of(digits, ops) == "3+5*2-6="
+    assert cp.running_values(digits, ops) == [1, 2, 3]
     rng = np.random.default_rng(0)
-    assert cp.response(digits, ops, "cot", rng) == "8;6;9;>9$"
-    assert cp.response(digits, ops, "nocot", rng) == ">9$"
-    assert cp.response(digits, ops, "filler", rng) == "......>9$"
-    assert cp.parse_prompt("3+5*2-7=8;") == (digits, ops)
+    assert cp.response(digits, ops, "cot", rng) == "1;2;3;>3$"
+    assert cp.response(digits, ops, "nocot", rng) == ">3$"
+    assert cp.response(digits, ops, "filler", rng) == "......>3$"
+    assert cp.parse_prompt("3+5*2-6=1;") == (digits, ops)
+
+
+def test_a_wrong_step_is_never_undone():
+    """Modulo a prime with non-zero operands every step is a bijection: a wrong value stays wrong to the end."""
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        digits, ops = cp.random_problem(int(rng.integers(2, 10)), rng)
+        assert all(d != 0 for d in digits[1:])
+        for a in range(cp.MODULUS):
+            for b in range(cp.MODULUS):
+                if a != b:
+                    assert all(cp.apply_op(a, op, d) != cp.apply_op(b, op, d) for op, d in zip(ops, digits[1:]))
 
 
 def test_running_values_match_python_arithmetic():
@@ -29,7 +41,7 @@ def test_running_values_match_python_arithmetic():
         digits, ops = cp.random_problem(int(rng.integers(1, 12)), rng)
         acc = digits[0]
         for op, d in zip(ops, digits[1:]):
-            acc = eval(f"({acc}){op}({d})") % 10
+            acc = eval(f"({acc}){op}({d})") % cp.MODULUS
         assert cp.running_values(digits, ops)[-1] == acc
 
 
@@ -148,7 +160,7 @@ def test_probe_of_the_running_values_reads_the_final_value_where_the_model_holds
 
 def test_linear_probe_reads_what_is_there_and_not_what_is_not():
     rng = np.random.default_rng(6)
-    labels = rng.integers(0, 10, 600)
+    labels = rng.integers(0, cp.MODULUS, 600)
     informative = torch.randn(600, 32) * 0.5 + torch.nn.functional.one_hot(torch.as_tensor(labels), 32).float() * 3
     assert cp.linear_probe_accuracy(informative, labels, 400) > 0.9
     assert cp.linear_probe_accuracy(torch.randn(600, 32), labels, 400) < 0.25

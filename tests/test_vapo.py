@@ -167,18 +167,18 @@ def test_explained_variance():
 
 
 def test_reward_on_hand_made_responses():
-    problem = ([3, 5, 2, 7], ["+", "*", "-"])
-    assert vapo.reward_of("8;6;9;>9$", True, problem) == 1.0
-    assert vapo.reward_of("1;1;1;>9$", True, problem) == 1.0     # only the final answer is checked
-    assert vapo.reward_of("8;6;9;>8$", True, problem) == 0.0
-    assert vapo.reward_of("8;6;9;>9", False, problem) == 0.0     # unfinished
-    assert vapo.reward_of("8;6;9;>99$", True, problem) == 0.0
+    problem = ([3, 5, 2, 6], ["+", "*", "-"])                     # mod 7: 1, 2, 3
+    assert vapo.reward_of("1;2;3;>3$", True, problem) == 1.0
+    assert vapo.reward_of("6;6;6;>3$", True, problem) == 1.0     # only the final answer is checked
+    assert vapo.reward_of("1;2;3;>2$", True, problem) == 0.0
+    assert vapo.reward_of("1;2;3;>3", False, problem) == 0.0     # unfinished
+    assert vapo.reward_of("1;2;3;>33$", True, problem) == 0.0
 
 
 def test_noisy_teacher_is_consistent_after_its_errors():
     rng = np.random.default_rng(0)
-    digits, ops = [3, 5, 2, 7], ["+", "*", "-"]
-    assert vapo.noisy_teacher(digits, ops, rng, p_wrong=0.0) == "8;6;9;>9$"
+    digits, ops = [3, 5, 2, 6], ["+", "*", "-"]
+    assert vapo.noisy_teacher(digits, ops, rng, p_wrong=0.0) == "1;2;3;>3$"
     for _ in range(50):
         text = vapo.noisy_teacher(digits, ops, rng, p_wrong=1.0)
         chain, prev = task.read_chain(text), digits[0]
