@@ -283,6 +283,21 @@ def test_parse_args_types_and_errors():
             train.parse_args(bad)
 
 
+def test_quick_starts_from_smaller_defaults_and_flags_still_win():
+    full, quick = train.parse_args([]), train.parse_args(["--quick=true"])
+    assert quick.quick and not full.quick and quick.eval_interval <= full.eval_interval
+    assert (quick.dataset, quick.max_iters, quick.out_dir) == ("shakespeare_char", 500, "out/baseline_quick")
+    assert quick.out_dir != full.out_dir and full.out_dir == ""       # never the checkpoint paper files load
+    assert train.parse_args(["--max_iters=7", "--quick=true"]).max_iters == 7
+    assert train.parse_args(["--quick=false"]).max_iters == full.max_iters
+
+    @dataclasses.dataclass
+    class PaperConfig(train.TrainConfig):  # a variant's config that defines no quick run of its own
+        pass
+    with pytest.raises(train.ConfigError, match="--quick is not defined here"):
+        train.parse_args(["--quick=true"], PaperConfig)
+
+
 @pytest.mark.parametrize("args, msg", [
     (["--nope=1"], "unknown key 'nope'"),
     (["--variant=nope"], "unknown variant 'nope'; valid variants: baseline"),
