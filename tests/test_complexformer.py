@@ -1,4 +1,5 @@
 """Tests for complexformer.py: CMHA reduces to RoPE, factorised = pairwise, relative positions, causality, gradients."""
+import dataclasses
 import json
 import math
 import os
@@ -201,3 +202,31 @@ def test_verdict_needs_the_control():
     assert all(d["verdict"].startswith("inconclusive") for d in cf.verdicts(stats, cf.Experiment(seeds=1)))  # no spread
     stats["none"]["1x"] = (2.015, 0.01)  # RoPE no longer beats no positions by more than the spread
     assert all(d["verdict"].startswith("inconclusive") for d in cf.verdicts(stats, exp))
+
+
+def test_quick_run_is_smaller_writes_elsewhere_and_says_so(tmp_path, monkeypatch):
+    """--quick=true: fewer seeds and steps, its own folder, flags given still win, no reuse of earlier rows (an edit
+    must show), verdicts marked quick; a full run still reuses rows written before --quick existed."""
+    full, quick = cf.Experiment(), train.parse_args(["--quick=true"], cf.Experiment)
+    assert quick.quick and quick.out_dir != full.out_dir and set(cf.Experiment.QUICK) == {"seeds", "iters", "out_dir"}
+    assert quick.seeds < full.seeds and quick.iters < full.iters and train.parse_args(
+        ["--quick=true", "--seeds=2"], cf.Experiment).seeds == 2
+    stats = {v: {"1x": (2.0, 0.0), "4x": (2.0, 0.0)} for v in ("rope", "none", "cmha")}
+    assert all(v["quick"] for v in cf.verdicts(stats, quick)) and not any(v["quick"] for v in cf.verdicts(stats, full))
+    assert "--quick=true" in cf.verdicts(stats, quick)[0]["command"]
+    exp = cf.Experiment(variants="rope", seeds=1, out_dir=str(tmp_path))
+    settings = {**dataclasses.asdict(exp), "variants": "rope", "lrs": 2e-3, "seeds": 0, "out_dir": None}
+    del settings["quick"]  # as a row written before --quick existed
+    (tmp_path / "rope_lr0.002_seed0").mkdir()
+    (tmp_path / "rope_lr0.002_seed0" / "row.json").write_text(json.dumps({"variant": "rope", "settings": settings}))
+    monkeypatch.setattr(train, "train", lambda *a, **k: pytest.fail("trained a run it could reuse"))
+    assert cf.run_experiment(exp)[0]["variant"] == "rope"
+
+    class Trained(Exception):
+        pass
+
+    def train_instead(*args, **kwargs):
+        raise Trained
+    monkeypatch.setattr(train, "train", train_instead)
+    with pytest.raises(Trained):  # the same row, but a quick run trains it again
+        cf.run_experiment(dataclasses.replace(exp, quick=True))
