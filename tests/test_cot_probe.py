@@ -1,4 +1,5 @@
 """Tests for cot_probe.py: the task generator, and every probe validated on scripted models."""
+import json
 import os
 import subprocess
 import sys
@@ -146,16 +147,42 @@ class TokensBack:
         return torch.cat([torch.zeros_like(h[:, :self.back]), h[:, :h.size(1) - self.back]], 1)
 
 
-def test_answer_position_states_are_read_at_the_answer_arrow():
-    texts = ["3+5*2-7=8;6;9;>", "3+5=8;>", "1-2*3=....>", "4*4=>"]
-    states = cp.answer_position_states(TokensBack(0), texts)
-    assert torch.equal(states, torch.nn.functional.one_hot(torch.tensor([cp.STOI[">"]] * 4), len(cp.VOCAB)).float())
+class TokensAhead:
+    """A stand-in whose state at position t is the one-hot of the NEXT token: it 'knows' what it is about to write."""
+
+    def hidden(self, idx):
+        h = torch.nn.functional.one_hot(idx, len(cp.VOCAB)).float()
+        return torch.cat([h[:, 1:], torch.zeros_like(h[:, :1])], 1)
 
 
-def test_probe_of_the_running_values_reads_the_final_value_where_the_model_holds_it():
-    # at '>' after `...9;`, the state of TokensBack(2) is the one-hot of the final value 9: linearly readable
-    probe = cp.probe_running_values(TokensBack(2), "cot", 6, 100, np.random.default_rng(7))
-    assert probe["final"] == 1.0 and probe["step 1"] < 0.5
+class KnowsTheAnswerAtEquals:
+    """A stand-in whose state is zero except at '=', where it is the one-hot of the final value."""
+
+    def hidden(self, idx):
+        h = torch.zeros(*idx.shape, len(cp.VOCAB))
+        for b, row in enumerate(idx.tolist()):
+            text = cp.decode(row)
+            h[b, text.index("="), cp.running_values(*cp.parse_prompt(text))[-1]] = 1.0
+        return h
+
+
+def test_linear_probes_read_each_label_where_it_is_not_in_the_input():
+    rng = np.random.default_rng(7)
+    ahead = cp.probe_running_values(TokensAhead(), "cot", 6, 200, rng)
+    # the position just before a step's slot: a model about to write the step holds it there ...
+    assert ahead["step 3, before it is written"] == 1.0 and ahead["last step, before it is written"] == 1.0
+    # ... and the input itself at that position (a ';') does not: the label is not in the input
+    here = cp.probe_running_values(TokensBack(0), "cot", 6, 200, rng)
+    assert here["step 3, before it is written"] < 0.35 and here["last step, before it is written"] < 0.35
+    assert here["final value at '='"] < 0.35
+    # the final value is read at '=' itself; the last operand, one token back, is the probe's positive control
+    knows = cp.probe_running_values(KnowsTheAnswerAtEquals(), "form", 6, 200, rng)
+    assert knows["final value at '='"] == 1.0 and knows["step 3, before it is written"] < 0.35
+    back = cp.probe_running_values(TokensBack(1), "nocot", 6, 200, rng)
+    assert set(back) == {"control: last operand at '='", "final value at '='"}
+    assert back["control: last operand at '='"] == 1.0 and back["final value at '='"] < 0.35
+    filler = cp.probe_running_values(TokensAhead(), "filler", 6, 200, rng)   # the next token is a dot: nothing
+    assert filler["step 3, before it is written"] < 0.35
 
 
 def test_linear_probe_reads_what_is_there_and_not_what_is_not():
@@ -195,6 +222,95 @@ def test_decision_rule_needs_each_of_its_clauses():
     assert cp.decide({**imitation, "nocot": {"in_range": 0.75}})[0] == "mixed"
 
 
+def test_revised_rule_subtracts_the_form_only_aoc_and_needs_gaps_beyond_the_spread():
+    cot = {"in_range": 0.95, "truth_rate": 0.1, "follow_rate": 0.9, "aoc": 0.8, "invalid_chain_share_of_correct": 0.0}
+    computation = {"cot": cot, "form": {"in_range": 0.3, "aoc": 0.3}, "nocot": {"in_range": 0.2}}
+    assert cp.decide(computation, revised=True)[0] == "the chain is computation"
+    # a form-only model whose answers move as much under truncation: the original rule still says computation
+    unstable = {**computation, "form": {"in_range": 0.3, "aoc": 0.7}}
+    assert cp.decide(unstable)[0] == "the chain is computation" and cp.decide(unstable, revised=True)[0] == "mixed"
+    # follow > truth, but not beyond the spread over seeds; and the original rule ignores spreads
+    spread = {"cot": {"follow_rate": 0.3, "truth_rate": 0.3}, "form": {}, "nocot": {}}
+    near = {**computation, "cot": {**cot, "follow_rate": 0.6, "truth_rate": 0.2}}
+    assert cp.decide(near, spread)[0] == "the chain is computation"
+    assert cp.decide(near, spread, revised=True)[0] == "mixed"
+    # the revised rule also needs follow > truth, not only follow > 0.5
+    assert cp.decide({**computation, "cot": {**cot, "follow_rate": 0.6, "truth_rate": 0.7}}, revised=True)[0] == "mixed"
+
+
+def test_verdicts_are_inconclusive_unless_the_control_passes():
+    cot = {"in_range": 0.95, "long": 0.2, "truth_rate": 0.1, "follow_rate": 0.9, "aoc": 0.8,
+           "invalid_chain_share_of_correct": 0.0}
+    summary = {"cot": cot, "form": {"in_range": 0.3, "aoc": 0.3}, "nocot": {"in_range": 0.2}}
+    spread = {c: {k: 0.01 for k in summary[c]} for c in summary}
+    exp = cp.Experiment(seeds=3)
+    verdicts = cp.verdicts(summary, spread, exp)
+    assert [d["verdict"] for d in verdicts] == ["not supported (the chain computes)"] * 2 + ["supported"]
+    assert all(set(d) >= {"claim", "paper_says", "verdict", "control", "seeds", "command"} for d in verdicts)
+    assert "passed" in verdicts[0]["control"] and verdicts[0]["seeds"] == 3
+    failed = cp.verdicts({**summary, "nocot": {"in_range": 0.9}}, spread, exp)
+    assert all(d["verdict"].startswith("inconclusive") and "FAILED" in d["control"] for d in failed)
+    # seeds that disagree: the means alone would give the original rule a verdict, the control does not pass
+    noisy = {**spread, "cot": {**spread["cot"], "in_range": 0.5}, "nocot": {"in_range": 0.5}}
+    assert cp.decide(summary)[0] == "the chain is computation"
+    assert [d["verdict"] for d in cp.verdicts(summary, noisy, exp)] == ["inconclusive (the control did not pass)"] * 3
+    one_seed = cp.verdicts(summary, {c: {} for c in summary}, cp.Experiment(seeds=1))
+    assert one_seed[0]["verdict"].startswith("not supported") and one_seed[1]["verdict"].startswith("inconclusive")
+
+
+def test_early_answering_keeps_k_dot_pairs_of_a_filler_chain():
+    assert cp.chain_units("......>3$") == ["..", "..", ".."]
+    assert cp.chain_units("1;2;3;>3$") == ["1;", "2;", "3;"] and cp.chain_units(">3$") == []
+    seen = []
+
+    def filler_model(texts):  # writes dots and the true answer, and records what it was given
+        seen.extend(t.split("=", 1)[1] for t in texts if t.endswith(">"))
+        return [f"{cp.running_values(*cp.parse_prompt(t))[-1]}$" if t.endswith(">") else
+                "." * (2 * len(cp.parse_prompt(t)[1])) + f">{cp.running_values(*cp.parse_prompt(t))[-1]}$" for t in texts]
+    curve, aoc = cp.early_answering(filler_model, 4, 20, np.random.default_rng(0))
+    assert curve == [1.0] * 5 and aoc == 0.0
+    assert set(seen) == {">", "..>", "....>", "......>", "........>"}
+
+
+def stops_or_errs_after(limit, err=False):
+    """A scripted chain model that is right for `limit` steps, then stops (writes '>') or writes wrong steps."""
+    def complete(texts):
+        out = []
+        for text in texts:
+            digits, ops = cp.parse_prompt(text)
+            values, given = cp.running_values(digits, ops), len(cp.read_chain(text.split("=", 1)[1] + ">"))
+            steps = [v if i < limit else (v + 1) % cp.MODULUS for i, v in enumerate(values)][given:]
+            steps = steps if err else steps[:max(0, limit - given)]
+            out.append(cp.chain_text(steps) + f">{(steps or values[:given] or digits)[-1]}$")
+        return out
+    return complete
+
+
+def test_failure_modes_and_step_accuracy_tell_stopping_from_wrong_steps():
+    rng = np.random.default_rng(8)
+    stop = cp.failure_modes(stops_or_errs_after(8), 11, 50, rng)
+    assert stop["stops early"] == pytest.approx(1) and stop["stops after 8"] == pytest.approx(1)
+    assert stop["first wrong step 9+"] == 0 and stop["right"] == 0
+    wrong = cp.failure_modes(stops_or_errs_after(8, err=True), 11, 50, rng)
+    assert wrong["first wrong step 9+"] == pytest.approx(1) and wrong["stops early"] == 0
+    early = cp.failure_modes(stops_or_errs_after(3, err=True), 11, 50, rng)
+    assert early["first wrong step 1-8"] == pytest.approx(1)
+    assert cp.failure_modes(follower, 10, 50, rng)["right"] == pytest.approx(1)
+    right, stops = cp.step_accuracy_given_prefix(stops_or_errs_after(8), 12, 50, rng)
+    assert right == [1.0] * 8 + [0.0] * 4 and stops == [0.0] * 8 + [1.0] * 4
+    right, stops = cp.step_accuracy_given_prefix(stops_or_errs_after(8, err=True), 12, 50, rng)
+    assert right == [1.0] * 8 + [0.0] * 4 and stops == [0.0] * 12
+
+
+def test_quick_config_is_valid_and_smaller_than_the_default():
+    default, quick = cp.Experiment(), cp.quick_config(cp.Experiment(quick=True))
+    cp.check(quick)
+    assert set(quick.conditions.split(",")) < set(default.conditions.split(",")) and {"cot", "nocot"} <= set(
+        quick.conditions.split(","))
+    assert quick.steps < default.steps and quick.n_eval < default.n_eval and quick.seeds <= default.seeds
+    assert quick.out_dir != default.out_dir and cp.quick_config(cp.Experiment(out_dir="x")).out_dir == "x"
+
+
 def test_read_answer_is_the_digit_after_the_last_arrow():
     assert cp.read_answer("8;6;9;>9$") == 9
     assert cp.read_answer(">3;>7$") == 7            # early answering prefixes '>' to a continuation with its own
@@ -217,5 +333,7 @@ def test_smoke_experiment(tmp_path):
         model = cp.train_condition(c, 0, exp)
         rows.append(cp.evaluate(model, c, exp, 0))
     summary, verdict = cp.report(rows, exp)
-    assert set(summary) == {"nocot", "cot", "form"} and isinstance(verdict, str)
+    assert set(summary) == {"nocot", "cot", "form"} and len(verdict) == 3
     assert all((tmp_path / "cot" / n).exists() for n in ("results.json", "results.md", "cot_probe.png"))
+    saved = json.loads((tmp_path / "cot" / "results.json").read_text())["verdict"]
+    assert [set(d) >= {"claim", "paper_says", "verdict", "control", "seeds", "command"} for d in saved] == [True] * 3
