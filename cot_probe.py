@@ -50,6 +50,7 @@ Revision, 2026-11-29 (issue 14; the rule above stays as written, and both verdic
     python cot_probe.py --quick=true          # nocot and cot, 1 seed, fewer steps
 """
 import dataclasses
+import json
 import re
 import sys
 from dataclasses import dataclass
@@ -524,9 +525,15 @@ def run(argv):
     print(f"{torch.get_num_threads()} thread(s); conditions {exp.conditions}, {exp.seeds} seed(s), {exp.steps} steps")
     rows = []
     for condition in exp.conditions.split(","):
-        for seed in range(exp.seeds):
-            model = train_condition(condition, seed, exp)
-            rows.append(evaluate(model, condition, exp, seed))
+        for seed in range(exp.seeds):  # one file per model and settings: reruns and parallel runs reuse it
+            path = Path(exp.out_dir) / "rows" / (f"{condition}_seed{seed}_{exp.steps}_{exp.batch_size}_{exp.n_layer}x"
+                                                 f"{exp.n_embd}_{exp.n_eval}.json")
+            if path.exists():
+                rows.append(json.loads(path.read_text()))
+                rows[-1]["accuracy"] = {int(n): a for n, a in rows[-1]["accuracy"].items()}
+            else:
+                rows.append(evaluate(train_condition(condition, seed, exp), condition, exp, seed))
+                train.atomic_write(path, json.dumps(rows[-1]).encode())
             print(f"{condition} seed {seed}: accuracy 2-8 ops {rows[-1]['in_range']:.2f}", flush=True)
     summary, verdict = report(rows, exp)
     if exp.quick:
