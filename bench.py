@@ -5,8 +5,8 @@ bench.py: speed targets as numbers measured in one run, never as timed tests.
     python bench.py --only=train    # one group: train, or the name of a paper file that defines bench()
 
 Each group returns flat `name: number` rows; all rows go to out/bench.json and a table is printed.
-Groups: `train` lives here; every paper file next to train.py that defines `bench() -> dict` is a group
-named after the file, so a paper file adds its own rows without editing this one.
+Groups: `train` and `vapo` live here; every paper file next to train.py that defines `bench() -> dict` is a
+group named after the file, so a paper file adds its own rows without editing this one.
 Timings are medians of repeats after a warm-up (the first call is an outlier), on whatever threads
 torch uses by default; the thread count is printed and stored.
 """
@@ -99,8 +99,24 @@ def bench_train():
     return rows
 
 
+def bench_vapo():
+    """vapo_iter_seconds: one VAPO iteration (256 rollouts, actor and critic updates) of vapo.py's default model,
+    untrained (the cost does not depend on the weights), without value pretraining."""
+    import vapo
+    exp = vapo.Experiment()
+    torch.manual_seed(0)
+    sft = train.GPT(train.GPTConfig(vocab_size=len(vapo.task.VOCAB), block_size=vapo.BLOCK, n_layer=exp.n_layer,
+                                    n_head=4, n_embd=exp.n_embd)).eval()
+    cfg = vapo.method_config("vapo", iters=3, value_pretrain=False)
+    metrics, *_ = vapo.train_method(cfg, sft, log=lambda s: None)
+    return {"vapo_iter_seconds": statistics.median(r["seconds"] for r in metrics["iters"][1:])}
+
+
+GROUPS = {"train": bench_train, "vapo": bench_vapo}   # groups that live here; paper files may add their own bench()
+
+
 def main(argv):
-    groups = ["train"] + train.paper_files(defining=("bench",))
+    groups = list(GROUPS) + train.paper_files(defining=("bench",))
     only = None
     for arg in argv:
         m = re.fullmatch(r"--only=(\w+)", arg)
@@ -115,7 +131,7 @@ def main(argv):
         if only and name != only:
             continue
         t0 = time.time()
-        result = bench_train() if name == "train" else importlib.import_module(name).bench()
+        result = GROUPS[name]() if name in GROUPS else importlib.import_module(name).bench()
         rows.update(result)
         print(f"[{name}] {time.time() - t0:.0f}s")
     width = max(map(len, rows))

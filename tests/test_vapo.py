@@ -1,5 +1,6 @@
 """Tests for vapo.py: GAE, length-adaptive lambda, loss aggregation, clip-higher, GRPO, critic metrics,
 the reward and the teacher, and a 2-iteration run of each method."""
+import dataclasses
 import os
 import subprocess
 import sys
@@ -189,23 +190,106 @@ def test_noisy_teacher_is_consistent_after_its_errors():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["ppo", "grpo", "vapo"])
-def test_two_iteration_smoke_run(method):
+@pytest.mark.parametrize("method", ["mc", "ppo", "grpo", "vapo", "oracle"])
+def test_two_iteration_smoke_run_and_its_credit_analysis(method):
     torch.manual_seed(0)
     sft = train.GPT(train.GPTConfig(vocab_size=len(task.VOCAB), block_size=vapo.BLOCK, n_layer=1, n_head=2,
                                     n_embd=16)).eval()
-    cfg = vapo.method_config(method, iters=2, rollouts=32, group_size=8, minibatch=16, value_pretrain_min=1,
-                                 value_pretrain_max=2)
-    metrics, policy, critic, batch = vapo.train_method(cfg, sft, vapo.test_problems(4), log=lambda s: None)
-    assert len(metrics["iters"]) == 2 and "test_accuracy" in metrics["iters"][-1]
+    cfg = vapo.method_config(method, iters=2, rollouts=32, group_size=8, minibatch=16, value_pretrain_steps=1,
+                             continuations=1)
+    exp = vapo.Experiment(analysis_rows=4, mc_continuations=1, heldout=16)
+    heldout = vapo.rollout(sft, vapo.sample_prompts(2, np.random.default_rng(0)), 8, torch.Generator().manual_seed(0))
+    curve, state = vapo.pretrain_value(vapo.Critic(sft), sft, cfg, 2, heldout, eval_every=1)
+    assert [s for s, _ in curve] == [0, 1, 2] and state is not None
+    metrics, policy, critic = vapo.train_method(cfg, sft, state, log=lambda s: None)
+    assert len(metrics["iters"]) == 2
     row = metrics["iters"][-1]
     assert 0 <= row["reward"] <= 1 and np.isfinite(row["kl_ref"]) and np.isfinite(row["entropy"])
-    assert (critic is None) == (method == "grpo")
+    assert (critic is None) == (method not in ("ppo", "vapo"))
     if method == "vapo":
-        assert row["lambda_policy"][2] < 1 and len(metrics["value_pretrain_ev"]) >= 1
+        assert row["lambda_policy_mean"] < 1
+    credit = vapo.credit_assignment(cfg, policy, critic, exp)
+    assert credit["rows"] == 4 and -1 <= credit["corr"] <= 1 or np.isnan(credit["corr"])
 
 
 def test_cli_bad_value_exit_2(tmp_path):
     r = subprocess.run([sys.executable, os.path.join(ROOT, "vapo.py"), "--iters=0"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--iters" in r.stderr and list(tmp_path.iterdir()) == []
+
+
+def hand_batch(problem, response):
+    """A one-row rollout batch holding a given response (as `rollout` would return it)."""
+    tokens = torch.tensor([task.encode(response)])
+    n = len(response)
+    reward = torch.tensor([vapo.reward_of(response, response.endswith("$"), problem)])
+    return {"problems": [problem], "tokens": tokens, "resp_len": torch.tensor([n]), "mask": torch.ones(1, n),
+            "reward": reward}
+
+
+def test_first_wrong_token_and_wrong_so_far():
+    problem = ([3, 5, 2, 6], ["+", "*", "-"])                    # mod 7: 1, 2, 3
+    assert vapo.first_wrong_token(hand_batch(problem, "1;2;3;>3$")).tolist() == [-1]
+    assert vapo.first_wrong_token(hand_batch(problem, "1;4;6;>6$")).tolist() == [2]   # the second step's digit
+    assert vapo.first_wrong_token(hand_batch(problem, "1;2;>2$")).tolist() == [4]     # stops a step early
+    # the value at position t is the state before token t: only positions after token 2 know the mistake
+    assert vapo.wrong_so_far(hand_batch(problem, "1;4;6;>6$")).tolist() == [[0, 0, 0, 1, 1, 1, 1, 1, 1]]
+
+
+class CorrectContinuer:
+    """A scripted policy whose continuation of any context is the rest of the correct response."""
+
+    def generate_batch(self, prompts, max_new_tokens, **sampling):
+        rows = []
+        for ids in prompts:
+            text = task.decode(ids)
+            prompt, written = text.split("=")
+            right = vapo.correct_response(task.parse_prompt(prompt + "="))[len(written):]
+            rows.append((right + [task.PAD] * max_new_tokens)[:max_new_tokens])
+        return torch.tensor(rows), None
+
+
+def test_monte_carlo_advantage_sits_on_the_token_that_loses():
+    problem = ([3, 5, 2, 6], ["+", "*", "-"])
+    batch = hand_batch(problem, "1;2;3;>5$")                      # right chain, wrong answer at token 7
+    V = vapo.mc_values(CorrectContinuer(), batch, [0], 2, torch.Generator().manual_seed(0))
+    assert V[0].tolist() == [1.0] * 8 + [0.0, 0.0]               # every prefix before the answer can still win
+    A = vapo.mc_advantage(V, batch["mask"])
+    assert A[0].tolist() == [0.0] * 7 + [-1.0, 0.0]
+    batch = hand_batch(problem, "1;2;3;>3$")
+    assert vapo.mc_advantage(vapo.mc_values(CorrectContinuer(), batch, [0], 1, None), batch["mask"]).abs().sum() == 0
+
+
+def test_oracle_table_explains_an_outcome_decided_by_the_first_wrong_token():
+    problem = ([3, 5, 2, 6], ["+", "*", "-"])
+    rows = [hand_batch(problem, r) for r in ("1;2;3;>3$", "1;4;6;>6$", "1;2;3;>3$", "5;4;6;>6$")]
+    batch = {k: torch.cat([r[k] for r in rows]) if k != "problems" else [problem] * 4 for k in rows[0]}
+    # returns 1 1 1 ... for correct rows, 0 for the others; the table knows the wrong token only after it
+    wrong = vapo.wrong_so_far(batch)
+    ret = batch["reward"][:, None].expand_as(wrong)
+    pred = torch.where(wrong.bool(), 0.0, float(ret[wrong == 0].mean()))
+    assert abs(vapo.oracle_table_ev(batch, batch) - vapo.explained_variance(pred, ret, batch["mask"])) < 1e-6
+    assert vapo.oracle_table_ev(batch, batch) > 0.5
+
+
+def test_quick_config_is_a_strictly_smaller_default():
+    full, quick = vapo.Experiment(), train.parse_args(["--quick=true"], vapo.Experiment)
+    assert quick.quick and quick.out_dir != full.out_dir
+    smaller = [k for k in vapo.Experiment.QUICK if k not in ("out_dir", "references")]
+    assert smaller and all(getattr(quick, k) < getattr(full, k) for k in smaller)
+    assert quick.references <= full.references and quick.num_threads == full.num_threads == 1
+    same = [f.name for f in dataclasses.fields(vapo.Experiment) if f.name not in vapo.Experiment.QUICK]
+    assert all(getattr(quick, k) == getattr(full, k) for k in same if k != "quick")
+    quick.validate()
+
+
+def test_verdicts_are_inconclusive_without_the_control_or_three_seeds():
+    stats = {n: {"reward": (r, 0.01), "corr": (c, 0.02)} for n, r, c in
+             (("ppo", 0.5, 0.1), ("grpo", 0.6, 0.1), ("vapo", 0.7, 0.3))}
+    keys = {"claim", "paper_says", "verdict", "control", "seeds", "command"}
+    for passed, seeds, expected in ((True, 3, "supported"), (False, 3, "inconclusive"), (True, 1, "inconclusive")):
+        out = vapo.verdicts(stats, {"passed": passed, "text": "t"}, vapo.Experiment(seeds=seeds))
+        assert all(keys <= set(d) and d["verdict"].startswith(expected) and d["seeds"] == seeds for d in out)
+    stats["ppo"]["reward"] = (0.7, 0.05)                          # within the spread
+    assert vapo.verdicts(stats, {"passed": True, "text": "t"}, vapo.Experiment(seeds=3))[0]["verdict"] == \
+        "not supported (within the spread)"
