@@ -32,6 +32,7 @@ steps, seeds and batches. So every head is untied (the full one has its own 6.44
 baseline GPT ties its head, and against that model a codebook adds K d parameters and saves none.
 
     python vq_logits.py --num_threads=1           # 2 seeds, 100 steps, 2 maps (< 10 min); next: README's table
+    python vq_logits.py --quick=true              # about 1 min, from a 40-step baseline of its own: see QUICK_NOTE
     python vq_logits.py --num_threads=1 --seeds=3 --steps=150 --maps=frequency,kmeans,random --floor_ks=64,256,1024,4096
     python vq_logits.py --steps=2000 --seeds=5              # on a GPU (used when present): nearer the optima
     python train.py --variant=vq_logits --vq_k=1024 --vq_mapping=frequency   # one model with a codebook head
@@ -41,6 +42,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -277,6 +279,13 @@ class Experiment:
     num_threads: int = 0                 # CPU threads (0 = torch's default); README's numbers: 1
     baseline: str = "out/baseline/ckpt.pt"  # the trunk every head starts from (trained first if missing)
     out_dir: str = "out/vq_logits"
+    quick: bool = False                  # a one-minute run: QUICK, from a baseline of QUICK_BASELINE; flags still win
+    QUICK: ClassVar[dict] = dict(seeds=1, steps=30, eval_every=10, eval_batches=4, floor_ks="64,256", bootstrap=200,
+                                 baseline="out/vq_logits_quick/baseline/ckpt.pt", out_dir="out/vq_logits_quick")
+    QUICK_BASELINE: ClassVar[dict] = dict(max_iters=40, warmup_iters=4, batch_size=4, eval_iters=5, sample_tokens=0)
+    QUICK_NOTE: ClassVar[str] = ("quick run: 1 seed x 30 steps per head from a 40-step baseline; the full run: 2 seeds "
+                                 "x 100 from train.py's 400-step one. The random, contiguous and frequency floors are "
+                                 "the full run's (no training); no head nears its optimum, so the control fails.")
 
 def spread(values):  # (mean, max - min over seeds)
     return float(np.mean(values)), float(np.max(values) - np.min(values))
@@ -285,13 +294,11 @@ def train_head(exp, baseline, mapping, seed, code_of):
     """One head on the baseline's trunk (head at zeros): {"curve": [(step, val loss)], "params", "ms_per_iter"}."""
     name = f"{mapping}_seed{seed}"
     cfg = Config(**{**baseline["config"], "max_iters": exp.steps, "warmup_iters": max(1, exp.steps // 10),
-                    "learning_rate": exp.learning_rate, "min_lr": exp.learning_rate / 10,
+                    "learning_rate": exp.learning_rate, "min_lr": exp.learning_rate / 10, "seed": seed,
                     "eval_interval": exp.eval_every, "eval_iters": exp.eval_batches, "ckpt_interval": exp.steps,
-                    "log_interval": max(1, exp.steps // 6),
-                    "seed": seed, "init_from": str(baseline["path"]), "resume": False, "sample_tokens": 0,
-                    "num_threads": exp.num_threads, "variant": "vq_logits",
-                    "vq_k": exp.vq_k, "vq_mapping": mapping, "vq_init": "zeros",
-                    "out_dir": str(Path(exp.out_dir) / "runs" / name)})
+                    "log_interval": max(1, exp.steps // 6), "init_from": str(baseline["path"]), "resume": False,
+                    "sample_tokens": 0, "num_threads": exp.num_threads, "variant": "vq_logits", "vq_k": exp.vq_k,
+                    "vq_mapping": mapping, "vq_init": "zeros", "out_dir": str(Path(exp.out_dir) / "runs" / name)})
     print(f"\n=== {name}: {exp.steps} steps from the baseline trunk, head at zeros", flush=True)
     summary = train.train(cfg, lambda c, data: build_model(c, data, mapping=(code_of, None)))
     (Path(cfg.out_dir) / "ckpt.pt").unlink(missing_ok=True)  # 50-160 MB each; the summary stays
@@ -299,6 +306,8 @@ def train_head(exp, baseline, mapping, seed, code_of):
             "curve": summary["history"]["val"], "ms_per_iter": summary["ms_per_iter"]}
 
 def run_experiment(exp):
+    if exp.quick and not Path(exp.baseline).exists():  # QUICK_BASELINE by train.py's loop (the thread count set)
+        train.train(train.TrainConfig(**exp.QUICK_BASELINE, out_dir=str(Path(exp.baseline).parent)))
     baseline = train.load_baseline(exp.baseline)
     train_data, val_data, embeddings = baseline["train_data"], baseline["val_data"], baseline["state"]["wte.weight"]
     V, maps, floors = embeddings.size(0), exp.maps.split(","), []
@@ -337,8 +346,8 @@ def verdicts(runs, floors, unigram, timings, exp):
     control = (f"{'passed' if ok else 'FAILED'}: the full head learns context (val {full[0]:.3f}, spread "
                f"{full[1]:.3f}; add-one unigram {unigram:.3f}); the random map's gap exceeds the frequency map's "
                f"beyond the spread")
-    base = {"seeds": exp.seeds, "command": f"python vq_logits.py --num_threads={threads} --seeds={exp.seeds} "
-                                           f"--steps={exp.steps} --maps={exp.maps} --vq_k={exp.vq_k}"}
+    base = {"seeds": exp.seeds, "quick": exp.quick, "command": f"python vq_logits.py{' --quick=true' * exp.quick} "
+            f"--num_threads={threads} --seeds={exp.seeds} --steps={exp.steps} --maps={exp.maps} --vq_k={exp.vq_k}"}
     interval = "{floor:.3f} [{low:.3f}, {high:.3f}]".format
     out = [{"claim": f"a codebook head ({m} map{' (ours)' * (m == 'frequency')}, K = {exp.vq_k}) costs at most +4% "
                      f"perplexity against the full softmax, the same {exp.steps} steps from the same start",
@@ -444,6 +453,8 @@ def run(argv):
         return 2
     torch.set_num_threads(exp.num_threads or torch.get_num_threads())  # train.train prints the count for each run
     report(*run_experiment(exp), exp)
+    if exp.quick:
+        print(exp.QUICK_NOTE)
     return 0
 
 if __name__ == "__main__":

@@ -199,3 +199,40 @@ def test_smoke_experiment(tmp_path, tiny_baseline, monkeypatch):
     assert {"claim", "paper_says", "verdict", "control", "seeds", "command"} <= set(data["verdict"][0])
     assert all(v["verdict"] in ("supported", "not supported", "inconclusive") for v in data["verdict"])
     assert all((tmp_path / "vq" / n).exists() for n in ("results.md", "vq_logits.png"))
+
+
+def test_quick_run_is_smaller_trains_its_own_baseline_and_says_so(tmp_path, monkeypatch):
+    """--quick=true: every size smaller, its own folders (never README's results or train.py's baseline), flags
+    given still win, a missing baseline trained small by train.py's loop, and verdicts marked quick."""
+    full, quick = vq.Experiment(), train.parse_args(["--quick=true"], vq.Experiment)
+    for key, value in vq.Experiment.QUICK.items():
+        default = getattr(full, key)
+        assert getattr(quick, key) == value, key
+        if key in ("baseline", "out_dir"):
+            assert value != default, key
+        elif isinstance(value, str):  # a comma-separated list: fewer entries
+            assert len(value.split(",")) < len(default.split(",")), key
+        else:
+            assert value < default, key
+    assert quick.quick and train.parse_args(["--quick=true", "--steps=7"], vq.Experiment).steps == 7
+    small, default_baseline = vq.Experiment.QUICK_BASELINE, train.TrainConfig()
+    assert small["max_iters"] < default_baseline.max_iters and small["batch_size"] < default_baseline.batch_size
+    runs = [{"map": m, "seed": 0, "params": {"head": 1}, "curve": [(10, 7.0)], "ms_per_iter": 1.0}
+            for m in ("identity", "frequency", "random")]
+    floors = [{"K": 1024, "map": m, "floor": 0.0, "low": 0.0, "high": 0.0} for m in ("frequency", "random")]
+    timings = dict(full_logits=2.0, code_logits=0.1, scattered_logits=1.0)
+    marked = vq.verdicts(runs, floors, 6.5, timings, quick)[0]
+    assert all(v["quick"] and "--quick=true" in v["command"] for v in marked)
+    assert not any(v["quick"] for v in vq.verdicts(runs, floors, 6.5, timings, full)[0])
+
+    class Trained(Exception):
+        pass
+
+    def train_instead(cfg, *args, **kwargs):
+        raise Trained(cfg)
+    monkeypatch.setattr(train, "train", train_instead)
+    with pytest.raises(Trained) as trained:
+        vq.run_experiment(vq.Experiment(quick=True, baseline=str(tmp_path / "base" / "ckpt.pt")))
+    cfg = trained.value.args[0]
+    assert (cfg.max_iters, cfg.batch_size) == (small["max_iters"], small["batch_size"])
+    assert cfg.out_dir == str(tmp_path / "base")  # beside the checkpoint it was asked for
