@@ -174,3 +174,37 @@ def test_smoke_experiment(tmp_path, tiny_baseline):
         data["verdict"][0])
     for name in ("results.md", "pdl.png"):
         assert (tmp_path / "pdl" / name).exists()
+
+
+def test_quick_run_is_smaller_trains_its_own_baseline_and_says_so(tmp_path, monkeypatch):
+    """--quick=true: every size smaller, its own folders (never README's results or train.py's baseline), flags
+    given still win, a missing baseline trained small by train.py's loop, and verdicts marked quick."""
+    full, quick = pdl.Experiment(), train.parse_args(["--quick=true"], pdl.Experiment)
+    for key, value in pdl.Experiment.QUICK.items():
+        default = getattr(full, key)
+        assert getattr(quick, key) == value, key
+        if key in ("baseline", "out_dir"):
+            assert value != default, key
+        elif isinstance(value, str):  # a comma-separated list: fewer entries
+            assert len(value.split(",")) < len(default.split(",")), key
+        else:
+            assert value < default, key
+    assert quick.quick and train.parse_args(["--quick=true", "--steps=7"], pdl.Experiment).steps == 7
+    small, default_baseline = pdl.Experiment.QUICK_BASELINE, train.TrainConfig()
+    assert small["max_iters"] < default_baseline.max_iters and small["batch_size"] < default_baseline.batch_size
+    rows = [{"alpha": a, "temperature": t, "top_p": 1.0, "seed": 0, "cross_entropy": ce, "sample_entropy": ce,
+             "rare_prob": 0.01} for a, t, ce in ((0.0, 0.85, 5.0), (0.0, 1.0, 6.0), (0.0, 2.0, 8.0), (1.0, 1.0, 7.0))]
+    assert all(v["quick"] and "--quick=true" in v["command"] for v in pdl.verdicts(rows, quick))
+    assert not any(v["quick"] for v in pdl.verdicts(rows, full))
+
+    class Trained(Exception):
+        pass
+
+    def train_instead(cfg, *args, **kwargs):
+        raise Trained(cfg)
+    monkeypatch.setattr(train, "train", train_instead)
+    with pytest.raises(Trained) as trained:
+        pdl.run_experiment(pdl.Experiment(quick=True, baseline=str(tmp_path / "base" / "ckpt.pt")))
+    cfg = trained.value.args[0]
+    assert (cfg.max_iters, cfg.batch_size) == (small["max_iters"], small["batch_size"])
+    assert cfg.out_dir == str(tmp_path / "base")  # beside the checkpoint it was asked for
