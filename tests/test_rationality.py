@@ -331,3 +331,31 @@ def test_smoke_experiment(tmp_path):
     verdicts = json.loads((tmp_path / "rat" / "results.json").read_text())["verdict"]
     assert len(verdicts) == 5 and all(v["verdict"] in ("supported", "not supported", "inconclusive") for v in verdicts)
     assert all((tmp_path / "rat" / n).exists() for n in ("results.json", "results.md", "rationality.png"))
+
+
+def test_quick_run_is_smaller_writes_elsewhere_and_says_so(monkeypatch):
+    """--quick=true: every size smaller, its own folder, flags given still win, verdicts marked quick."""
+    import train
+    full, quick = rat.Experiment(), train.parse_args(["--quick=true"], rat.Experiment)
+    for key, value in rat.Experiment.QUICK.items():
+        default = getattr(full, key)
+        assert getattr(quick, key) == value, key
+        if key == "out_dir":
+            assert value != default
+        elif isinstance(value, str):  # a comma-separated list: fewer entries
+            assert len(value.split(",")) < len(default.split(",")), key
+        else:
+            assert value < default, key
+    assert quick.quick and train.parse_args(["--quick=true", "--train_steps=7"], rat.Experiment).train_steps == 7
+    gpt = dict.fromkeys(["gpt_plain_T0", "gpt_plain_T1", "gpt_price_T0", "gpt_discrete_T0"], 1.0)
+    people = {"people": 0.97, "random": 0.7, **gpt}
+    monkeypatch.setattr(rat, "part2", lambda exp, seed: dict.fromkeys(rat.DOMAINS, people))
+    monkeypatch.setattr(rat, "part3_world", lambda exp, w, rng: dict(
+        supermarket_vs_risk=w, among_lab_tasks=0.3, across_categories=0.2, across_periods=0.2, cells_at_ceiling=0.5,
+        lab_at_ceiling=0.5))
+    written = []
+    monkeypatch.setattr(rat, "report", lambda exp, runs2, r3, verdicts, temps: written.append(verdicts))
+    rat.experiment(quick)
+    rat.experiment(full)
+    assert len(written[0]) == 5 and all(v["quick"] and "--quick=true" in v["command"] for v in written[0])
+    assert not any(v["quick"] or "--quick" in v["command"] for v in written[1])
