@@ -15,7 +15,8 @@ Ours. The task (from cot_probe.py): left-to-right chain arithmetic mod 7, `3+5*2
 differs from the correct response the chain cannot get back: "a wrong token so far" decides the outcome and the
 first wrong token is the critical one. Reward 1 on the last token for a correct final answer, else 0. Warm start:
 supervised finetuning on a teacher whose steps are wrong with probability 0.1 (later steps computed from the
-written value), cached. What we measure, besides the reward of each method:
+written value), first on the same chains mod 10, then mod 7 (see sft_model: mod 7 alone stayed at chance),
+cached. What we measure, besides the reward of each method:
 - the critic's held-out explained variance (EV) after value pretraining for a fixed number of steps, chosen from
   a measured curve, next to the EV of an oracle lookup table that knows "a wrong token so far" (the positive
   control: the critic must beat a constant, EV > 0.05, on every seed, or every verdict is inconclusive);
@@ -157,13 +158,13 @@ class Critic(nn.Module):
         return self.value_head(self.gpt.hidden(idx, pos=pos, key_mask=key_mask)).squeeze(-1)
 
 
-def noisy_teacher(digits, ops, rng, p_wrong=0.1):
+def noisy_teacher(digits, ops, rng, p_wrong=0.1, modulus=task.MODULUS):
     """The SFT data: each step wrong with probability p_wrong, later steps continue from what was written."""
     acc, values = digits[0], []
     for op, d in zip(ops, digits[1:]):
-        acc = task.apply_op(acc, op, d)
+        acc = (acc + d if op == "+" else acc - d if op == "-" else acc * d) % modulus
         if rng.random() < p_wrong:
-            acc = (acc + int(rng.integers(1, task.MODULUS))) % task.MODULUS
+            acc = (acc + int(rng.integers(1, modulus))) % modulus
         values.append(acc)
     return task.chain_text(values) + f">{values[-1]}$"
 
@@ -174,31 +175,32 @@ BUCKETS = {"2-5": (2, 5), "6-10": (6, 10), "11-16": (11, 16)}
 
 
 def sft_model(exp):
-    """The warm start, cached at out/vapo/sft.pt."""
-    path = Path(exp.out_dir) / f"sft_mod{task.MODULUS}_{exp.n_layer}x{exp.n_embd}_{exp.sft_steps}.pt"
-    config = train.GPTConfig(vocab_size=len(task.VOCAB), block_size=BLOCK, n_layer=exp.n_layer, n_head=4,
-                             n_embd=exp.n_embd)
-    model = train.GPT(config)
+    """The warm start, cached in out_dir: first the same chains mod 10 with operands 0..9, then the task mod 7.
+    Ours: mod 7 every single-step marginal is uniform (a bijection), so nothing rewards attending to the right
+    operand until the whole step is right, and 2-layer models stayed at chance for 2,400-6,000 steps; mod 10, where
+    multiplying by 0, 2 or 5 and adding 0 give partial credit, teaches the same operand lookup (within 3,000 steps
+    in the first edition). In both phases up to 8 operations for the first 40% of the steps, then up to 16."""
+    path = Path(exp.out_dir) / f"sft_mod10_{exp.sft_warmup}_mod{task.MODULUS}_{exp.sft_steps}_{exp.n_layer}x{exp.n_embd}.pt"
+    model = train.GPT(train.GPTConfig(vocab_size=len(task.VOCAB), block_size=BLOCK, n_layer=exp.n_layer, n_head=4,
+                                      n_embd=exp.n_embd))
     if path.exists():
         model.load_state_dict(train.load_checkpoint(path)["model"])
         return model.eval()
     torch.manual_seed(0)
-    model = train.GPT(config)
     rng = np.random.default_rng(0)
+    for modulus, steps in ((10, exp.sft_warmup), (task.MODULUS, exp.sft_steps)):
+        step = iter(range(1, steps + 1))
 
-    step = [0]
-
-    def batch():
-        # a curriculum (ours): up to 8 operations for the first 40% of the steps, then up to 16; without it
-        # this small model had not learned the steps of the long problems after 2,500 steps
-        step[0] += 1
-        max_ops = 8 if step[0] <= 0.4 * exp.sft_steps else MAX_OPS
-        pairs = []
-        for _ in range(64):
-            digits, ops = task.random_problem(int(rng.integers(MIN_OPS, max_ops + 1)), rng)
-            pairs.append((task.prompt_of(digits, ops), noisy_teacher(digits, ops, rng)))
-        return task.pack_batch(pairs, BLOCK)
-    train.fit(model, batch, exp.sft_steps, learning_rate=3e-3, name="SFT on the noisy teacher")
+        def batch():
+            max_ops, pairs = 8 if next(step) <= 0.4 * steps else MAX_OPS, []
+            for _ in range(64):
+                n = int(rng.integers(MIN_OPS, max_ops + 1))
+                digits, ops = task.random_problem(n, rng) if modulus == task.MODULUS else (
+                    [int(d) for d in rng.integers(0, 10, n + 1)], [task.OPS[i] for i in rng.integers(0, 3, n)])
+                pairs.append((task.prompt_of(digits, ops), noisy_teacher(digits, ops, rng, modulus=modulus)))
+            return task.pack_batch(pairs, BLOCK)
+        if steps:
+            train.fit(model, batch, steps, learning_rate=3e-3, name=f"SFT on the noisy teacher mod {modulus}")
     train.save_checkpoint(path, {"model": model.state_dict()})
     return model.eval()
 
@@ -310,12 +312,14 @@ def mc_values(policy, batch, rows, k, gen):
             r, ended = live[j // k], task.PAD in row
             text = task.decode(heads[j // k] + row[:row.index(task.PAD) + 1 if ended else len(row)])
             wins.append(reward_of(text, ended, batch["problems"][rows[r]]))
+        # V(prompt + first t tokens) = (1 / k) sum over continuations of their reward
         V[live, t] = torch.tensor(wins).view(len(live), k).mean(1)
     return V
 
 
 def mc_advantage(V, mask):
-    """A(token t) = V(after t) - V(before t), zero on padding."""
+    """The true advantage of each response token, zero on padding."""
+    # A(token t) = V(after t) - V(before t) = V(prefix + t) - V(prefix)
     return torch.nan_to_num(V[:, 1:] - V[:, :-1]) * mask
 
 
@@ -394,7 +398,7 @@ def pretrain_value(critic, sft, cfg, steps, heldout, eval_every=5):
         returns = batch["reward"][:, None] * batch["mask"]
         for rows in torch.randperm(len(returns), generator=gen).split(cfg.minibatch):
             critic_step(critic, opt, batch, rows, returns)
-        if step % eval_every == 0 or step == steps:
+        if step % eval_every == 0 or step in (steps, cfg.value_pretrain_steps):
             curve.append((step, heldout_ev(critic, heldout)))
         if step == cfg.value_pretrain_steps:
             kept = copy.deepcopy(critic.state_dict())
@@ -402,18 +406,20 @@ def pretrain_value(critic, sft, cfg, steps, heldout, eval_every=5):
 
 
 def method_advantages(cfg, batch, critic, policy, gen):
-    """Each method's per-token advantages on a batch: (advantages, critic returns or None, lambda_policy)."""
-    mask, lengths, group = batch["mask"], batch["resp_len"], cfg.group_size if cfg.group_sampling else 1
+    """Each method's per-token advantages on a batch: (advantages, critic returns, lambda_policy, critic values);
+    the last three are None for the methods without a critic."""
+    mask, group = batch["mask"], cfg.group_size if cfg.group_sampling else 1
     if cfg.method == "grpo":
-        return group_advantages(batch["reward"], group)[:, None] * mask, None, torch.ones(len(lengths))
-    if cfg.method == "mc":        # the return (gamma = 1: the final reward) less the batch mean, on every token
-        return (batch["reward"] - batch["reward"].mean())[:, None] * mask, None, torch.ones(len(lengths))
+        return group_advantages(batch["reward"], group)[:, None] * mask, None, None, None
+    if cfg.method == "mc":
+        # A_t = R - mean(R) on every token: the Monte Carlo return (gamma = 1) with a constant baseline
+        return (batch["reward"] - batch["reward"].mean())[:, None] * mask, None, None, None
     if cfg.method == "oracle":
-        V = mc_values(policy, batch, list(range(len(lengths))), cfg.continuations, gen)
-        return mc_advantage(V, mask), None, torch.ones(len(lengths))
+        V = mc_values(policy, batch, list(range(len(mask))), cfg.continuations, gen)
+        return mc_advantage(V, mask), None, None, None
     with torch.no_grad():
         values = response_values(critic, batch)
-    return advantages_and_returns(batch["token_rewards"], values, mask, lengths, cfg)
+    return (*advantages_and_returns(batch["token_rewards"], values, mask, batch["resp_len"], cfg), values)
 
 
 def policy_step(cfg, policy, opt, batch, rows, adv, old_logp, ref_logp):
@@ -457,7 +463,7 @@ def train_method(cfg, sft, pretrained=None, log=print):
         with torch.no_grad():
             batch = rollout(policy, sample_prompts(cfg.rollouts // group, rng), group, gen)
             old_logp, ref_logp = response_logp(policy, batch)[0], response_logp(reference, batch)[0]
-        adv, returns, lam = method_advantages(cfg, batch, critic, policy, gen)
+        adv, returns, lam, values = method_advantages(cfg, batch, critic, policy, gen)
         stats = []
         policy.train()
         for rows in torch.randperm(len(adv), generator=gen).split(cfg.minibatch):
@@ -469,11 +475,13 @@ def train_method(cfg, sft, pretrained=None, log=print):
         row = {"iter": it + 1, "reward": float(batch["reward"].mean()), "seconds": time.time() - t0,
                "reward_by_bucket": {b: float(batch["reward"][(ops >= lo) & (ops <= hi)].mean())
                                     for b, (lo, hi) in BUCKETS.items()},
-               "response_length": float(batch["resp_len"].float().mean()), "lambda_policy_mean": float(lam.mean()),
+               "response_length": float(batch["resp_len"].float().mean()),
+               "lambda_policy_mean": float(lam.mean()) if lam is not None else float("nan"),
+               "explained_variance": explained_variance(values, returns, batch["mask"]) if critic else float("nan"),
                **{k: float(np.mean([s[k] for s in stats])) for k in stats[0]}}
         iters.append(row)
         log(f"{cfg.method} seed {cfg.seed} iter {it + 1}/{cfg.iters} | reward {row['reward']:.3f} | "
-            f"len {row['response_length']:.1f} | clip+ {row['clip_high']:.3f} | kl_ref {row['kl_ref']:.4f} | "
+            f"len {row['response_length']:.1f} | EV {row['explained_variance']:.2f} | clip+ {row['clip_high']:.3f} | kl_ref {row['kl_ref']:.4f} | "
             f"{row['seconds']:.1f}s")
     return {"iters": iters}, policy, critic
 
@@ -493,7 +501,8 @@ class Experiment:
     references: bool = True       # also the Monte Carlo return (below) and the Monte Carlo oracle (above)
     oracle_rollouts: int = 64     # the oracle run's responses per iteration (minibatch a quarter of it)
     rollouts: int = 256           # responses per iteration (every method but the oracle)
-    sft_steps: int = 3000         # warm-start steps on the noisy teacher (cached in out_dir)
+    sft_warmup: int = 3000        # warm-start steps on the noisy teacher mod 10 (see sft_model; cached in out_dir)
+    sft_steps: int = 1500         # then steps on the noisy teacher mod 7
     n_layer: int = 2              # small and fast: a 2-layer, 64-wide GPT with a character vocabulary
     n_embd: int = 64
     value_pretrain_steps: int = 60  # VAPO's value pretraining (a fixed number of steps, chosen from the curve)
@@ -504,19 +513,21 @@ class Experiment:
     num_threads: int = 1          # CPU threads (1: reproducible, and what the run times in README assume)
     out_dir: str = "out/vapo"
     quick: bool = False           # a 90-second version of the default run (smaller sizes, same functions)
-    QUICK: ClassVar[dict] = dict(iters=6, rollouts=128, sft_steps=600, references=False, value_pretrain_steps=10, curve_steps=15,
-                                 heldout=128, analysis_rows=6, mc_continuations=4, out_dir="out/vapo_quick")
-    QUICK_NOTE: ClassVar[str] = ("quick run: 600 SFT steps, 6 RL iterations, no references, 1 seed. The full run "
-                                 "(README: --seeds=3) trains 3000 + 30 and adds the Monte Carlo references; only it "
-                                 "can place the methods between them.")
+    QUICK: ClassVar[dict] = dict(iters=5, rollouts=128, sft_warmup=400, sft_steps=200, references=False,
+                                 value_pretrain_steps=10, curve_steps=15, heldout=128, analysis_rows=6,
+                                 mc_continuations=4, out_dir="out/vapo_quick")
+    QUICK_NOTE: ClassVar[str] = ("quick run: 400 + 200 SFT steps (too few to learn the task), 5 RL iterations of 128 "
+                                 "rollouts, no references, 1 seed. README's run (--seeds=3) trains 3,000 + 1,500 SFT "
+                                 "and 30 iterations of 256, and adds the Monte Carlo references.")
 
     def validate(self):
-        if min(self.iters, self.seeds, self.sft_steps, self.n_layer, self.heldout, self.analysis_rows,
-               self.mc_continuations, self.oracle_rollouts, self.value_pretrain_steps, self.num_threads) < 1 \
-                or self.n_embd % 4 or self.curve_steps < self.value_pretrain_steps:
-            raise train.ConfigError("--iters, --seeds, --sft_steps, --n_layer, --heldout, --analysis_rows, "
-                                    "--mc_continuations, --oracle_rollouts, --value_pretrain_steps, --num_threads >= 1; "
-                                    "--n_embd a multiple of 4; --curve_steps >= --value_pretrain_steps")
+        if min(self.iters, self.seeds, self.sft_steps, self.n_layer, self.heldout // 16, self.analysis_rows,
+               self.mc_continuations, self.oracle_rollouts // 4, self.rollouts // 16, self.value_pretrain_steps,
+               self.num_threads, self.sft_warmup + 1) < 1 or self.n_embd % 4 or self.curve_steps < self.value_pretrain_steps:
+            raise train.ConfigError("--iters, --seeds, --sft_steps, --n_layer, --analysis_rows, --mc_continuations, "
+                                    "--value_pretrain_steps, --num_threads >= 1; --heldout, --rollouts >= 16; "
+                                    "--oracle_rollouts >= 4; --sft_warmup >= 0; --n_embd a multiple of 4; "
+                                    "--curve_steps >= --value_pretrain_steps")
 
 
 def runs_of(exp):
@@ -733,17 +744,22 @@ def run_experiment(exp, log=print):
     pretrain = {}
     for seed in range(exp.seeds):
         cfg = method_config("vapo", seed=seed, value_pretrain_steps=exp.value_pretrain_steps)
+        cpu = time.process_time()
         curve, kept = pretrain_value(Critic(sft), sft, cfg, exp.curve_steps if seed == 0 else cfg.value_pretrain_steps,
                                      heldout)
-        pretrain[seed] = {"curve": curve, "ev": dict(curve)[cfg.value_pretrain_steps], "state": kept}
+        pretrain[seed] = {"curve": curve, "ev": dict(curve)[cfg.value_pretrain_steps], "state": kept,
+                          "cpu_seconds": time.process_time() - cpu}
         log(f"value pretraining, seed {seed}: held-out EV {pretrain[seed]['ev']:.3f} after {cfg.value_pretrain_steps} "
             f"steps (oracle table {measures['table_ev']:.3f})")
     results = {}
     for name, cfg in runs_of(exp):
         for seed in range(exp.seeds):
             cfg = dataclasses.replace(cfg, seed=seed, rollouts=exp.rollouts if name != "oracle" else cfg.rollouts)
+            cpu = time.process_time()
             metrics, policy, critic = train_method(cfg, sft, pretrain[seed]["state"], log=log)
             metrics["credit"] = credit_assignment(cfg, policy, critic, exp)
+            metrics["cpu_seconds"] = time.process_time() - cpu
+            log(f"{name} seed {seed}: {metrics['cpu_seconds']:.0f} s CPU (training and its credit analysis)")
             results.setdefault(name, []).append(metrics)
     for p in pretrain.values():
         del p["state"]

@@ -290,6 +290,6 @@ def test_verdicts_are_inconclusive_without_the_control_or_three_seeds():
     for passed, seeds, expected in ((True, 3, "supported"), (False, 3, "inconclusive"), (True, 1, "inconclusive")):
         out = vapo.verdicts(stats, {"passed": passed, "text": "t"}, vapo.Experiment(seeds=seeds))
         assert all(keys <= set(d) and d["verdict"].startswith(expected) and d["seeds"] == seeds for d in out)
-    stats["ppo"]["reward"] = (0.7, 0.05)                          # within the spread
+    stats["ppo"]["reward"] = (0.68, 0.05)                         # 0.02 below VAPO: within the spread
     assert vapo.verdicts(stats, {"passed": True, "text": "t"}, vapo.Experiment(seeds=3))[0]["verdict"] == \
         "not supported (within the spread)"
