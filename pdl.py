@@ -30,7 +30,7 @@ targets of the training split (every training token but the first); sum_i w(y_i)
 
     python pdl.py --num_threads=1                                   # 2 seeds, alpha 0 and 1: < 10 min, 2-core CPU
     python pdl.py --num_threads=1 --alphas=0,0.5,1 --seeds=3        # README's table (21 min)
-    python pdl.py --quick=true               # about 1 min, from a 40-step baseline of its own: see QUICK_NOTE
+    python pdl.py --quick=true                                      # 1 min, from a 40-step baseline: see QUICK_NOTE
     python pdl.py --alphas=0,0.25,0.5,1,1.5 --seeds=5 --steps=1000  # on a GPU (used when present)
     python train.py --variant=pdl --pdl_alpha=0.5                   # train one model with PDL
 """
