@@ -279,7 +279,8 @@ def verdicts(stats, exp):
                         "ours": f"{stats[v][key][0]:.3f} ± {stats[v][key][1]:.3f} vs RoPE "
                                 f"{stats['rope'][key][0]:.3f} ± {stats['rope'][key][1]:.3f}",
                         "seeds": exp.seeds, **base})
-    return out
+    return out or [{"claim": "control only", "verdict": "inconclusive (no CMHA variant was run)", "control": control,
+                    "seeds": exp.seeds, **base}]
 
 
 def report(rows, exp):

@@ -202,6 +202,10 @@ def test_verdict_needs_the_control():
     assert all(d["verdict"].startswith("inconclusive") for d in cf.verdicts(stats, cf.Experiment(seeds=1)))  # no spread
     stats["none"]["1x"] = (2.015, 0.01)  # RoPE no longer beats no positions by more than the spread
     assert all(d["verdict"].startswith("inconclusive") for d in cf.verdicts(stats, exp))
+    del stats["cmha_authors"]  # --variants=rope,none: only the control, which the report still prints
+    only_control = cf.verdicts(stats, exp)
+    assert len(only_control) == 1 and only_control[0]["verdict"].startswith("inconclusive")
+    assert "RoPE" in only_control[0]["control"]
 
 
 def test_quick_run_is_smaller_writes_elsewhere_and_says_so(tmp_path, monkeypatch):
