@@ -5,7 +5,8 @@ temporary copy of the repository the selection passes on the real code, and fail
 replaced by `raise NotImplementedError` (so the exercise really is graded by those tests).
 Predict-change-run exercises (a ```bash block of quick runs, and in the solutions a line
 "Measured: `EXPR` from LO to HI"): the runs are made in a temporary copy, each run's results.json (or train.py's
-summary.json) becomes A, B, ... in the order of the block, and EXPR must land in the stated range.
+summary.json) becomes A, B, ... in the order of the block, and EXPR must land in the stated range. In EXPR,
+`A.runs` reads A["runs"], and `pick(rows, key=value, ...)` is the one row of a list that matches.
 Marked `workshop`: README's test command leaves them out (`-m "not workshop"`), `.ci/run` runs them as its second step.
 
     python -m pytest -m workshop           # every exercise (about 20 minutes on a 2-core CPU)
@@ -132,6 +133,13 @@ def run_results(run, repo):
     raise AssertionError(f"`{run}` wrote no results.json or summary.json under out/")
 
 
+def pick(rows, **match):
+    """The one row of a list of dicts whose fields equal `match`: pick(A.floors, K=64, map="random")."""
+    found = [row for row in rows if all(row.get(k) == v for k, v in match.items())]
+    assert len(found) == 1, f"{len(found)} rows match {match}"
+    return Results(found[0])
+
+
 class Results(dict):
     """results.json as an object: A.summary.cot.in_range reads A["summary"]["cot"]["in_range"]."""
     def __getattr__(self, key):
@@ -145,6 +153,7 @@ def test_prediction_outcome_is_what_workshop_md_says(tmp_path, key, runs, measur
     repo = copy_repository(tmp_path / "repo")
     outcomes = {chr(ord("A") + i): Results(run_results(run.replace("python ", f"{sys.executable} ", 1), repo))
                 for i, run in enumerate(runs)}
-    value = eval(measured["expr"], {"__builtins__": {"min": min, "max": max, "abs": abs, "len": len}}, outcomes)
+    value = eval(measured["expr"], {"__builtins__": {"min": min, "max": max, "abs": abs, "len": len}, "pick": pick},
+                 outcomes)
     assert float(measured["lo"]) <= value <= float(measured["hi"]), \
         f"{key}: {measured['expr']} = {value:.4g}, WORKSHOP.md says {measured['lo']} to {measured['hi']}"
