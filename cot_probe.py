@@ -16,16 +16,10 @@ Training conditions (same model, data size, steps; loss on the response only; 2 
 nocot `3+5*2-6=>3$`; cot `1;2;3;>3$` (correct chain); form `4;0;5;>3$` (random steps, correct answer);
 foreign (another problem's chain); shuffled (the correct steps reordered); filler `......>3$`.
 
-Probes: accuracy by number of operations (trained 2-8; 1 and 9-12); early answering (keep k of the
-model's own n steps, force `>`: a step is `v;` in a chain and a pair of dots in filler; AOC is the area
-over the curve of agreement with the full-chain answer); a mistake inserted at step k and the rest
-regenerated (follow-rate: the answer continues from the mistake; truth-rate: it is the true answer); a
-foreign, shuffled or filler chain given at test time; how often a correct answer has an invalid chain;
-linear probes read only where the label is not in the input (the final value at `=`, before any chain;
-a step's value at the position just before the model writes it; the last operand at `=`, one token
-back, as the probe's positive control); on 9-12 operations, whether the chain stops early or a step goes
-wrong, and per-step accuracy given the true chain up to that step. Each probe is checked on scripted
-models in tests/test_cot_probe.py.
+Probes (each checked on scripted models in the tests): accuracy by length (trained 2-8; 1, 9-12); early
+answering (a step is `v;` in a chain, a pair of dots in filler); an inserted mistake; a foreign, shuffled
+or filler chain at test time; correct answers with invalid chains; linear probes only where the label is
+not in the input; on 9-12 operations, how the chain fails and per-step accuracy given the true prefix.
 
 Pre-registered decision rule (written before the first run; printed with the numbers):
 - "form imitation" is supported when form-only accuracy is within 10 points of correct CoT and at
@@ -54,6 +48,7 @@ import json
 import re
 import sys
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -61,8 +56,7 @@ import torch
 
 import train
 
-# -----------------------------------------------------------------------------
-# The task, written once (vapo.py imports it)
+# ----------------------------------------------------------------------------- The task (vapo.py imports it)
 
 OPS = "+-*"
 MODULUS = 7   # a prime: with operands 1..6 every step is invertible, so a wrong step can never be undone
@@ -101,22 +95,14 @@ def parse_prompt(text):
 def response(digits, ops, condition, rng):
     """The training response for one problem under one condition."""
     values = running_values(digits, ops)
-    answer = f">{values[-1]}$"
-    if condition == "nocot":
-        return answer
-    if condition == "cot":
-        return chain_text(values) + answer
-    if condition == "form":
-        return chain_text(rng.integers(0, MODULUS, len(values)).tolist()) + answer
-    if condition == "foreign":
-        other = random_problem(len(ops), rng)
-        return chain_text(running_values(*other)) + answer
-    if condition == "shuffled":
-        return chain_text(rng.permutation(values).tolist()) + answer
-    if condition == "filler":
-        return "." * (2 * len(values)) + answer
-    raise ValueError(f"unknown condition '{condition}'")
-
+    chains = {"nocot": lambda: "", "cot": lambda: chain_text(values),
+              "form": lambda: chain_text(rng.integers(0, MODULUS, len(values)).tolist()),  # random steps
+              "foreign": lambda: chain_text(running_values(*random_problem(len(ops), rng))),  # another problem's
+              "shuffled": lambda: chain_text(rng.permutation(values).tolist()),
+              "filler": lambda: "." * (2 * len(values))}
+    if condition not in chains:
+        raise ValueError(f"unknown condition '{condition}'")
+    return chains[condition]() + f">{values[-1]}$"
 
 CONDITIONS = ("nocot", "cot", "form", "foreign", "shuffled", "filler")
 
@@ -127,8 +113,8 @@ def decode(ids):
     return "".join(VOCAB[i] for i in ids)
 
 def pack_batch(pairs, length):
-    """(x, y) of shape (B, length) from (prompt, response) texts: right-padded with '$'; targets -1 on
-    the prompt and the padding, so the loss is on the response only."""
+    """(x, y) of shape (B, length) from (prompt, response) texts, right-padded with '$'; targets -1 on the prompt
+    and the padding, so the loss is on the response only."""
     x = np.full((len(pairs), length), PAD, dtype=np.int64)
     y = np.full((len(pairs), length), -1, dtype=np.int64)
     for b, (prompt, reply) in enumerate(pairs):
@@ -145,9 +131,8 @@ def training_batch(condition, batch_size, length, rng, min_ops=2, max_ops=8):
         pairs.append((prompt_of(digits, ops), response(digits, ops, condition, rng)))
     return pack_batch(pairs, length)
 
-# -----------------------------------------------------------------------------
-# The probes. Each works on a `complete(texts) -> continuations` function (greedy), so scripted models
-# and trained GPTs are measured the same way.
+# ----------------------------------------------------------------------------- The probes. Each works on a
+# `complete(texts) -> continuations` function (greedy): scripted models and trained GPTs are measured the same way.
 
 def model_completer(model, max_new=30):
     """Greedy string completion with a trained GPT, batched with left padding, cut at the first '$'."""
@@ -164,9 +149,7 @@ def model_completer(model, max_new=30):
 def read_answer(continuation):
     """The digit after the last '>' (None if there is none)."""
     head = continuation.split("$")[0]
-    if ">" not in head:
-        return None
-    tail = head.rsplit(">", 1)[1]
+    tail = head.rsplit(">", 1)[1] if ">" in head else ""
     return int(tail) if len(tail) == 1 and tail.isdigit() else None
 
 def read_chain(continuation):
@@ -182,8 +165,7 @@ def problems(n_ops, n, rng):
     return [random_problem(n_ops, rng) for _ in range(n)]
 
 def accuracy_by_length(complete, lengths, n, rng):
-    """Share of correct final answers, per number of operations; also the share of correct answers that
-    came with an invalid chain (a chain that is not the true running values)."""
+    """Per number of operations: the share of correct answers, and of those the share with an invalid chain."""
     acc, invalid = {}, {}
     for n_ops in lengths:
         ps = problems(n_ops, n, rng)
@@ -195,10 +177,9 @@ def accuracy_by_length(complete, lengths, n, rng):
     return acc, invalid
 
 def early_answering(complete, n_ops, n, rng):
-    """Lanham et al.: keep the first k of the model's own steps (k = 0..n; a step is `v;` in a chain and `..`
-    in filler), force '>', compare the answer with the full-chain answer. Returns the agreement curve and
-    AOC = mean over k < n of (1 - agreement): 0 when the chain does not matter, about 6/7 for a model that
-    answers the chain's last value."""
+    """Lanham et al.: keep the first k of the model's own steps (k = 0..n; `v;` in a chain, `..` in filler), force
+    '>', compare with the full-chain answer. Returns the agreement curve and AOC = mean over k < n of (1 - agreement):
+    0 when the chain does not matter, about 6/7 for a model that answers the chain's last value."""
     ps = problems(n_ops, n, rng)
     prompts = [prompt_of(d, o) for d, o in ps]
     full = complete(prompts)
@@ -226,9 +207,8 @@ def inserted_mistake(complete, n_ops, n, rng):
             float(np.mean([a == t for a, (f, t) in zip(answers, targets)])))
 
 def inserted_chain(complete, n_ops, n, rng, kind):
-    """Give the model a complete chain and '>': 'foreign' (another problem's chain), 'shuffled' (the true
-    steps reordered) or 'filler' (dots). Returns (share answering the truth, share answering the chain's
-    last value)."""
+    """Give a complete chain and '>': 'foreign' (another problem's), 'shuffled' (the true steps reordered) or
+    'filler' (dots). Returns (share answering the truth, share answering the chain's last value)."""
     texts, targets = [], []
     for digits, ops in problems(n_ops, n, rng):
         values = running_values(digits, ops)
@@ -270,8 +250,7 @@ def step_accuracy_given_prefix(complete, n_ops, n, rng):
     return right, stops
 
 def linear_probe_accuracy(features, labels, n_train, steps=300, seed=0):
-    """Held-out accuracy of a multinomial logistic regression (7 classes) trained on the first n_train
-    rows: can the label be read linearly from the features? Chance is about 1/7."""
+    """Held-out accuracy of a logistic regression (7 classes) trained on the first n_train rows (chance 1/7)."""
     torch.manual_seed(seed)
     X = (features - features[:n_train].mean(0)) / (features[:n_train].std(0) + 1e-6)
     y = torch.as_tensor(labels)
@@ -302,8 +281,7 @@ def probe_running_values(model, condition, n_ops, n, rng, step=3):
     cut = int(0.7 * n)
     return {name: linear_probe_accuracy(H[:, pos], labels, cut) for name, (pos, labels) in probes.items()}
 
-# -----------------------------------------------------------------------------
-# The experiment
+# ----------------------------------------------------------------------------- The experiment
 
 @dataclass
 class Experiment:
@@ -311,21 +289,19 @@ class Experiment:
     seeds: int = 1                # models per condition; README's table: 3 (the revised rule needs 3)
     steps: int = 3500             # training steps per model (batch 64 problems)
     batch_size: int = 64
-    n_layer: int = 2              # a 2-layer, 64-wide GPT learns the task 5x faster per second than 4 x 128
+    n_layer: int = 2              # on the first (mod 10) task 2 x 64 learned 5x faster per second than 4 x 128
     n_embd: int = 64
     n_eval: int = 200             # problems per probe and length
     num_threads: int = 1          # CPU threads (README's numbers: 1)
-    quick: bool = False           # a 90-second version: nocot and cot, 1 seed, fewer steps and problems
+    quick: bool = False           # a 90-second version of the default run (see QUICK); flags given still win
     out_dir: str = "out/cot_probe"
+    # --quick=true starts from these values (train.parse_args): the same functions, smaller, in a folder of their own
+    QUICK: ClassVar[dict] = dict(conditions="nocot,cot", seeds=1, steps=600, n_eval=40, out_dir="out/cot_probe_quick")
+    QUICK_NOTE: ClassVar[str] = (
+        "quick run: nocot and cot, 1 seed x 600 steps, 40 problems per probe. The full run (README: --seeds=3) trains "
+        "3 seeds x 3,500 steps, adds form-only, and only it applies the decision rules; at 600 steps no chain is learned")
 
 IN_RANGE, OUT_OF_RANGE, LONG = list(range(2, 9)), [1, 9, 10, 11, 12], [9, 10, 11, 12]
-QUICK_STEPS = 600   # cot learns abruptly at 2,500-3,500 steps: the quick run shows the code path, not the effect
-
-def quick_config(exp):
-    """The --quick=true run: the same functions, smaller sizes (its own out_dir unless one was given)."""
-    out = "out/cot_probe_quick" if exp.out_dir == Experiment.out_dir else exp.out_dir
-    return dataclasses.replace(exp, conditions="nocot,cot", seeds=1, steps=QUICK_STEPS, n_eval=40, out_dir=out)
-
 def check(exp):
     bad = [c for c in exp.conditions.split(",") if c not in CONDITIONS]
     if bad:
@@ -412,38 +388,32 @@ def summarise(rows):
     return summary, spread
 
 def verdicts(summary, spread, exp):
-    """One dict per claim (the shape README's scorecard reads): the paper's claim under the pre-registered rule,
+    """One dict per claim (the shape README's scorecard reads): the paper's claim under the pre-registered rule and
     under its revision, and its length-generalisation prediction; all inconclusive unless the control passes."""
     changed = {k: v for k, v in dataclasses.asdict(exp).items() if v != getattr(Experiment(), k) and k != "out_dir"}
     command = " ".join(["python cot_probe.py"] + [f"--{k}={str(v).lower() if isinstance(v, bool) else v}"
                                                   for k, v in ({"quick": True} if exp.quick else changed).items()])
+    base = {"paper_says": "CoT makes a model imitate the form of reasoning rather than reason", "seeds": exp.seeds,
+            "command": command, "quick": exp.quick}  # scorecard.py leaves out the verdicts of quick runs
     if not {"cot", "nocot"} <= set(summary):
-        return [{"claim": "control", "paper_says": "-", "verdict": "inconclusive (needs cot and nocot)",
-                 "control": "not run", "seeds": exp.seeds, "command": command}]
+        return [{**base, "claim": "control", "verdict": "inconclusive (needs cot and nocot)", "control": "not run"}]
     m = lambda c, k: (summary[c][k], spread[c].get(k, 0.0))  # noqa: E731
     ok = beyond(m("cot", "in_range"), m("nocot", "in_range"), 0.20)
-    control = ("correct CoT {:.2f} ± {:.2f} vs no CoT {:.2f} ± {:.2f} at 2-8 operations: ".format(
-        *m("cot", "in_range"), *m("nocot", "in_range"))
-               + ("passed" if ok else "FAILED (the chain model did not learn the task)"))
-    fail = "inconclusive (the control did not pass)"
-    out = []
+    base["control"] = "correct CoT {:.2f} ± {:.2f} vs no CoT {:.2f} ± {:.2f} at 2-8 operations: ".format(
+        *m("cot", "in_range"), *m("nocot", "in_range")) + ("passed" if ok else "FAILED (cot did not learn the task)")
+    fail, out = "inconclusive (the control did not pass)", []
     for revised in (False, True):
         outcome, reasons = decide(summary, spread, revised)
-        verdict = (fail if not ok else "inconclusive (needs 3 seeds)" if revised and exp.seeds < 3 else
-                   {"form imitation": "supported", "the chain is computation": "not supported (the chain computes)"}
-                   .get(outcome, f"inconclusive ({outcome})"))
-        out.append({"claim": "CoT imitates the form of reasoning" + (" (revised rule, 2026-11-29)" if revised else
-                                                                     " (pre-registered rule)"),
-                    "paper_says": "CoT makes a model imitate the form of reasoning rather than reason",
-                    "verdict": verdict, "control": control, "ours": "; ".join(reasons), "seeds": exp.seeds,
-                    "command": command})
-    worse = beyond(m("cot", "in_range"), m("cot", "long"), 0.20)
-    out.append({"claim": "CoT fails on longer problems (9-12 operations)",
+        out.append({**base, "claim": "CoT imitates the form of reasoning (" + ("revised rule, 2026-11-29)" if revised
+                                                                              else "pre-registered rule)"),
+                    "verdict": fail if not ok else "inconclusive (needs 3 seeds)" if revised and exp.seeds < 3 else
+                    {"form imitation": "supported", "the chain is computation": "not supported (the chain computes)"}
+                    .get(outcome, f"inconclusive ({outcome})"), "ours": "; ".join(reasons)})
+    longer = beyond(m("cot", "in_range"), m("cot", "long"), 0.20)
+    out.append({**base, "claim": "CoT fails on longer problems (9-12 operations)",
                 "paper_says": "poor generalisation to structurally novel problems",
-                "verdict": fail if not ok else "supported" if worse else "not supported",
-                "control": control, "ours": f"cot: {summary['cot']['long']:.2f} at 9-12 ops vs "
-                                            f"{summary['cot']['in_range']:.2f} at 2-8", "seeds": exp.seeds,
-                "command": command})
+                "verdict": fail if not ok else "supported" if longer else "not supported",
+                "ours": f"cot: {summary['cot']['long']:.2f} at 9-12 ops vs {summary['cot']['in_range']:.2f} at 2-8"})
     return out
 
 def cell(summary, spread, c, k):
@@ -458,16 +428,18 @@ def report(rows, exp):
     lines = [f"mean ± std over {exp.seeds} seed(s), {exp.steps} steps, {exp.n_eval} problems per probe and length",
              "", "| condition | acc 2-8 ops | acc 9-12 ops | AOC | follow | truth (after a mistake) | foreign chain: "
              "truth | its last | filler at test: truth | correct with invalid chain |", "|---" * 10 + "|"]
-    lines += [f"| {c} | " + " | ".join(cell(summary, spread, c, k) for k in keys) + " |" for c in summary]
+    lines += [f"| {c} | " + " | ".join("-" if c == "nocot" and k.startswith("invalid") else cell(summary, spread, c, k)
+                                      for k in keys) + " |" for c in summary]
+    pm = (lambda sd: f" ± {sd:.2f}") if exp.seeds > 1 else (lambda sd: "")  # noqa: E731
     names = list(dict.fromkeys(k for c in summary for k in summary[c]["linear_probe"]))
     lines += ["", "Linear probes, held-out accuracy (chance 1/7), each where its label is not in the input:",
               "| condition | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    lines += [f"| {c} | " + " | ".join(f"{s['linear_probe'][k]:.2f} ± {spread[c]['linear_probe'][k]:.2f}"
+    lines += [f"| {c} | " + " | ".join(f"{s['linear_probe'][k]:.2f}{pm(spread[c]['linear_probe'][k])}"
                                       if k in s["linear_probe"] else "-" for k in names) + " |" for c, s in summary.items()]
     if "failure_modes_9_12" in summary.get("cot", {}):
         s = summary["cot"]
         lines += ["", "Correct CoT on 9-12 operations, its own chain: " + ", ".join(
-            f"{k} {v:.2f} ± {spread['cot']['failure_modes_9_12'][k]:.2f}" for k, v in s["failure_modes_9_12"].items()),
+            f"{k} {v:.2f}{pm(spread['cot']['failure_modes_9_12'][k])}" for k, v in s["failure_modes_9_12"].items()),
             "Per-step accuracy with the true chain given up to the step, 12 operations, steps 1-12: " +
             " ".join(f"{v:.2f}" for v in s["step_accuracy_12_ops"]) + "; writes '>' instead: " +
             " ".join(f"{v:.2f}" for v in s["stop_share_12_ops"]),
@@ -487,11 +459,15 @@ def plot(summary, out):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(1, 4, figsize=(17, 3.8), dpi=90)
-    for c, s in summary.items():
+    names = list(dict.fromkeys(k for s in summary.values() for k in s["linear_probe"]))
+    for i, (c, s) in enumerate(summary.items()):
         ax[0].plot(sorted(s["accuracy"]), [s["accuracy"][n] for n in sorted(s["accuracy"])], "o-", ms=3, label=c)
         if "early_answering_curve" in s:
             ax[1].plot(np.linspace(0, 1, len(s["early_answering_curve"])), s["early_answering_curve"], "o-", ms=3, label=c)
+        ax[3].bar(np.arange(len(names)) + i * 0.8 / len(summary), [s["linear_probe"].get(k, 0) for k in names],
+                  0.8 / len(summary), label=c)
     ax[0].axvspan(1.5, 8.5, color="grey", alpha=0.1, label="trained lengths")
+    ax[0].axhline(1 / MODULUS, color="k", ls=":", lw=1)
     ax[0].set(xlabel="operations", ylabel="accuracy", title="accuracy by length")
     ax[1].set(xlabel="share of the model's own chain kept", ylabel="same answer", title="early answering (6 ops)")
     if "step_accuracy_12_ops" in summary.get("cot", {}):
@@ -500,10 +476,6 @@ def plot(summary, out):
         ax[2].plot(range(1, 13), s["stop_share_12_ops"], "x--", ms=4, label="12 operations: writes '>'")
         ax[2].plot(range(1, 9), s["step_accuracy_8_ops"], "s-", ms=3, label="8 operations: right step")
     ax[2].set(xlabel="step (true chain given before it)", ylabel="share", title="correct CoT, one step at a time")
-    names = list(dict.fromkeys(k for s in summary.values() for k in s["linear_probe"]))
-    for i, (c, s) in enumerate(summary.items()):
-        ax[3].bar(np.arange(len(names)) + i * 0.8 / len(summary), [s["linear_probe"].get(k, 0) for k in names],
-                  0.8 / len(summary), label=c)
     ax[3].set_xticks(np.arange(len(names)) + 0.4, ["last operand\n(control)", "final at '='", "step 3\nbefore written",
                                                     "last step\nbefore written"][:len(names)], fontsize=7)
     ax[3].axhline(1 / MODULUS, color="k", ls=":", lw=1)
@@ -516,7 +488,6 @@ def plot(summary, out):
 def run(argv):
     try:
         exp = train.parse_args(argv, Experiment, __doc__)
-        exp = quick_config(exp) if exp.quick else exp
         check(exp)
     except train.ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -528,7 +499,7 @@ def run(argv):
         for seed in range(exp.seeds):  # one file per model and settings: reruns and parallel runs reuse it
             path = Path(exp.out_dir) / "rows" / (f"{condition}_seed{seed}_{exp.steps}_{exp.batch_size}_{exp.n_layer}x"
                                                  f"{exp.n_embd}_{exp.n_eval}.json")
-            if path.exists():
+            if path.exists() and not exp.quick:  # a quick run reuses nothing: an edit must show
                 rows.append(json.loads(path.read_text()))
                 rows[-1]["accuracy"] = {int(n): a for n, a in rows[-1]["accuracy"].items()}
             else:
@@ -537,8 +508,7 @@ def run(argv):
             print(f"{condition} seed {seed}: accuracy 2-8 ops {rows[-1]['in_range']:.2f}", flush=True)
     summary, verdict = report(rows, exp)
     if exp.quick:
-        print(f"quick run ({exp.steps} steps): {verdict[0]['control']}\nthe full run (README: python cot_probe.py "
-              f"--seeds=3) trains nocot, cot and form for {Experiment.steps} steps, 3 seeds, and applies both rules")
+        print(f"headline: {verdict[0]['control']}\n{exp.QUICK_NOTE}")
     return 0
 
 
