@@ -39,9 +39,15 @@ Revision, 2026-11-29 (issue 14; the rule above stays as written, and both verdic
   no-CoT at 2-8 operations, beyond the spread. If the chain model did not learn the task, none of its
   probes says anything about chains.
 
-    python cot_probe.py                       # nocot, cot, form; 1 seed; 1 thread
-    python cot_probe.py --seeds=3             # README's table
-    python cot_probe.py --quick=true          # nocot and cot, 1 seed, fewer steps
+Result on the mod 7 task (README): no verdict. At 3,500 steps the chain model stays at chance (3 seeds), so the
+control fails and both rules answer "inconclusive"; with 10,000 steps (1 seed) it learns the chain (1.00 at 2-8
+operations), follows inserted mistakes (1.00), holds each step's value just before writing it but not the answer
+at `=` (linear probes 1.00 and 0.12), and fails at 9-12 operations from the first steps on (0.14), never stopping.
+
+    python cot_probe.py                       # nocot, cot, form; 1 seed; 1 thread (about 9 min of CPU)
+    python cot_probe.py --seeds=3 --conditions=nocot,cot      # README's table (about 18 min of CPU)
+    python cot_probe.py --conditions=cot --steps=10000 --out_dir=out/cot_probe_long   # README's last row
+    python cot_probe.py --quick=true          # nocot and cot, 1 seed, 600 steps (72 s of CPU)
 """
 import dataclasses
 import json
@@ -299,7 +305,8 @@ class Experiment:
     QUICK: ClassVar[dict] = dict(conditions="nocot,cot", seeds=1, steps=600, n_eval=40, out_dir="out/cot_probe_quick")
     QUICK_NOTE: ClassVar[str] = (
         "quick run: nocot and cot, 1 seed x 600 steps, 40 problems per probe. The full run (README: --seeds=3) trains "
-        "3 seeds x 3,500 steps, adds form-only, and only it applies the decision rules; at 600 steps no chain is learned")
+        "3 seeds x 3,500 steps, adds form-only, and only it applies the decision rules. On mod 7 no chain is learned at "
+        "600 or 3,500 steps (10,000 do, README)")
 
 IN_RANGE, OUT_OF_RANGE, LONG = list(range(2, 9)), [1, 9, 10, 11, 12], [9, 10, 11, 12]
 def check(exp):
@@ -348,8 +355,8 @@ def beyond(a, b, margin=0.0):
 def decide(summary, spread=None, revised=False):
     """The pre-registered rule (module docstring), or its 2026-11-29 revision, on mean numbers (and their
     standard deviations over seeds for the revision); returns (outcome, reasons)."""
-    cot, form, nocot = summary["cot"], summary.get("form"), summary.get("nocot")
-    if form is None or nocot is None:
+    cot, form, nocot = summary.get("cot"), summary.get("form"), summary.get("nocot")
+    if cot is None or form is None or nocot is None:
         return "undecided (needs the cot, form and nocot conditions)", []
     sd = spread or {c: {} for c in summary}
 
