@@ -183,13 +183,14 @@ def sft_model(exp):
     operand until the whole step is right, and 2-layer models stayed at chance for 2,400-6,000 steps; mod 10, where
     multiplying by 0, 2 or 5 and adding 0 give partial credit, teaches the same operand lookup (within 3,000 steps
     in the first edition). In both phases up to 8 operations for the first 40% of the steps, then up to 16."""
-    path = Path(exp.out_dir) / f"sft_mod10_{exp.sft_warmup}_mod{task.MODULUS}_{exp.sft_steps}_{exp.n_layer}x{exp.n_embd}.pt"
+    name = f"sft_seeded_mod10_{exp.sft_warmup}_mod{task.MODULUS}_{exp.sft_steps}_{exp.n_layer}x{exp.n_embd}.pt"
+    path = Path(exp.out_dir) / name
+    torch.manual_seed(0)          # the initialisation too (torch's own start seed differs from process to process)
     model = train.GPT(train.GPTConfig(vocab_size=len(task.VOCAB), block_size=BLOCK, n_layer=exp.n_layer, n_head=4,
                                       n_embd=exp.n_embd))
     if path.exists():
         model.load_state_dict(train.load_checkpoint(path)["model"])
         return model.eval()
-    torch.manual_seed(0)
     rng = np.random.default_rng(0)
     for modulus, steps in ((10, exp.sft_warmup), (task.MODULUS, exp.sft_steps)):
         step = iter(range(1, steps + 1))
