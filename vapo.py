@@ -242,7 +242,8 @@ def rollout(policy, problems, group, gen):
     token_rewards = torch.zeros(B, max_new)
     token_rewards[torch.arange(B), resp_len - 1] = reward
     return {"idx": idx, "pos": pos, "key_mask": key_mask, "Tp": Tp, "tokens": new, "mask": mask,
-            "resp_len": resp_len, "reward": reward, "token_rewards": token_rewards, "texts": texts, "problems": problems}
+            "resp_len": resp_len, "reward": reward, "token_rewards": token_rewards, "texts": texts,
+            "problems": problems}
 
 
 def response_logp(model, batch, rows=slice(None)):
@@ -485,7 +486,8 @@ def train_method(cfg, sft, pretrained=None, log=print):
                **{k: float(np.mean([s[k] for s in stats])) for k in stats[0]}}
         iters.append(row)
         log(f"{cfg.method} seed {cfg.seed} iter {it + 1}/{cfg.iters} | reward {row['reward']:.3f} | "
-            f"len {row['response_length']:.1f} | EV {row['explained_variance']:.2f} | clip+ {row['clip_high']:.3f} | kl_ref {row['kl_ref']:.4f} | "
+            f"len {row['response_length']:.1f} | EV {row['explained_variance']:.2f} | clip+ {row['clip_high']:.3f} | "
+            f"kl_ref {row['kl_ref']:.4f} | "
             f"{row['seconds']:.1f}s")
     return {"iters": iters}, policy, critic
 
@@ -527,7 +529,8 @@ class Experiment:
     def validate(self):
         if min(self.iters, self.seeds, self.sft_steps, self.n_layer, self.heldout // 16, self.analysis_rows,
                self.mc_continuations, self.oracle_rollouts // 4, self.rollouts // 16, self.value_pretrain_steps,
-               self.num_threads, self.sft_warmup + 1) < 1 or self.n_embd % 4 or self.curve_steps < self.value_pretrain_steps:
+               self.num_threads, self.sft_warmup + 1) < 1 or self.n_embd % 4 \
+                or self.curve_steps < self.value_pretrain_steps:
             raise train.ConfigError("--iters, --seeds, --sft_steps, --n_layer, --analysis_rows, --mc_continuations, "
                                     "--value_pretrain_steps, --num_threads >= 1; --heldout, --rollouts >= 16; "
                                     "--oracle_rollouts >= 4; --sft_warmup >= 0; --n_embd a multiple of 4; "
@@ -588,7 +591,8 @@ def credit_assignment(cfg, policy, critic, exp):
     mask, method = batch["mask"][rows], adv[rows]
     true = mc_advantage(V, mask)
     on = mask.bool()
-    corr = float(np.corrcoef(method[on], true[on])[0, 1]) if method[on].std() > 0 and true[on].std() > 0 else float("nan")
+    varies = method[on].std() > 0 and true[on].std() > 0
+    corr = float(np.corrcoef(method[on], true[on])[0, 1]) if varies else float("nan")
     fw = first_wrong_token(batch)[rows]
 
     def mass(a):  # per failed rollout with a wrong token: -A(first wrong) / sum |A|
@@ -612,7 +616,8 @@ def spread(values):
 
 def differs(a, b):
     """+1 if a is above b by more than the larger spread, -1 if below, 0 within it."""
-    return 0 if abs(a[0] - b[0]) <= max(a[1], b[1]) else int(np.sign(a[0] - b[0]))
+    gap = a[0] - b[0]
+    return 0 if not np.isfinite(gap) or abs(gap) <= max(a[1], b[1]) else int(np.sign(gap))
 
 
 def summarise(results):
@@ -623,7 +628,8 @@ def summarise(results):
         def over(f):
             return spread([f(s) for s in seeds])
         out[name] = {"reward": over(lambda s: np.mean([r["reward"] for r in s["iters"][-5:]])),
-                     **{b: over(lambda s: np.nanmean([r["reward_by_bucket"][b] for r in s["iters"][-5:]])) for b in BUCKETS},
+                     **{b: over(lambda s: np.nanmean([r["reward_by_bucket"][b] for r in s["iters"][-5:]]))
+                        for b in BUCKETS},
                      **{k: over(lambda s: s["credit"][k]) for k in ("corr", "mass", "true_mass")}}
     return out
 
@@ -672,15 +678,18 @@ def report(results, pretrain, measures, exp):
     control = positive_control(pretrain, measures, stats)
     verdict = verdicts(stats, control, exp)
     pm = lambda x: f"{x[0]:.3f} ± {x[1]:.3f}"  # noqa: E731
-    lines = ["| run | sampled reward (last 5 iters) | " + " | ".join(f"ops {b}" for b in BUCKETS) + " | advantage vs true advantage (r) | advantage share on the first wrong token | paper AIME24 |",
+    lines = ["| run | sampled reward (last 5 iters) | " + " | ".join(f"ops {b}" for b in BUCKETS) +
+             " | advantage vs true advantage (r) | advantage share on the first wrong token | paper AIME24 |",
              "|---|---|" + "---|" * len(BUCKETS) + "---|---|---|"]
     for n, s in stats.items():
         lines.append(f"| {n} | {pm(s['reward'])} | " + " | ".join(pm(s[b]) for b in BUCKETS) +
                      f" | {pm(s['corr'])} | {pm(s['mass'])} | {PAPER_AIME.get(n, '-')} |")
     true_mass = spread([v for s in stats.values() for v in [s["true_mass"][0]] if np.isfinite(v)] or [np.nan])
-    lines += [f"\nmean ± spread (max - min) over {exp.seeds} seed(s), {exp.iters} iterations of {exp.rollouts} rollouts (oracle: "
+    lines += [f"\nmean ± spread (max - min) over {exp.seeds} seed(s), {exp.iters} iterations of {exp.rollouts} "
+              f"rollouts (oracle: "
               f"{exp.oracle_rollouts}). True advantage: {exp.mc_continuations} Monte Carlo continuations per prefix of "
-              f"{exp.analysis_rows} rollouts of each final policy; on failed rollouts it puts {true_mass[0]:.2f} of its "
+              f"{exp.analysis_rows} rollouts of each final policy; on failed rollouts it puts {true_mass[0]:.2f} of "
+              "its "
               f"|mass| on the first wrong token.",
               f"task: P(success | a wrong token so far) teacher {measures['teacher_success_given_wrong']:.3f} (overall "
               f"{measures['teacher_success']:.3f}), SFT rollouts {measures['sft_success_given_wrong']:.3f} (overall "
@@ -781,7 +790,8 @@ def run(argv):
     print(f"vapo: {exp.seeds} seed(s), {exp.num_threads} thread(s)", flush=True)
     results, pretrain, measures = run_experiment(exp, log=lambda s: print(s, flush=True))
     stats, verdict = report(results, pretrain, measures, exp)
-    print(f"run time {train.format_seconds(time.time() - t0)} wall, {train.format_seconds(time.process_time() - cpu0)} CPU")
+    print(f"run time {train.format_seconds(time.time() - t0)} wall, "
+          f"{train.format_seconds(time.process_time() - cpu0)} CPU")
     if exp.quick:
         print(f"headline: VAPO {stats['vapo']['reward'][0]:.3f}, PPO {stats['ppo']['reward'][0]:.3f}, GRPO "
               f"{stats['grpo']['reward'][0]:.3f} sampled reward; critic EV {pretrain[0]['ev']:.3f} vs table "
