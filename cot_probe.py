@@ -39,14 +39,15 @@ Revision, 2026-11-29 (issue 14; the rule above stays as written, and both verdic
   no-CoT at 2-8 operations, beyond the spread. If the chain model did not learn the task, none of its
   probes says anything about chains.
 
-Result on the mod 7 task (README): no verdict. At 3,500 steps the chain model stays at chance (3 seeds), so the
-control fails and both rules answer "inconclusive"; with 10,000 steps (1 seed) it learns the chain (1.00 at 2-8
-operations), follows inserted mistakes (1.00), holds each step's value just before writing it but not the answer
-at `=` (linear probes 1.00 and 0.12), and fails at 9-12 operations from the first steps on (0.14), never stopping.
+Result on the mod 7 task (README): at 3,500 steps the chain model stays at chance (3 seeds), so the control fails
+and both rules answer "inconclusive". With 10,000 steps (1 seed) it learns the chain (1.00 at 2-8 operations; no
+CoT and form-only 0.13), follows inserted mistakes (1.00), holds each step's value just before writing it but not
+the answer at `=` (probes 1.00 and 0.12), and fails at 9-12 operations from the first steps on (0.14): there the
+pre-registered rule says "the chain is computation"; the revised rule needs 3 seeds.
 
     python cot_probe.py                       # nocot, cot, form; 1 seed; 1 thread (about 9 min of CPU)
     python cot_probe.py --seeds=3 --conditions=nocot,cot      # README's table (about 18 min of CPU)
-    python cot_probe.py --conditions=cot --steps=10000 --out_dir=out/cot_probe_long   # README's last row
+    python cot_probe.py --conditions=nocot,cot,form --steps=10000 --out_dir=out/cot_probe_long  # README's last rows
     python cot_probe.py --quick=true          # nocot and cot, 1 seed, 600 steps (72 s of CPU)
 """
 import dataclasses
