@@ -182,7 +182,8 @@ def sft_model(exp):
     Ours: mod 7 every single-step marginal is uniform (a bijection), so nothing rewards attending to the right
     operand until the whole step is right, and this model stayed at chance for 3,000 steps (and 2,400 of a 6,000-step
     run); mod 10, where multiplying by 0, 2 or 5 and adding 0 give partial credit, teaches the same operand lookup
-    (within 3,000 steps in the first edition). In both phases up to 8 operations for the first 40% of the steps, then up to 16."""
+    (within 3,000 steps in the first edition). In both phases up to 8 operations for the first 40% of the steps,
+    then up to 16."""
     name = f"sft_seeded_mod10_{exp.sft_warmup}_mod{task.MODULUS}_{exp.sft_steps}_{exp.n_layer}x{exp.n_embd}.pt"
     path = Path(exp.out_dir) / name
     torch.manual_seed(0)          # the initialisation too (torch's own start seed differs from process to process)
