@@ -39,9 +39,10 @@ l = 500). The paper does not give value pretraining's length or learning rate: o
 rollouts at Adam lr 1e-3 with clipping at 1.0, read off the held-out EV curve (the control, not a result, so it
 may be tuned), and the RL phase starts a fresh Adam for the critic. The models are tiny (a 2-layer, 64-wide GPT,
 18 symbols) and runs are 30 iterations: what we report is what happened at this scale, not the paper's numbers.
-Measured with --seeds=3 (README): the critic reaches held-out EV 0.072 against the oracle table's 0.206 (control
-passed); no method differs from another beyond the spread; the Monte Carlo oracle reference, at a quarter of the
-rollouts, ends below the others, so this run cannot say what better credit assignment would buy in reward.
+Measured with --seeds=3 from an SFT whose initialisation was not yet seeded (README; the seeded SFT learns much
+less): the critic reaches held-out EV 0.072 against the oracle table's 0.206 (control passed); no method differs
+from another beyond the spread; the Monte Carlo oracle reference, at a quarter of the rollouts, ends below the
+others, so this run cannot say what better credit assignment would buy in reward.
 
     python vapo.py                      # 1 seed, 1 thread: 6.5 min CPU, plus 7 min for the SFT the first time
     python vapo.py --quick=true         # the same functions, smaller (84 s CPU); too short to learn the task
