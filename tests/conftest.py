@@ -33,3 +33,25 @@ def tiny_baseline(tmp_path, tiny_text):
                                             block_size=16, batch_size=4, max_iters=4, eval_iters=2,
                                             sample_tokens=0, num_threads=1), quiet=True)
     return str(Path(summary["out_dir"]) / "ckpt.pt")
+
+
+@pytest.fixture
+def check_quick():
+    """check(Experiment, folders): --quick=true applies every QUICK value; each one is smaller than the default
+    (a comma-separated list has fewer entries), except `folders`, which must differ. Returns (full, quick)."""
+    import train
+
+    def check(cls, folders=("out_dir",)):
+        full, quick = cls(), train.parse_args(["--quick=true"], cls)
+        for key, value in cls.QUICK.items():
+            default = getattr(full, key)
+            assert getattr(quick, key) == value, key
+            if key in folders:
+                assert value != default, key
+            elif isinstance(value, str):
+                assert len(value.split(",")) < len(default.split(",")), key
+            else:
+                assert value < default, key
+        assert quick.quick and not full.quick
+        return full, quick
+    return check

@@ -333,19 +333,10 @@ def test_smoke_experiment(tmp_path):
     assert all((tmp_path / "rat" / n).exists() for n in ("results.json", "results.md", "rationality.png"))
 
 
-def test_quick_run_is_smaller_writes_elsewhere_and_says_so(monkeypatch):
+def test_quick_run_is_smaller_writes_elsewhere_and_says_so(monkeypatch, check_quick):
     """--quick=true: every size smaller, its own folder, flags given still win, verdicts marked quick."""
     import train
-    full, quick = rat.Experiment(), train.parse_args(["--quick=true"], rat.Experiment)
-    for key, value in rat.Experiment.QUICK.items():
-        default = getattr(full, key)
-        assert getattr(quick, key) == value, key
-        if key == "out_dir":
-            assert value != default
-        elif isinstance(value, str):  # a comma-separated list: fewer entries
-            assert len(value.split(",")) < len(default.split(",")), key
-        else:
-            assert value < default, key
+    full, quick = check_quick(rat.Experiment)
     assert quick.quick and train.parse_args(["--quick=true", "--train_steps=7"], rat.Experiment).train_steps == 7
     gpt = dict.fromkeys(["gpt_plain_T0", "gpt_plain_T1", "gpt_price_T0", "gpt_discrete_T0"], 1.0)
     people = {"people": 0.97, "random": 0.7, **gpt}

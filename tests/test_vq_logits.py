@@ -201,19 +201,10 @@ def test_smoke_experiment(tmp_path, tiny_baseline, monkeypatch):
     assert all((tmp_path / "vq" / n).exists() for n in ("results.md", "vq_logits.png"))
 
 
-def test_quick_run_is_smaller_trains_its_own_baseline_and_says_so(tmp_path, monkeypatch):
+def test_quick_run_is_smaller_trains_its_own_baseline_and_says_so(tmp_path, monkeypatch, check_quick):
     """--quick=true: every size smaller, its own folders (never README's results or train.py's baseline), flags
     given still win, a missing baseline trained small by train.py's loop, and verdicts marked quick."""
-    full, quick = vq.Experiment(), train.parse_args(["--quick=true"], vq.Experiment)
-    for key, value in vq.Experiment.QUICK.items():
-        default = getattr(full, key)
-        assert getattr(quick, key) == value, key
-        if key in ("baseline", "out_dir"):
-            assert value != default, key
-        elif isinstance(value, str):  # a comma-separated list: fewer entries
-            assert len(value.split(",")) < len(default.split(",")), key
-        else:
-            assert value < default, key
+    full, quick = check_quick(vq.Experiment, ("baseline", "out_dir"))
     assert quick.quick and train.parse_args(["--quick=true", "--steps=7"], vq.Experiment).steps == 7
     small, default_baseline = vq.Experiment.QUICK_BASELINE, train.TrainConfig()
     assert small["max_iters"] < default_baseline.max_iters and small["batch_size"] < default_baseline.batch_size
