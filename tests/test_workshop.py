@@ -9,7 +9,7 @@ summary.json) becomes A, B, ... in the order of the block, and EXPR must land in
 `A.runs` reads A["runs"], and `pick(rows, key=value, ...)` is the one row of a list that matches.
 Marked `workshop`: README's test command leaves them out (`-m "not workshop"`), `.ci/run` runs them as its second step.
 
-    python -m pytest -m workshop           # every exercise (about 20 minutes on a 2-core CPU)
+    python -m pytest -m workshop           # every exercise (about 10 minutes on a 2-core CPU)
 """
 import ast
 import json
