@@ -55,3 +55,23 @@ def check_quick():
         assert quick.quick and not full.quick
         return full, quick
     return check
+
+
+@pytest.fixture
+def quick_baseline_config(monkeypatch, tmp_path):
+    """config(module): the TrainConfig a quick run of module.run_experiment hands to train.train when its baseline
+    checkpoint is missing (caught there, so nothing is trained)."""
+    import train
+
+    class Trained(Exception):
+        pass
+
+    def train_instead(cfg, *args, **kwargs):
+        raise Trained(cfg)
+
+    def config(module):
+        monkeypatch.setattr(train, "train", train_instead)
+        with pytest.raises(Trained) as trained:
+            module.run_experiment(module.Experiment(quick=True, baseline=str(tmp_path / "base" / "ckpt.pt")))
+        return trained.value.args[0]
+    return config

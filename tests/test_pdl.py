@@ -176,7 +176,7 @@ def test_smoke_experiment(tmp_path, tiny_baseline):
         assert (tmp_path / "pdl" / name).exists()
 
 
-def test_quick_run_is_smaller_trains_its_own_baseline_and_says_so(tmp_path, monkeypatch, check_quick):
+def test_quick_run_is_smaller_trains_its_own_baseline_and_says_so(tmp_path, check_quick, quick_baseline_config):
     """--quick=true: every size smaller, its own folders (never README's results or train.py's baseline), flags
     given still win, a missing baseline trained small by train.py's loop, and verdicts marked quick."""
     full, quick = check_quick(pdl.Experiment, ("baseline", "out_dir"))
@@ -187,15 +187,6 @@ def test_quick_run_is_smaller_trains_its_own_baseline_and_says_so(tmp_path, monk
              "rare_prob": 0.01} for a, t, ce in ((0.0, 0.85, 5.0), (0.0, 1.0, 6.0), (0.0, 2.0, 8.0), (1.0, 1.0, 7.0))]
     assert all(v["quick"] and "--quick=true" in v["command"] for v in pdl.verdicts(rows, quick))
     assert not any(v["quick"] for v in pdl.verdicts(rows, full))
-
-    class Trained(Exception):
-        pass
-
-    def train_instead(cfg, *args, **kwargs):
-        raise Trained(cfg)
-    monkeypatch.setattr(train, "train", train_instead)
-    with pytest.raises(Trained) as trained:
-        pdl.run_experiment(pdl.Experiment(quick=True, baseline=str(tmp_path / "base" / "ckpt.pt")))
-    cfg = trained.value.args[0]
+    cfg = quick_baseline_config(pdl)
     assert (cfg.max_iters, cfg.batch_size) == (small["max_iters"], small["batch_size"])
     assert cfg.out_dir == str(tmp_path / "base")  # beside the checkpoint it was asked for

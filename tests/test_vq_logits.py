@@ -201,7 +201,7 @@ def test_smoke_experiment(tmp_path, tiny_baseline, monkeypatch):
     assert all((tmp_path / "vq" / n).exists() for n in ("results.md", "vq_logits.png"))
 
 
-def test_quick_run_is_smaller_trains_its_own_baseline_and_says_so(tmp_path, monkeypatch, check_quick):
+def test_quick_run_is_smaller_trains_its_own_baseline_and_says_so(tmp_path, check_quick, quick_baseline_config):
     """--quick=true: every size smaller, its own folders (never README's results or train.py's baseline), flags
     given still win, a missing baseline trained small by train.py's loop, and verdicts marked quick."""
     full, quick = check_quick(vq.Experiment, ("baseline", "out_dir"))
@@ -215,15 +215,6 @@ def test_quick_run_is_smaller_trains_its_own_baseline_and_says_so(tmp_path, monk
     marked = vq.verdicts(runs, floors, 6.5, timings, quick)[0]
     assert all(v["quick"] and "--quick=true" in v["command"] for v in marked)
     assert not any(v["quick"] for v in vq.verdicts(runs, floors, 6.5, timings, full)[0])
-
-    class Trained(Exception):
-        pass
-
-    def train_instead(cfg, *args, **kwargs):
-        raise Trained(cfg)
-    monkeypatch.setattr(train, "train", train_instead)
-    with pytest.raises(Trained) as trained:
-        vq.run_experiment(vq.Experiment(quick=True, baseline=str(tmp_path / "base" / "ckpt.pt")))
-    cfg = trained.value.args[0]
+    cfg = quick_baseline_config(vq)
     assert (cfg.max_iters, cfg.batch_size) == (small["max_iters"], small["batch_size"])
     assert cfg.out_dir == str(tmp_path / "base")  # beside the checkpoint it was asked for
