@@ -229,9 +229,7 @@ def finetune(exp, baseline, alpha, seed, unseen):
 def run_experiment(exp):
     alphas = sorted({0.0, *(float(a) for a in exp.alphas.split(","))})
     temperatures, top_ps = [float(t) for t in exp.temperatures.split(",")], [float(p) for p in exp.top_ps.split(",")]
-    if exp.quick and not Path(exp.baseline).exists():  # QUICK_BASELINE by train.py's loop (the thread count set)
-        train.train(train.TrainConfig(**exp.QUICK_BASELINE, out_dir=str(Path(exp.baseline).parent)))
-    baseline = train.load_baseline(exp.baseline)
+    baseline = train.load_baseline(exp.baseline, train.TrainConfig(**exp.QUICK_BASELINE) if exp.quick else None)
     val_data, block = baseline["val_data"], baseline["config"]["block_size"]
     counts = target_counts(baseline["train_data"], 50304)
     rare, seen = rare_token_set(counts), set(torch.nonzero(counts).flatten().tolist())

@@ -454,7 +454,7 @@ def parse_args(argv, cfg_cls=TrainConfig, doc=None):
     cfg, types = cfg_cls(), {f.name: f.type for f in dataclasses.fields(cfg_cls)}
     if "quick" in types and any(a.startswith("--quick=") and parse_value("quick", a[8:], bool) for a in argv):
         if "QUICK" not in vars(cfg_cls):
-            raise ConfigError(f"--quick is not defined here; a paper file has its own: python <file>.py --quick=true")
+            raise ConfigError("--quick is not defined here; a paper file has its own: python <file>.py --quick=true")
         cfg = dataclasses.replace(cfg, **cfg_cls.QUICK)  # the quick run's defaults; the flags below still win
     for arg in argv:
         key, eq, text = arg[2:].partition("=") if arg.startswith("--") else ("", "", "")
@@ -709,8 +709,7 @@ def train(cfg, build_model=None, callback=None, quiet=False):
     ckpt_path, iter_num, history = out_dir / "ckpt.pt", 0, {"train": [], "val": []}
     if cfg.resume:
         iter_num, history = resume(ckpt_path, model, optimizer, batch_gen, device, rank, log)
-    last_good = f"the last good checkpoint ({ckpt_path}, iteration {iter_num}) is untouched" if iter_num else \
-        "no checkpoint yet"
+    saved_at = iter_num  # the iteration of the last good checkpoint (0: none yet)
     raw_model = model
     if cfg.compile == "true" or (cfg.compile == "auto" and device.type == "cuda"):
         log("compiling the model with torch.compile (the first steps are slow)...")
@@ -736,7 +735,9 @@ def train(cfg, build_model=None, callback=None, quiet=False):
                 dist.all_reduce(loss)
                 loss = loss / world
             if not math.isfinite(loss := loss.item()):
-                raise NonFiniteLoss(f"stopped: loss is {loss} at iteration {iter_num}; {last_good}")
+                raise NonFiniteLoss(f"stopped: loss is {loss} at iteration {iter_num}; " + (
+                    f"the last good checkpoint ({ckpt_path}, iteration {saved_at}) is untouched" if saved_at
+                    else "no checkpoint yet"))
             history["train"].append((iter_num, loss))
             dt = (t_pause - t_last) / (iter_num - it_last)
             if it_last > 0 or iter_num > cfg.log_interval:  # the first interval includes warm-up and compile
@@ -758,7 +759,7 @@ def train(cfg, build_model=None, callback=None, quiet=False):
                 save_checkpoint(ckpt_path, {"model": raw_model.state_dict(), "optimizer": optimizer.state_dict(),
                                             "rng": rng, "iter_num": iter_num, "config": dataclasses.asdict(cfg),
                                             "history": history})
-            last_good = f"the last good checkpoint ({ckpt_path}, iteration {iter_num}) is untouched"
+            saved_at = iter_num
         t_last += time.time() - t_pause
         if callback is not None:
             callback(iter_num, {"loss": loss})
@@ -807,15 +808,16 @@ def report(cfg, summary, model, splits, data_codec, autocast, log, quiet):
 # -----------------------------------------------------------------------------
 # 5. For paper files
 
-def load_baseline(path="out/baseline/ckpt.pt"):
-    """What a finetuning experiment needs from the baseline checkpoint, training `python train.py`'s default model
-    first if there is none: {"path", "config" (its TrainConfig fields), "state", "train_data", "val_data"}."""
+def load_baseline(path="out/baseline/ckpt.pt", config=None):
+    """What a finetuning experiment needs from the baseline checkpoint, training one first if there is none (with
+    `config`, a TrainConfig; by default `python train.py`'s): {"path", "config" (its TrainConfig fields), "state",
+    "train_data", "val_data"}."""
     path, ckpt = Path(path), None
     with contextlib.suppress(FileNotFoundError, DataError):  # missing, or written by an older train.py
         ckpt = load_checkpoint(path)
     if ckpt is None:
-        print(f"no baseline checkpoint of this train.py at {path}: training one with its defaults first", flush=True)
-        train(TrainConfig(out_dir=str(path.parent), sample_tokens=0))
+        print(f"no baseline checkpoint of this train.py at {path}: training one first", flush=True)
+        train(dataclasses.replace(config or TrainConfig(), out_dir=str(path.parent), sample_tokens=0))
         ckpt = load_checkpoint(path)
     print(f"baseline: {path} ({ckpt['iter_num']} iterations, val loss {ckpt['history']['val'][-1][1]:.4f})", flush=True)
     config = {k: v for k, v in ckpt["config"].items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}

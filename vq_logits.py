@@ -306,9 +306,7 @@ def train_head(exp, baseline, mapping, seed, code_of):
             "curve": summary["history"]["val"], "ms_per_iter": summary["ms_per_iter"]}
 
 def run_experiment(exp):
-    if exp.quick and not Path(exp.baseline).exists():  # QUICK_BASELINE by train.py's loop (the thread count set)
-        train.train(train.TrainConfig(**exp.QUICK_BASELINE, out_dir=str(Path(exp.baseline).parent)))
-    baseline = train.load_baseline(exp.baseline)
+    baseline = train.load_baseline(exp.baseline, train.TrainConfig(**exp.QUICK_BASELINE) if exp.quick else None)
     train_data, val_data, embeddings = baseline["train_data"], baseline["val_data"], baseline["state"]["wte.weight"]
     V, maps, floors = embeddings.size(0), exp.maps.split(","), []
     trained = {"identity": torch.arange(V)}
