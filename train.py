@@ -764,9 +764,8 @@ def train(cfg, build_model=None, callback=None, quiet=False):
         if callback is not None:
             callback(iter_num, {"loss": loss})
     summary = {"iters": iter_num, "params": raw_model.param_counts(), "seconds": time.time() - t_start,
-               "out_dir": str(out_dir),
-               "ms_per_iter": 1e3 * timed_s / timed_iters if timed_iters else None, "history": history,
-               "tokens_per_s": tokens_per_iter * timed_iters / timed_s if timed_iters else None,
+               "out_dir": str(out_dir), "ms_per_iter": 1e3 * timed_s / timed_iters if timed_iters else None,
+               "history": history, "tokens_per_s": tokens_per_iter * timed_iters / timed_s if timed_iters else None,
                **{f"{k}_loss": history[k][-1][1] if history[k] else None for k in ("train", "val")}}
     if master:
         report(cfg, summary, raw_model, (train_data, val_data), data_codec, autocast, log, quiet)
