@@ -1,6 +1,7 @@
 """Tests for vapo.py: GAE, length-adaptive lambda, loss aggregation, clip-higher, GRPO, critic metrics,
 the reward and the teacher, and a 2-iteration run of each method."""
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -293,3 +294,18 @@ def test_verdicts_are_inconclusive_without_the_control_or_three_seeds():
     stats["ppo"]["reward"] = (0.68, 0.05)                         # 0.02 below VAPO: within the spread
     assert vapo.verdicts(stats, {"passed": True, "text": "t"}, vapo.Experiment(seeds=3))[0]["verdict"] == \
         "not supported (within the spread)"
+
+
+@pytest.mark.slow
+def test_a_tiny_run_writes_the_table_the_control_and_the_verdicts(tmp_path):
+    out = tmp_path / "vapo"
+    args = ["--sft_warmup=0", "--sft_steps=2", "--iters=1", "--rollouts=16", "--oracle_rollouts=16", "--heldout=32",
+            "--value_pretrain_steps=1", "--curve_steps=2", "--analysis_rows=2", "--mc_continuations=1",
+            "--n_embd=16", "--n_layer=1", f"--out_dir={out}"]
+    assert vapo.run(args) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["summary"]) == {"mc", "ppo", "grpo", "vapo", "oracle"}
+    assert [s for s, _ in results["value_pretraining"]["0"]["curve"]] == [0, 1, 2]
+    assert all(d["verdict"].startswith("inconclusive") and d["control"] == results["control"]["text"]
+               for d in results["verdict"])                   # 1 seed (and an untrained critic): no verdict
+    assert "positive control" in (out / "results.md").read_text() and (out / "vapo.png").exists()
