@@ -135,12 +135,13 @@ def noisy_teacher(digits, ops, rng, p_wrong=0.1, modulus=task.MODULUS):
 
 def sft_model(exp):
     """The warm start, seeded and cached in out_dir: the noisy teacher's chains first mod 10 with operands 0..9, then
-    mod 7. Mod 7 every single-step marginal is uniform, so nothing rewards attending to the right operand until the
-    whole step is right and this model stayed at chance for 3,000 steps; mod 10, where multiplying by 0, 2 or 5 gives
-    partial credit, teaches the same operand lookup. In both phases up to 8
-    operations for the first 40% of the steps, then up to 16."""
-    path = Path(exp.out_dir) / (f"sft_mod10_{exp.sft_warmup}_mod7_{exp.sft_steps}_lr{exp.sft_lr:g}_{exp.n_layer}x"
-                                f"{exp.n_embd}_seed{exp.sft_seed}.pt")
+    mod 7; in both, up to 8 operations for the first 40% of the steps, then up to 16, and a share sft_one_op of
+    one-operation problems. Mod 7 every single-step marginal is uniform, so nothing rewards attending to the right
+    operand until the whole step is right: this model stayed at chance for 3,000 steps of mod 7 alone (with or
+    without one-operation problems). Mod 10, where multiplying by 0, 2 or 5 gives partial credit, teaches the same
+    operand lookup; one-operation problems, where the operands sit at fixed offsets from `=`, teach the tables."""
+    path = Path(exp.out_dir) / (f"sft_mod10_{exp.sft_warmup}_mod7_{exp.sft_steps}_one{exp.sft_one_op:g}_lr"
+                                f"{exp.sft_lr:g}_{exp.n_layer}x{exp.n_embd}_seed{exp.sft_seed}.pt")
     torch.manual_seed(exp.sft_seed)          # the initialisation too (torch's start seed differs per process)
     model = train.GPT(train.GPTConfig(vocab_size=len(task.VOCAB), block_size=BLOCK, n_layer=exp.n_layer, n_head=4,
                                       n_embd=exp.n_embd))
@@ -154,7 +155,7 @@ def sft_model(exp):
         def batch():
             max_ops, pairs = 8 if next(step) <= 0.4 * steps else MAX_OPS, []
             for _ in range(64):
-                n = int(rng.integers(MIN_OPS, max_ops + 1))
+                n = 1 if rng.random() < exp.sft_one_op else int(rng.integers(MIN_OPS, max_ops + 1))
                 digits, ops = task.random_problem(n, rng) if modulus == task.MODULUS else (
                     [int(d) for d in rng.integers(0, 10, n + 1)], [task.OPS[i] for i in rng.integers(0, 3, n)])
                 pairs.append((task.prompt_of(digits, ops), noisy_teacher(digits, ops, rng, modulus=modulus)))
@@ -424,17 +425,19 @@ class Experiment:
     iters: int = 30               # RL iterations per run
     seeds: int = 1                # README's tables: --seeds=3 (--ablations=true: --seeds=2)
     ablations: bool = False       # also VAPO without each of its seven components
-    references: bool = True       # also the Monte Carlo return (below) and the Monte Carlo oracle (above)
+    references: bool = True       # also Monte Carlo returns, no per-token credit (the reference below)
+    oracle: bool = False          # also PPO on the Monte Carlo oracle (above; 2.5 min of CPU per seed)
     oracle_rollouts: int = 64     # the oracle run's responses per iteration (minibatch a quarter of it)
     rollouts: int = 256           # responses per iteration (every method but the oracle)
     sft_warmup: int = 3000        # warm-start steps on the noisy teacher mod 10 (see sft_model; cached in out_dir)
     sft_steps: int = 1500         # then steps on the noisy teacher mod 7
     sft_lr: float = 3e-3          # the SFT's peak learning rate (warmup, cosine to a tenth)
+    sft_one_op: float = 0.3       # share of one-operation problems in the SFT batches (see sft_model)
     sft_seed: int = 0             # the SFT's initialisation and data (one warm start for every RL seed)
     n_layer: int = 2              # small and fast: a 2-layer, 64-wide GPT with a character vocabulary
     n_embd: int = 64
     value_pretrain_steps: int = 60  # VAPO's value pretraining (a fixed number of steps, chosen from the curve)
-    curve_steps: int = 120        # seed 0's value-pretraining curve runs this far (to show where it flattens)
+    curve_steps: int = 80         # seed 0's value-pretraining curve runs this far (to show where it flattens)
     heldout: int = 512            # held-out SFT rollouts for the critic's and the oracle table's EV
     analysis_rows: int = 16       # rollouts per run whose true advantage is estimated (half failed, half not)
     mc_continuations: int = 8     # continuations per prefix for that estimate
@@ -459,7 +462,7 @@ class Experiment:
 
 def runs_of(exp):
     """(name, config) of every run: PPO, GRPO and VAPO between the two references, then the ablations."""
-    names = (["mc"] if exp.references else []) + ["ppo", "grpo", "vapo"] + (["oracle"] if exp.references else [])
+    names = ["mc"] * exp.references + ["ppo", "grpo", "vapo"] + ["oracle"] * exp.oracle
     over = {"iters": exp.iters, "value_pretrain_steps": exp.value_pretrain_steps, "rollouts": exp.rollouts}
     oracle = {"rollouts": exp.oracle_rollouts, "minibatch": exp.oracle_rollouts // 4}
     return ([(n, method_config(n, **over | (oracle if n == "oracle" else {}))) for n in names] +
@@ -533,8 +536,10 @@ def differs(a, b):
 
 def verdicts(stats, control, exp):
     """One dict per claim; every one inconclusive when the control failed or there are fewer than 3 seeds."""
-    command = (f"python vapo.py --seeds={exp.seeds}" + " --ablations=true" * exp.ablations +
-               " --quick=true" * exp.quick + f" --num_threads={exp.num_threads}")
+    skip = {"quick", "num_threads"} | (set(Experiment.QUICK) if exp.quick else set())
+    command = " ".join(["python vapo.py"] + ["--quick=true"] * exp.quick + [
+        f"--{f.name}={str(getattr(exp, f.name)).lower()}" for f in dataclasses.fields(exp)
+        if getattr(exp, f.name) != f.default and f.name not in skip] + [f"--num_threads={exp.num_threads}"])
     claims = [("VAPO above vanilla PPO (sampled reward)", "AIME24 60.4 vs 5 (Table 1)", "vapo", "ppo", "reward"),
               ("VAPO above value-free GRPO (sampled reward)", "more than 10 points above DAPO and R1-Zero (GRPO)",
                "vapo", "grpo", "reward"),

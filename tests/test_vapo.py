@@ -301,7 +301,7 @@ def test_a_tiny_run_writes_the_table_the_control_and_the_verdicts(tmp_path):
     out = tmp_path / "vapo"
     args = ["--sft_warmup=0", "--sft_steps=2", "--iters=1", "--rollouts=16", "--oracle_rollouts=16", "--heldout=32",
             "--value_pretrain_steps=1", "--curve_steps=2", "--analysis_rows=2", "--mc_continuations=1",
-            "--n_embd=16", "--n_layer=1", f"--out_dir={out}"]
+            "--n_embd=16", "--n_layer=1", "--oracle=true", f"--out_dir={out}"]
     assert vapo.run(args) == 0
     results = json.loads((out / "results.json").read_text())
     assert set(results["summary"]) == {"mc", "ppo", "grpo", "vapo", "oracle"}
