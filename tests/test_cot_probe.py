@@ -13,6 +13,12 @@ import cot_probe as cp
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def parse_prompt(text):
+    """(digits, ops) of `3+5*2-6=` (the part before '='), for the scripted models."""
+    body = text.split("=")[0]
+    return [int(c) for c in body[0::2]], list(body[1::2])
+
+
 def test_task_hand_case():
     digits, ops = [3, 5, 2, 6], ["+", "*", "-"]   # mod 7: 3+5 = 1, 1*2 = 2, 2-6 = 3
     assert cp.prompt_of(digits, ops) == "3+5*2-6="
@@ -21,7 +27,7 @@ def test_task_hand_case():
     assert cp.response(digits, ops, "cot", rng) == "1;2;3;>3$"
     assert cp.response(digits, ops, "nocot", rng) == ">3$"
     assert cp.response(digits, ops, "filler", rng) == "......>3$"
-    assert cp.parse_prompt("3+5*2-6=1;") == (digits, ops)
+    assert parse_prompt("3+5*2-6=1;") == (digits, ops)
 
 
 def test_a_wrong_step_is_never_undone():
@@ -62,8 +68,8 @@ def test_corrupted_conditions_change_what_they_claim_and_nothing_else():
 def test_tokenization_round_trip_and_batch_masks():
     text = "3+5*2-7=8;6;9;>9$"
     assert cp.decode(cp.encode(text)) == text
-    x, y = cp.training_batch("cot", 8, 40, np.random.default_rng(3))
-    assert x.shape == y.shape == (8, 40)
+    x, y = cp.training_batch("cot", 8, np.random.default_rng(3))
+    assert x.shape == y.shape and (x[:, -1] != cp.PAD).any()         # padded to the longest sequence, no further
     for row_x, row_y in zip(x.tolist(), y.tolist()):
         text = cp.decode(row_x)
         start = text.index("=") + 1
@@ -72,13 +78,23 @@ def test_tokenization_round_trip_and_batch_masks():
         assert cp.decode(response).endswith("$") and ">" in cp.decode(response)
 
 
+def test_curriculum_one_operation_while_warm_then_every_length_gives_as_many_steps():
+    rng = np.random.default_rng(9)
+    ops = lambda x: [sum(cp.decode(row).split("=")[0].count(o) for o in cp.OPS) for row in x.tolist()]  # noqa: E731
+    assert set(ops(cp.training_batch("cot", 64, rng, warm=True)[0])) == {1}
+    n = np.array(sum((ops(cp.training_batch("cot", 500, rng)[0]) for _ in range(8)), []))
+    assert set(n) == set(range(1, 9))
+    steps = np.array([n_ops * (n == n_ops).sum() for n_ops in range(1, 9)]) / len(n)   # steps per length, ~ equal
+    assert steps.max() / steps.min() < 1.25, steps
+
+
 # --- scripted models: one that follows its chain, one that ignores it ----------
 
 def follower(texts):
     """Continues from the last value written in the chain (or the first digit), whatever is true."""
     out = []
     for text in texts:
-        digits, ops = cp.parse_prompt(text)
+        digits, ops = parse_prompt(text)
         body = text.split("=", 1)[1]
         if body.endswith(">"):
             written = [v for v in cp.read_chain(body) if v is not None]
@@ -98,7 +114,7 @@ def ignorer(texts):
     """Writes the true chain and answers the truth, whatever the chain it was given says."""
     out = []
     for text in texts:
-        digits, ops = cp.parse_prompt(text)
+        digits, ops = parse_prompt(text)
         body = text.split("=", 1)[1]
         values = cp.running_values(digits, ops)
         if body.endswith(">"):
@@ -130,7 +146,7 @@ def test_probes_on_the_scripted_follower_and_ignorer():
 
 def test_invalid_chain_share_counts_correct_answers_with_wrong_chains():
     def lucky(texts):  # right answer, nonsense chain
-        return [cp.chain_text([0] * len(cp.parse_prompt(t)[1])) + f">{cp.running_values(*cp.parse_prompt(t))[-1]}$"
+        return [cp.chain_text([0] * len(parse_prompt(t)[1])) + f">{cp.running_values(*parse_prompt(t))[-1]}$"
                 for t in texts]
     acc, invalid = cp.accuracy_by_length(lucky, [5], 100, np.random.default_rng(5))
     assert acc[5] == 1.0 and invalid[5] > 0.9
@@ -162,7 +178,7 @@ class KnowsTheAnswerAtEquals:
         h = torch.zeros(*idx.shape, len(cp.VOCAB))
         for b, row in enumerate(idx.tolist()):
             text = cp.decode(row)
-            h[b, text.index("="), cp.running_values(*cp.parse_prompt(text))[-1]] = 1.0
+            h[b, text.index("="), cp.running_values(*parse_prompt(text))[-1]] = 1.0
         return h
 
 
@@ -265,8 +281,8 @@ def test_early_answering_keeps_k_dot_pairs_of_a_filler_chain():
 
     def filler_model(texts):  # writes dots and the true answer, and records what it was given
         seen.extend(t.split("=", 1)[1] for t in texts if t.endswith(">"))
-        return [f"{cp.running_values(*cp.parse_prompt(t))[-1]}$" if t.endswith(">") else
-                "." * (2 * len(cp.parse_prompt(t)[1])) + f">{cp.running_values(*cp.parse_prompt(t))[-1]}$" for t in texts]
+        return [f"{cp.running_values(*parse_prompt(t))[-1]}$" if t.endswith(">") else
+                "." * (2 * len(parse_prompt(t)[1])) + f">{cp.running_values(*parse_prompt(t))[-1]}$" for t in texts]
     curve, aoc = cp.early_answering(filler_model, 4, 20, np.random.default_rng(0))
     assert curve == [1.0] * 5 and aoc == 0.0
     assert set(seen) == {">", "..>", "....>", "......>", "........>"}
@@ -277,7 +293,7 @@ def stops_or_errs_after(limit, err=False):
     def complete(texts):
         out = []
         for text in texts:
-            digits, ops = cp.parse_prompt(text)
+            digits, ops = parse_prompt(text)
             values, given = cp.running_values(digits, ops), len(cp.read_chain(text.split("=", 1)[1] + ">"))
             steps = [v if i < limit else (v + 1) % cp.MODULUS for i, v in enumerate(values)][given:]
             steps = steps if err else steps[:max(0, limit - given)]
