@@ -563,7 +563,8 @@ def analyse(heldout, fit, pretrain, runs, exp):
     the oracle tables' held-out EV), each final policy's credit assignment, mean ± spread over seeds, the positive
     control and the verdicts."""
     rng, teacher = np.random.default_rng(1000), []
-    for problem in sample_prompts(4000, rng):
+    for _ in range(4000):
+        problem = sample_prompts(1, rng)[0]
         text = noisy_teacher(*problem, rng)
         teacher.append((task.encode(text) != correct_response(problem), reward_of(text, True, problem)))
     wrong = first_wrong_token(heldout) >= 0
@@ -629,7 +630,7 @@ def report(analysis, pretrain, exp):
         ax.axhline(measures[key], color="k", ls=ls, label=f"oracle table {key[8:].replace('_', ' ')}".strip())
     ax.axvline(exp.value_pretrain_steps, color="grey", lw=0.8, label="steps used")
     ax.set(xlabel="value-pretraining step (256 SFT rollouts each)", title="held-out EV of the critic")
-    for i, (n, seeds) in enumerate(analysis["runs"].items()):
+    for n, seeds in analysis["runs"].items():
         ay.plot(np.arange(1, exp.iters + 1), np.mean([[r["reward"] for r in m["iters"]] for m in seeds], 0), label=n)
     ay.set(xlabel="iteration", title=f"sampled reward (mean of {exp.seeds} seed(s))")
     name = next((n for n in ("vapo", "ppo", "grpo") if analysis["runs"][n][0]["credit"]["picture"]), None)

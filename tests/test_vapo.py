@@ -245,7 +245,8 @@ class CorrectContinuer:
         for ids in prompts:
             text = task.decode(ids)
             prompt, written = text.split("=")
-            right = vapo.correct_response(task.parse_prompt(prompt + "="))[len(written):]
+            problem = [int(c) for c in prompt[0::2]], list(prompt[1::2])      # `3+5*2-6` -> digits, ops
+            right = vapo.correct_response(problem)[len(written):]
             rows.append((right + [task.PAD] * max_new_tokens)[:max_new_tokens])
         return torch.tensor(rows), None
 
