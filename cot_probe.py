@@ -131,8 +131,7 @@ def read_answer(continuation):
 
 def read_chain(continuation):
     """The step values written before '>' (digits between ';'), None for a step that is not one digit."""
-    head = continuation.split(">")[0]
-    return [int(s) if len(s) == 1 and s.isdigit() else None for s in head.split(";")[:-1]]
+    return [int(s) if len(s) == 1 and s.isdigit() else None for s in continuation.split(">")[0].split(";")[:-1]]
 
 def chain_units(body):
     """The steps of a response before '>': `v;` in a chain, a pair of dots in filler (`..`), in order."""
@@ -185,8 +184,7 @@ def inserted_chain(complete, n_ops, n, rng, kind):
         values = running_values(digits, ops)
         chain = (running_values(*random_problem(n_ops, rng)) if kind == "foreign" else
                  rng.permutation(values).tolist() if kind == "shuffled" else None)
-        body = "." * (2 * n_ops) if chain is None else chain_text(chain)
-        texts.append(prompt_of(digits, ops) + body + ">")
+        texts.append(prompt_of(digits, ops) + ("." * (2 * n_ops) if chain is None else chain_text(chain)) + ">")
         targets.append((values[-1], None if chain is None else chain[-1]))
     answers = [read_answer(">" + c) for c in complete(texts)]
     truth, last = (float(np.mean([a == target[i] for a, target in zip(answers, targets)])) for i in (0, 1))
@@ -292,6 +290,7 @@ def evaluate(model, condition, exp, seed):
         modes = [failure_modes(complete, n_ops, n // 2, rng) for n_ops in LONG]
         row["failure_modes_9_12"] = {k: float(np.mean([m[k] for m in modes])) for k in modes[0]}
         row["step_accuracy_12_ops"], row["stop_share_12_ops"] = step_accuracy_given_prefix(complete, 12, n, rng)
+        row["step_accuracy_8_ops"] = step_accuracy_given_prefix(complete, 8, n, rng)[0]
     row["linear_probe"] = probe_running_values(model, condition, 6, 3 * n, rng)
     return row
 
@@ -387,7 +386,7 @@ def report(rows, exp):
         lines += ["", "Correct CoT on 9-12 operations, its own chain: " + ", ".join(f"{k} {v:.2f}" + pm(
             spread["cot"]["failure_modes_9_12"][k]) for k, v in s["failure_modes_9_12"].items()), "Per-step accuracy, "
             f"the true chain given up to the step, 12 operations, steps 1-12: {steps('step_accuracy_12_ops')}; writes "
-            f"'>' instead: {steps('stop_share_12_ops')}"]
+            f"'>' instead: {steps('stop_share_12_ops')}; 8 operations, steps 1-8: {steps('step_accuracy_8_ops')}"]
     lines += ["", f"positive control: {verdict[0]['control']}"] + [f"verdict: {v['claim']}: {v['verdict']}"
                                                                    for v in verdict]
     text = "\n".join(lines + [f"- {r}" for r in decide(summary)[1]])
@@ -410,6 +409,7 @@ def plot(summary, out):
     if "step_accuracy_12_ops" in (s := summary.get("cot", {})):
         ax[2].plot(range(1, 13), s["step_accuracy_12_ops"], "o-", ms=3, label="12 operations: right step")
         ax[2].plot(range(1, 13), s["stop_share_12_ops"], "x--", ms=4, label="12 operations: writes '>'")
+        ax[2].plot(range(1, 9), s["step_accuracy_8_ops"], "s-", ms=3, label="8 operations: right step")
     ax[0].axvspan(0.5, 8.5, color="grey", alpha=0.1, label="trained lengths")
     ax[0].axhline(1 / MODULUS, color="k", ls=":", lw=1)
     for a, (x, y, title) in zip(ax, [("operations", "accuracy (chance dotted)", "accuracy by length"),
