@@ -88,6 +88,13 @@ def test_curriculum_one_operation_while_warm_then_every_length_gives_as_many_ste
     assert steps.max() / steps.min() < 1.25, steps
 
 
+def test_training_warms_up_on_one_operation_for_the_first_tenth_of_the_steps(monkeypatch):
+    warm, batch = [], cp.training_batch
+    monkeypatch.setattr(cp, "training_batch", lambda *a, **k: warm.append(k["warm"]) or batch(*a, **k))
+    cp.train_condition("cot", 0, cp.Experiment(steps=30, batch_size=4, n_layer=1, n_embd=16))
+    assert warm == [True] * 3 + [False] * 27
+
+
 # --- scripted models: one that follows its chain, one that ignores it ----------
 
 def follower(texts):
