@@ -30,13 +30,13 @@ Revision, 2026-11-29 (issue 14; the rule above stays as written, and both verdic
   operations, beyond the spread. If the chain model did not learn the task, its probes say nothing about chains.
 
 Training recipe, 2026-11-29, the same for every condition. With 2-8 operations drawn uniformly the chain model was at
-chance after 3,500 steps (3 seeds), learning at 6,000-8,000; weight decay, batch size, learning rate, RoPE base, depth
-and width did not help (README). A model learns one operation in 400 steps, and the operand's position for each length
-apart (for the length it sees most first). So: 1-operation problems for the first 10% of the steps, then 1-8
-operations with P(n) ~ 1/n, every length giving about as many steps. Batches are padded to their longest sequence.
+chance after 3,500 steps (3 seeds; learned at 6,000-8,000); weight decay, batch, learning rate, RoPE base, depth,
+width: no help (README). One operation is learned in 400 steps, the operand's position for each length apart. So:
+1-operation problems for the first 10% of the steps, then 1-8 operations with P(n) ~ 1/n (as many steps per length):
+1.00 at 2-8 operations on 3 of 3 seeds at 4,000 steps. Batches are padded to their longest.
 
-    python cot_probe.py                       # nocot, cot, form; 3 seeds x 4,000 steps; 1 thread (CPU_DEFAULT)
-    python cot_probe.py --conditions=nocot,cot,form,foreign,shuffled,filler   # README's table; reuses the rows above
+    python cot_probe.py                       # nocot, cot, form; 3 seeds x 4,000 steps; 1 thread; 19 min of CPU
+    python cot_probe.py --conditions=nocot,cot,form,foreign,shuffled,filler   # README's table: +21 min, reuses the rows
     python cot_probe.py --quick=true          # nocot and cot, 1 seed, 600 steps (40 s of CPU)
 """
 import dataclasses, json, re, sys
