@@ -401,11 +401,11 @@ def plot(summary, out):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(1, 3, figsize=(14, 3.8), dpi=90)
-    for c, s in summary.items():
-        ax[0].plot(sorted(s["accuracy"]), [s["accuracy"][n] for n in sorted(s["accuracy"])], "o-", ms=3, label=c)
-        if "early_answering_curve" in s:
-            curve = s["early_answering_curve"]
-            ax[1].plot(np.linspace(0, 1, len(curve)), curve, "o-", ms=3, label=c)
+    for i, (c, s) in enumerate(summary.items()):  # one colour per condition in every panel
+        lengths = sorted(s["accuracy"])
+        ax[0].plot(lengths, [s["accuracy"][n] for n in lengths], "o-", ms=3, c=f"C{i}", label=c)
+        if curve := s.get("early_answering_curve"):
+            ax[1].plot(np.linspace(0, 1, len(curve)), curve, "o-", ms=6 - i * 0.6, label=c, c=f"C{i}", alpha=0.8)
     if "step_accuracy_12_ops" in (s := summary.get("cot", {})):
         ax[2].plot(range(1, 13), s["step_accuracy_12_ops"], "o-", ms=3, label="12 operations: right step")
         ax[2].plot(range(1, 13), s["stop_share_12_ops"], "x--", ms=4, label="12 operations: writes '>'")
