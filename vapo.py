@@ -457,11 +457,11 @@ class Experiment:
         if min(self.iters, self.seeds, self.sft_steps, self.n_layer, self.heldout // 16, self.analysis_rows,
                self.mc_continuations, self.oracle_rollouts // 4, self.rollouts // 16, self.value_pretrain_steps,
                self.num_threads, self.sft_warmup + 1, self.sft_seed + 1) < 1 or self.n_embd % 4 \
-                or self.curve_steps < self.value_pretrain_steps or not self.sft_lr > 0:
+                or self.curve_steps < self.value_pretrain_steps or not self.sft_lr > 0 or not 0 <= self.sft_one_op <= 1:
             raise train.ConfigError("--iters, --seeds, --sft_steps, --n_layer, --analysis_rows, --mc_continuations, "
                                     "--value_pretrain_steps, --num_threads >= 1; --heldout, --rollouts >= 16; "
-                                    "--oracle_rollouts >= 4; --sft_warmup, --sft_seed >= 0; --sft_lr > 0; --n_embd "
-                                    "a multiple of 4; --curve_steps >= --value_pretrain_steps")
+                                    "--oracle_rollouts >= 4; --sft_warmup, --sft_seed >= 0; --sft_lr > 0; --sft_one_op "
+                                    "in [0, 1]; --n_embd a multiple of 4; --curve_steps >= --value_pretrain_steps")
 
 def runs_of(exp):
     """(name, config) of every run: PPO, GRPO and VAPO between the two references, then the ablations."""

@@ -213,10 +213,11 @@ def test_two_iteration_smoke_run_and_its_credit_analysis(method):
     assert credit["rows"] == 4 and -1 <= credit["corr"] <= 1 or np.isnan(credit["corr"])
 
 
-def test_cli_bad_value_exit_2(tmp_path):
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "vapo.py"), "--iters=0"], cwd=tmp_path,
+@pytest.mark.parametrize("arg", ["--iters=0", "--sft_one_op=1.5"])
+def test_cli_bad_value_exit_2(tmp_path, arg):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "vapo.py"), arg], cwd=tmp_path,
                        capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "--iters" in r.stderr and list(tmp_path.iterdir()) == []
+    assert r.returncode == 2 and arg.split("=")[0] in r.stderr and list(tmp_path.iterdir()) == []
 
 
 def hand_batch(problem, response):
