@@ -1,7 +1,9 @@
 """Tests for vapo.py: GAE, length-adaptive lambda, loss aggregation, clip-higher, GRPO, critic metrics,
 the reward and the teacher, and a 2-iteration run of each method."""
+import copy
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -93,6 +95,24 @@ def test_clip_higher_gradients_vanish_outside_the_range_on_the_clipped_side(adv)
         assert grad.tolist() == [-1, -1, -1, -1, -1, 0, 0]
     else:         # clipped below 0.8 only
         assert grad.tolist() == [0, 0, 1, 1, 1, 1, 1]
+
+
+def test_policy_step_clips_at_1_28_with_clip_higher_and_at_1_2_without():
+    torch.manual_seed(0)
+    sft = train.GPT(train.GPTConfig(vocab_size=len(task.VOCAB), block_size=vapo.BLOCK, n_layer=1, n_head=2,
+                                    n_embd=16)).eval()
+    batch = vapo.rollout(sft, vapo.sample_prompts(2, np.random.default_rng(0)), 4, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        logp = vapo.response_logp(sft, batch)[0]
+    moved = {}
+    for clip_higher in (True, False):
+        policy = copy.deepcopy(sft)
+        opt = torch.optim.AdamW(policy.parameters(), lr=1e-3, weight_decay=0.0)
+        cfg = vapo.method_config("vapo", clip_higher=clip_higher, lm_loss=False)
+        rows = torch.arange(len(logp))                  # every ratio 1.25, every advantage +1
+        vapo.policy_step(cfg, policy, opt, batch, rows, batch["mask"].clone(), logp - math.log(1.25), logp)
+        moved[clip_higher] = max((p - q).abs().max().item() for p, q in zip(policy.parameters(), sft.parameters()))
+    assert moved[True] > 0 and moved[False] == 0         # 1.25 is inside 1 + 0.28, outside 1 + 0.2
 
 
 def test_critic_returns_use_lambda_critic_and_advantages_lambda_policy():
