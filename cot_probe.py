@@ -259,12 +259,15 @@ class Experiment:
     QUICK: ClassVar[dict] = dict(conditions="nocot,cot", seeds=1, steps=600, n_eval=40, out_dir="out/cot_probe_quick")
     QUICK_NOTE: ClassVar[str] = "quick run (nocot, cot; 1 seed x 600 steps): no chain learned yet; the full run decides"
 
+    def validate(self):  # train.parse_args calls it
+        if bad := [c for c in self.conditions.split(",") if c not in CONDITIONS]:
+            raise train.ConfigError(f"unknown condition '{bad[0]}'; choose from: {', '.join(CONDITIONS)}")
+        if min(self.seeds, self.steps, self.batch_size, self.n_layer, self.num_threads) < 1 or self.n_eval < 20 \
+                or self.n_embd % 8:
+            raise train.ConfigError("seeds, steps, batch_size, n_layer, num_threads >= 1; n_eval >= 20; "
+                                    "n_embd % 8 == 0")
+
 IN_RANGE, LONG = list(range(2, 9)), [9, 10, 11, 12]   # the rule reads 2-8 (1 is trained too, from 2026-11-29)
-def check(exp):
-    if bad := [c for c in exp.conditions.split(",") if c not in CONDITIONS]:
-        raise train.ConfigError(f"unknown condition '{bad[0]}'; choose from: {', '.join(CONDITIONS)}")
-    if min(exp.seeds, exp.steps, exp.batch_size, exp.n_layer, exp.num_threads) < 1 or exp.n_eval < 20 or exp.n_embd % 8:
-        raise train.ConfigError("seeds, steps, batch_size, n_layer, num_threads >= 1; n_eval >= 20; n_embd % 8 == 0")
 
 def train_condition(condition, seed, exp):
     torch.manual_seed(seed)
@@ -423,7 +426,6 @@ def plot(summary, out):
 def run(argv):
     try:
         exp = train.parse_args(argv, Experiment, __doc__)
-        check(exp)
     except train.ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

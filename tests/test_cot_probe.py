@@ -327,7 +327,7 @@ def test_failure_modes_and_step_accuracy_tell_stopping_from_wrong_steps():
 
 def test_quick_config_is_valid_and_smaller_than_the_default():
     default, quick = cp.Experiment(), cp.train.parse_args(["--quick=true"], cp.Experiment)
-    cp.check(quick)
+    quick.validate()
     assert set(quick.conditions.split(",")) < set(default.conditions.split(",")) and {"cot", "nocot"} <= set(
         quick.conditions.split(","))
     assert quick.steps < default.steps and quick.n_eval < default.n_eval and quick.seeds <= default.seeds
