@@ -291,8 +291,32 @@ def test_oracle_table_explains_an_outcome_decided_by_the_first_wrong_token():
     wrong = vapo.wrong_so_far(batch)
     ret = batch["reward"][:, None].expand_as(wrong)
     pred = torch.where(wrong.bool(), 0.0, float(ret[wrong == 0].mean()))
-    assert abs(vapo.oracle_table_ev(batch, batch) - vapo.explained_variance(pred, ret, batch["mask"])) < 1e-6
-    assert vapo.oracle_table_ev(batch, batch) > 0.5
+    assert abs(vapo.table_ev(batch, batch) - vapo.explained_variance(pred, ret, batch["mask"])) < 1e-6
+    assert vapo.table_ev(batch, batch) > 0.5
+
+
+def test_steps_left_counts_the_steps_not_yet_written():
+    problem = ([3, 5, 2, 6], ["+", "*", "-"])
+    # before `1` three steps remain; once `1` is written (t = 1, 2) two; once `2` (t = 3, 4) one; then none
+    assert vapo.steps_left(hand_batch(problem, "1;2;3;>3$")).tolist() == [[3, 2, 2, 1, 1, 0, 0, 0, 0]]
+
+
+def test_least_likely_so_far_sees_only_the_tokens_before_t():
+    torch.manual_seed(0)
+    policy = train.GPT(train.GPTConfig(vocab_size=len(task.VOCAB), block_size=vapo.BLOCK, n_layer=1, n_head=2,
+                                       n_embd=16)).eval()
+    batch = vapo.rollout(policy, vapo.sample_prompts(2, np.random.default_rng(1)), 2, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        logp = vapo.response_logp(policy, batch)[0]
+    edges = [-4.0, -2.0, -1.0, -0.5, -0.2, -0.05]
+    key = vapo.least_likely_so_far(policy)(batch)
+    for b in range(len(logp)):
+        for t in range(int(batch["resp_len"][b])):
+            least = min(logp[b, :t].tolist(), default=0.0)            # nothing written yet: the top bin
+            assert key[b, t] == sum(least > e for e in edges)
+    keys = vapo.table_keys(policy)
+    assert set(keys) == {"", "_steps_left", "_n_ops", "_least_likely"}
+    assert torch.equal(keys["_n_ops"](batch)[:, 5], torch.tensor([len(o) for _, o in batch["problems"]]))
 
 
 def test_quick_config_is_a_strictly_smaller_default():
