@@ -32,12 +32,12 @@ it may be tuned). A 2-layer, 64-wide GPT and 30 iterations: what happened at thi
 Measured (README, --seeds=3 --oracle=true): the SFT succeeds 46% of the time. The pretrained critic's held-out EV
 is 0.053, 0.060 and 0.041 on seeds 0-2, so the control fails and every verdict is inconclusive: it explains what a
 table on the number of operations explains (0.066), while tables on "a wrong token so far" and on the SFT's own
-least likely token so far reach 0.28 and 0.29. No method differs from another beyond the spread; PPO on the Monte
-Carlo oracle, at a quarter of the rollouts, ends below the others.
+least likely token so far reach 0.28 and 0.29. VAPO differs from no other method beyond the spread (PPO is above
+GRPO, just); PPO on the Monte Carlo oracle, at a quarter of the rollouts, ends below the others.
 
-    python vapo.py                      # 1 seed, 1 thread: 7 min of CPU, about 4 of them the SFT (cached in out_dir)
+    python vapo.py                      # 1 seed, 1 thread: 8.8 min of CPU, the SFT included (cached in out_dir)
     python vapo.py --quick=true         # the same functions, smaller (55 s of CPU); too short to learn the task
-    python vapo.py --seeds=3 --oracle=true    # README's table and verdicts (seeds 0-2, 1 thread, 14.5 min of CPU)
+    python vapo.py --seeds=3 --oracle=true    # README's table and verdicts (seeds 0-2, 1 thread, 15 min of CPU)
     python vapo.py --ablations=true --seeds=2 --references=false --out_dir=out/vapo_ablations   # README's Table 1
 """
 import copy

@@ -296,27 +296,38 @@ def test_oracle_table_explains_an_outcome_decided_by_the_first_wrong_token():
 
 
 def test_steps_left_counts_the_steps_not_yet_written():
+    three, one = ([3, 5, 2, 6], ["+", "*", "-"]), ([3, 5], ["+"])
+    rows = [hand_batch(three, "1;2;3;>3$"), hand_batch(one, "1;>1$")]
+    batch = {"problems": [three, one], "tokens": torch.full((2, 9), task.PAD)}
+    batch["tokens"][0], batch["tokens"][1, :5] = rows[0]["tokens"][0], rows[1]["tokens"][0]
+    # before `1` three steps remain; once `1` is written (t = 1, 2) two; once `2` (t = 3, 4) one; then none.
+    # Each row counts its own operations, whatever the longest problem in the batch.
+    assert vapo.steps_left(batch).tolist() == [[3, 2, 2, 1, 1, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0, 0]]
+
+
+def test_least_likely_so_far_is_the_running_minimum_of_the_tokens_before_t(monkeypatch):
+    logp = torch.tensor([[-0.01, -0.3, -0.1, -5.0, -0.6, -1.5, -3.0],
+                         [-2.5, -0.01, -0.01, -0.01, -0.7, -0.01, -0.01]])
+    batch = {"mask": torch.tensor([[1.0] * 7, [1.0] * 5 + [0.0] * 2])}
+    monkeypatch.setattr(vapo, "response_logp", lambda model, b: (logp.clone(), None))
+    key = vapo.least_likely_so_far(None)(batch)
+    # bins: (-inf, -4] 0, (-4, -2] 1, (-2, -1] 2, (-1, -0.5] 3, (-0.5, -0.2] 4, (-0.2, -0.05] 5, above 6
+    assert key.tolist() == [[6, 6, 4, 4, 0, 0, 0], [6, 1, 1, 1, 1, 1, 1]]
+    for t in range(7):      # the key up to t never sees token t or later
+        changed = logp.clone()
+        changed[:, t:] = -9.0
+        monkeypatch.setattr(vapo, "response_logp", lambda model, b, changed=changed: (changed, None))
+        assert torch.equal(vapo.least_likely_so_far(None)(batch)[:, :t + 1], key[:, :t + 1])
+
+
+def test_table_keys_are_the_four_tables():
     problem = ([3, 5, 2, 6], ["+", "*", "-"])
-    # before `1` three steps remain; once `1` is written (t = 1, 2) two; once `2` (t = 3, 4) one; then none
-    assert vapo.steps_left(hand_batch(problem, "1;2;3;>3$")).tolist() == [[3, 2, 2, 1, 1, 0, 0, 0, 0]]
-
-
-def test_least_likely_so_far_sees_only_the_tokens_before_t():
-    torch.manual_seed(0)
-    policy = train.GPT(train.GPTConfig(vocab_size=len(task.VOCAB), block_size=vapo.BLOCK, n_layer=1, n_head=2,
-                                       n_embd=16)).eval()
-    batch = vapo.rollout(policy, vapo.sample_prompts(2, np.random.default_rng(1)), 2, torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        logp = vapo.response_logp(policy, batch)[0]
-    edges = [-4.0, -2.0, -1.0, -0.5, -0.2, -0.05]
-    key = vapo.least_likely_so_far(policy)(batch)
-    for b in range(len(logp)):
-        for t in range(int(batch["resp_len"][b])):
-            least = min(logp[b, :t].tolist(), default=0.0)            # nothing written yet: the top bin
-            assert key[b, t] == sum(least > e for e in edges)
-    keys = vapo.table_keys(policy)
+    batch = hand_batch(problem, "1;4;6;>6$")
+    keys = vapo.table_keys(None)
     assert set(keys) == {"", "_steps_left", "_n_ops", "_least_likely"}
-    assert torch.equal(keys["_n_ops"](batch)[:, 5], torch.tensor([len(o) for _, o in batch["problems"]]))
+    assert torch.equal(keys[""](batch), vapo.wrong_so_far(batch))
+    assert torch.equal(keys["_steps_left"](batch), vapo.wrong_so_far(batch) * 100 + vapo.steps_left(batch))
+    assert keys["_n_ops"](batch).tolist() == [[3] * 9]
 
 
 def test_quick_config_is_a_strictly_smaller_default():
