@@ -22,9 +22,10 @@ The warm start is supervised finetuning on a teacher whose steps are wrong with 
 - References: Monte Carlo returns (R - batch mean on every token: no per-token credit) below; PPO on the Monte
   Carlo oracle's advantages (--oracle=true; 64 rollouts per iteration, 4 continuations per prefix) above.
 Positive control: the pretrained critic's held-out explained variance (EV) must beat a constant (> 0.05) on every
-seed, or every verdict is inconclusive; beside it, a lookup table that knows "a wrong token so far". Post hoc
-(analyse): continuations of each final policy from every prefix of a few rollouts give V(prefix) by Monte Carlo,
-so the true advantage A(token) = V(after) - V(before); each method's advantages are correlated with it.
+seed, or every verdict is inconclusive; beside it, lookup tables that know "a wrong token so far", only the number
+of operations, or only the SFT policy's least likely token so far (what the critic learned, and what it could).
+Post hoc (analyse): continuations of each final policy from every prefix of a few rollouts give V(prefix) by Monte
+Carlo, so the true advantage A(token) = V(after) - V(before); each method's advantages are correlated with it.
 Our interpretation: the paper's alpha = 0.05 is for responses of hundreds of tokens and gives lambda <= 0 at ours;
 we use 1.25 (0.05 x 500 / 20: lambda 0.96 at 20 tokens, as 0.05 gives at 500). Value pretraining's length and lr
 are not given: ours is a fixed 60 steps of 256 rollouts at lr 1e-3, read off the held-out EV curve (a control, so
