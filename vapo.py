@@ -242,10 +242,13 @@ def wrong_so_far(batch):
     fw = first_wrong_token(batch)[:, None]
     return ((fw >= 0) & (fw < torch.arange(batch["tokens"].size(1))[None])).long()
 
+def n_ops(batch):
+    """(B, 1): each problem's number of operations."""
+    return torch.tensor([len(ops) for _, ops in batch["problems"]])[:, None]
+
 def steps_left(batch):
     """(B, T): how many steps of the correct chain are still to be written at value position t."""
-    n = torch.tensor([len(ops) for _, ops in batch["problems"]])[:, None]
-    return (n - (torch.arange(batch["tokens"].size(1))[None] + 1) // 2).clamp(min=0)
+    return (n_ops(batch) - (torch.arange(batch["tokens"].size(1))[None] + 1) // 2).clamp(min=0)
 
 def least_likely_so_far(policy):
     """A key that needs no answer: the policy's smallest log-probability among the response tokens before t, in 7
@@ -271,7 +274,7 @@ def table_keys(policy):
     """The tables' keys: "a wrong token so far" (the control's reference), the same with the steps still to write,
     the number of operations alone, and the policy's least likely token so far (which needs no answer)."""
     return {"": wrong_so_far, "_steps_left": lambda b: wrong_so_far(b) * 100 + steps_left(b),
-            "_n_ops": lambda b: steps_left(b)[:, :1].expand_as(b["mask"]), "_least_likely": least_likely_so_far(policy)}
+            "_n_ops": lambda b: n_ops(b).expand_as(b["mask"]), "_least_likely": least_likely_so_far(policy)}
 
 @torch.no_grad()
 def mc_values(policy, batch, rows, k, gen):
@@ -621,7 +624,7 @@ def analyse(sft, heldout, fit, pretrain, runs, exp):
             "runs": results}
 
 def plot(analysis, pretrain, exp, path):
-    """The control (value pretraining against the oracle tables), the reward, and one failed rollout's credit."""
+    """The control (value pretraining against the lookup tables), the reward, and one failed rollout's credit."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
