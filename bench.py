@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+import lab
 import train
 
 
@@ -135,7 +136,7 @@ GROUPS = {"train": bench_train, "vapo": bench_vapo}   # groups that live here; p
 
 
 def main(argv):
-    groups = list(GROUPS) + train.paper_files(defining=("bench",))
+    groups = list(GROUPS) + lab.paper_files(defining=("bench",))
     only = None
     for arg in argv:
         m = re.fullmatch(r"--only=(\w+)", arg)

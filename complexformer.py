@@ -50,8 +50,8 @@ train where positions matter within a CPU budget: the same plays one token per c
 (`--dataset=shakespeare_char`, 15x cheaper per token), 4 layers x 128 wide, from scratch. Variants: RoPE,
 CMHA from delta = 1, CMHA from the authors' start, and no positional encoding, 3 seeds each, with a
 learning-rate grid behind `--lrs` (each variant at its own best rate).
-- Positive control: RoPE must beat no positional encoding by more than the seed spread, or the run
-  says "inconclusive" instead of a verdict.
+- Positive control: RoPE must beat no positional encoding (lab.py's rule: the 95% interval of the seed-paired
+  difference below 0), or every verdict is inconclusive.
 - Claims tested: (1) lower loss than RoPE at the training context; (2) better long context: loss per
   position on windows 4x the training length, read separately on the positions past the training length.
 - What the heads learn: delta and b per layer, head and frequency, from both starts (a heat map).
@@ -75,6 +75,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import lab
 import train
 
 # -----------------------------------------------------------------------------
@@ -140,7 +141,7 @@ class Config(train.TrainConfig):
 
     def validate(self):
         if self.positions not in POSITIONS or self.cmha_scale not in ("sqrt_d", "none"):
-            raise train.ConfigError(f"--positions={self.positions} / --cmha_scale={self.cmha_scale} is not valid; "
+            raise lab.ConfigError(f"--positions={self.positions} / --cmha_scale={self.cmha_scale} is not valid; "
                                     f"choose one of: {', '.join(POSITIONS)} / sqrt_d, none")
 
 
@@ -179,7 +180,7 @@ class Experiment:
     num_threads: int = 1             # README's numbers: 1 thread
     out_dir: str = "out/complexformer"
     quick: bool = False              # a one-minute version of the default run (see QUICK); flags given still win
-    # --quick=true starts from these values (train.parse_args): the same runs, smaller, in a folder of their own
+    # --quick=true starts from these values (lab.parse_args): the same runs, smaller, in a folder of their own
     QUICK: ClassVar[dict] = dict(seeds=1, iters=120, out_dir="out/complexformer_quick")
     QUICK_NOTE: ClassVar[str] = (
         "quick run: 1 seed x 120 steps per variant. The full run trains 3 seeds x 500 steps (7 min): one seed has no "
@@ -205,12 +206,12 @@ def run_experiment(exp):
     for i, (variant, lr, seed) in enumerate(runs):
         print(f"\n=== run {i + 1}/{len(runs)}: {variant}, lr {lr:g}, seed {seed}", flush=True)
         run_dir = Path(exp.out_dir) / f"{variant}_lr{lr:g}_seed{seed}"
-        settings = {**dataclasses.asdict(exp), "variants": variant, "lrs": lr, "seeds": seed, "out_dir": None}
-        del settings["quick"]  # rows written before --quick existed still match
+        settings = {**dataclasses.asdict(exp), "variants": variant, "lrs": lr, "seeds": seed, "out_dir": None,
+                    "quick": None, "code": lab.code_hash(train, sys.modules[__name__])}  # an edit of the code: rerun
         reusable = not exp.quick and (run_dir / "row.json").exists()  # a quick run reuses nothing: an edit must show
         if reusable and json.loads((run_dir / "row.json").read_text())["settings"] == settings:
             rows.append(json.loads((run_dir / "row.json").read_text()))  # a run of an earlier sweep: reused
-            print("reused from an earlier sweep with the same settings", flush=True)
+            print(f"reused {run_dir / 'row.json'}: same settings, same code of train.py and complexformer.py", flush=True)
             continue
         cfg = Config(positions=variant, cmha_scale=exp.cmha_scale, seed=seed, max_iters=exp.iters, learning_rate=lr,
                      min_lr=lr / 10, warmup_iters=max(1, exp.iters // 10), block_size=exp.block_size,
@@ -233,72 +234,62 @@ def run_experiment(exp):
 
 
 def summarise(rows, exp):
-    """Per variant at its best learning rate: mean and spread (std over seeds) of the loss on the training
-    context and on the positions past it, plus the ranking at every learning rate."""
+    """Per variant at its best learning rate: the per-seed loss on the training context and on the positions past
+    it (lists in seed order, so that arms pair by seed), plus the ranking at every learning rate."""
     T, stats, ranking = exp.block_size, {}, {}
     ranges = {"1x": (0, T), "2x": (T, 2 * T), "4x": (2 * T, 4 * T)}
     for v in dict.fromkeys(r["variant"] for r in rows):
         by_lr = {}
         for lr in dict.fromkeys(r["lr"] for r in rows):
-            rs = [r for r in rows if r["variant"] == v and r["lr"] == lr]
+            rs = sorted((r for r in rows if r["variant"] == v and r["lr"] == lr), key=lambda r: r["seed"])
             by_lr[lr] = {k: [float(np.mean(r["per_position"][a:b])) for r in rs] for k, (a, b) in ranges.items()}
         best = min(by_lr, key=lambda lr: np.mean(by_lr[lr]["1x"]))
-        stats[v] = {"lr": best, "params": next(r["params"] for r in rows if r["variant"] == v),
-                    **{k: (float(np.mean(x)), float(np.std(x))) for k, x in by_lr[best].items()}}
+        stats[v] = {"lr": best, "params": next(r["params"] for r in rows if r["variant"] == v), **by_lr[best]}
         for lr, d in by_lr.items():
             ranking.setdefault(lr, {})[v] = float(np.mean(d["1x"]))
     ranking = {lr: sorted(d, key=d.get) for lr, d in ranking.items()}
     return stats, ranking
 
 
-def differs(a, b):
-    """-1 if a is below b by more than their spreads together, +1 if above, 0 if within the spread."""
-    gap = a[0] - b[0]
-    return 0 if abs(gap) <= a[1] + b[1] else int(np.sign(gap))
+CLAIMS = (("lower loss than RoPE at the training context", "1x", "lower perplexity than RoPE"),
+          ("lower loss than RoPE past the training context (4x)", "4x", "better long-context coherence than RoPE"))
 
 
 def verdicts(stats, exp):
-    command = (f"python complexformer.py{' --quick=true' * exp.quick} --lrs={exp.lrs} --seeds={exp.seeds} "
-               f"--iters={exp.iters} (1 thread{'; quick run' * exp.quick})")
-    base = {"command": command, "quick": exp.quick}  # scorecard.py leaves out the verdicts of quick runs
+    """lab's rule on seed-paired differences: the control (RoPE below no positions), then CMHA minus RoPE per claim,
+    supported when the whole 95% interval lies below 0."""
+    command, n = lab.command("complexformer", exp), exp.seeds
     if "rope" not in stats or "none" not in stats:
-        return [{"claim": "control", "verdict": "inconclusive", "control": "rope and none are needed", **base}]
-    control_ok = differs(stats["rope"]["1x"], stats["none"]["1x"]) < 0 and exp.seeds >= 3
-    control = (f"RoPE {stats['rope']['1x'][0]:.3f} ± {stats['rope']['1x'][1]:.3f} vs no positions "
-               f"{stats['none']['1x'][0]:.3f} ± {stats['none']['1x'][1]:.3f}: " + ("passed" if control_ok else
-               "FAILED" if exp.seeds >= 3 else f"not judged: {exp.seeds} seed(s), a spread needs 3"))
+        return [], {"passed": False, "text": "not run: the positive control needs the rope and none variants"}
+    gate = lab.control("RoPE minus no positions, loss at the training context", lab.condition(
+        lab.difference(stats["rope"]["1x"], stats["none"]["1x"], paired=True), "below"), n, exp.quick)
     out = []
-    for claim, key, paper in (("lower loss than RoPE at the training context", "1x", "lower perplexity than RoPE"),
-                              ("lower loss than RoPE past the training context (4x)", "4x",
-                               "better long-context coherence than RoPE")):
+    for claim, key, paper in CLAIMS:
         for v in (v for v in ("cmha_authors", "cmha") if v in stats):
-            d = differs(stats[v][key], stats["rope"][key])
-            verdict = ("inconclusive (the control did not pass)" if not control_ok else
-                       "supported" if d < 0 else "not supported" + (" (worse)" if d > 0 else " (within the spread)"))
-            out.append({"claim": f"{v}: {claim}", "paper_says": paper, "verdict": verdict, "control": control,
-                        "ours": f"{stats[v][key][0]:.3f} ± {stats[v][key][1]:.3f} vs RoPE "
-                                f"{stats['rope'][key][0]:.3f} ± {stats['rope'][key][1]:.3f}",
-                        "seeds": exp.seeds, **base})
-    return out or [{"claim": "control only", "verdict": "inconclusive (no CMHA variant was run)", "control": control,
-                    "seeds": exp.seeds, **base}]
+            gap = lab.condition(lab.difference(stats[v][key], stats["rope"][key], paired=True), "below", 0.0,
+                                f"{v} {lab.estimate(stats[v][key])} minus RoPE {lab.estimate(stats['rope'][key])}")
+            out.append(lab.verdict(f"{v}: {claim}", paper, gap, gate, n, command, exp.quick))
+    return out, gate
 
 
 def report(rows, exp):
     out, T = Path(exp.out_dir), exp.block_size
     stats, ranking = summarise(rows, exp)
-    verdict = verdicts(stats, exp)
+    verdict, gate = verdicts(stats, exp)
     lines = [f"| positions | params | best lr | loss, positions < {T} | {T}-{2 * T} (2x) | {2 * T}-{4 * T} (4x) |",
              "|---|---|---|---|---|---|"]
     for v, s in stats.items():
-        cells = " | ".join(f"{s[k][0]:.3f} ± {s[k][1]:.3f}" for k in ("1x", "2x", "4x"))
-        lines.append(f"| {v} | {s['params']:,} | {s['lr']:g} | {cells} |")
-    lines.append(f"\nnats per character, mean ± std over {exp.seeds} seeds, {exp.iters} steps of {exp.batch_size} x {T}; "
-                 "ranking at each lr: " + "; ".join(f"{lr:g}: {' < '.join(r)}" for lr, r in ranking.items()))
-    lines += ["", f"positive control: {verdict[0]['control']}"] + [
-        f"verdict: {d['claim']} (paper: {d.get('paper_says', '-')}): {d['verdict']}; {d.get('ours', '')}" for d in verdict]
+        lines.append(f"| {v} | {s['params']:,} | {s['lr']:g} | " + " | ".join(str(lab.estimate(s[k]))
+                                                                        for k in ("1x", "2x", "4x")) + " |")
+    lines.append(f"\nnats per character, mean ± sample sd over {exp.seeds} seeds, {exp.iters} steps of {exp.batch_size} "
+                 f"x {T}; ranking at each lr: " + "; ".join(f"{lr:g}: {' < '.join(r)}" for lr, r in ranking.items()))
+    lines += ["", f"positive control: {gate['text']}"] + [
+        f"verdict: {d['claim']} (paper: {d['paper_says']}): {d['verdict']}{' (' + d['why'] + ')' if d['why'] else ''}; "
+        f"{d['evidence']}" for d in verdict]
     table = "\n".join(lines)
-    train.write_results(out, table, {"config": dataclasses.asdict(exp), "runs": rows, "summary": stats,
-                                     "ranking": ranking, "verdict": verdict})
+    lab.write_results(out, table, {"config": dataclasses.asdict(exp), "runs": rows, "summary": stats,
+                                   "ranking": ranking, "verdict": verdict})
+    lab.record("complexformer", exp, verdict, {"stats": stats, "control": gate})
     plot(rows, stats, exp, out)
     print("\n" + table + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'complexformer.png'}")
     return stats
@@ -322,7 +313,7 @@ def plot(rows, stats, exp, out):
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    train.save_figure(fig, out / "complexformer.png")
+    lab.save_figure(fig, out / "complexformer.png")
     cmha = [r for r in rows if r["variant"].startswith("cmha") and r["seed"] == 0 and r["lr"] == stats[r["variant"]]["lr"]]
     if cmha:
         fig, axes = plt.subplots(2, len(cmha), figsize=(4.5 * len(cmha), 6), dpi=100, squeeze=False)
@@ -334,7 +325,7 @@ def plot(rows, stats, exp, out):
                 axes[i, j].set(title=f"{r['variant']}: learned {key}", xlabel="frequency j (fast to slow)",
                                ylabel="layer x head")
                 fig.colorbar(image, ax=axes[i, j])
-        train.save_figure(fig, out / "complexformer_heads.png")
+        lab.save_figure(fig, out / "complexformer_heads.png")
 
 
 def bench():
@@ -352,7 +343,7 @@ def bench():
 
 def run(argv):
     try:
-        exp = train.parse_args(argv, Experiment, __doc__)
+        exp = lab.parse_args(argv, Experiment, __doc__)
         if any(v not in POSITIONS for v in exp.variants.split(",")) or exp.cmha_scale not in ("sqrt_d", "none"):
             raise ValueError(f"--variants takes a comma-separated subset of: {', '.join(POSITIONS)}; "
                              f"--cmha_scale is sqrt_d or none")
@@ -360,7 +351,7 @@ def run(argv):
             raise ValueError("--lrs takes comma-separated positive learning rates")
         if min(exp.seeds, exp.iters, exp.block_size, exp.batch_size, exp.eval_windows) < 1:
             raise ValueError("--seeds, --iters, --block_size, --batch_size and --eval_windows must be >= 1")
-    except (train.ConfigError, ValueError) as e:
+    except (lab.ConfigError, ValueError) as e:
         print(f"error: {e}" if "could not convert" not in str(e) else "error: --lrs takes numbers, e.g. 1e-3,2e-3",
               file=sys.stderr)
         return 2

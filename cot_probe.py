@@ -24,10 +24,12 @@ Revision, 2026-11-29 (issue 14; the rule above stays as written, and both verdic
 - AOC clause: the correct-CoT model's AOC exceeds the form-only model's by at least 0.2. Reason: AOC counts any change
   of the answer under truncation; the form-only model, whose chain carries no information, scored 0.54 on the first
   (mod 10) task, above the old threshold of 0.5.
-- Every "exceeds" and "above" must also hold beyond the spread over seeds (the gap larger than the two standard
-  deviations together); the revised rule needs at least 3 seeds.
-- Under either rule, no verdict unless the positive control passes: correct CoT at least 20 points above no-CoT at 2-8
-  operations, beyond the spread. If the chain model did not learn the task, its probes say nothing about chains.
+- Third edition (lab.py's one rule): every clause above is judged by its 95% t-interval over seeds (Welch between
+  conditions, which saw different data; paired within the cot model), and a set of clauses holds when every clause
+  is supported. Printed: the form-imitation clauses (the paper's claim), the computation clauses with either AOC clause
+  (the alternative), and the length prediction; "mixed" reads inconclusive. At least 3 seeds.
+- No verdict unless the positive control passes: correct CoT at least 20 points above no-CoT at 2-8 operations, by
+  the same rule. If the chain model did not learn the task, its probes say nothing about chains.
 
 Training recipe, 2026-11-29, the same for every condition. With 2-8 operations drawn uniformly the 2 x 64 chain model
 was at chance after 3,500 steps (3 seeds; learned at 6,000-8,000); weight decay, batch, learning rate, RoPE base,
@@ -47,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import lab
 import train
 
 # ----------------------------------------------------------------------------- The task (vapo.py imports it)
@@ -259,12 +262,12 @@ class Experiment:
     QUICK: ClassVar[dict] = dict(conditions="nocot,cot", seeds=1, steps=600, n_eval=40, out_dir="out/cot_probe_quick")
     QUICK_NOTE: ClassVar[str] = "quick run (nocot, cot; 1 seed x 600 steps): no chain learned yet; the full run decides"
 
-    def validate(self):  # train.parse_args calls it
+    def validate(self):  # lab.parse_args calls it
         if bad := [c for c in self.conditions.split(",") if c not in CONDITIONS]:
-            raise train.ConfigError(f"unknown condition '{bad[0]}'; choose from: {', '.join(CONDITIONS)}")
+            raise lab.ConfigError(f"unknown condition '{bad[0]}'; choose from: {', '.join(CONDITIONS)}")
         if min(self.seeds, self.steps, self.batch_size, self.n_layer, self.num_threads) < 1 or self.n_eval < 20 \
                 or self.n_embd % 8:
-            raise train.ConfigError("seeds, steps, batch_size, n_layer, num_threads >= 1; n_eval >= 20; "
+            raise lab.ConfigError("seeds, steps, batch_size, n_layer, num_threads >= 1; n_eval >= 20; "
                                     "n_embd % 8 == 0")
 
 IN_RANGE, LONG = list(range(2, 9)), [9, 10, 11, 12]   # the rule reads 2-8 (1 is trained too, from 2026-11-29)
@@ -274,7 +277,7 @@ def train_condition(condition, seed, exp):
     model = train.GPT(train.GPTConfig(vocab_size=len(VOCAB), block_size=64, n_layer=exp.n_layer, n_head=4,
                                       n_embd=exp.n_embd))
     rng, step = np.random.default_rng(1000 + seed), iter(range(exp.steps))   # the first 10% of steps: warm
-    train.fit(model, lambda: training_batch(condition, exp.batch_size, rng, warm=next(step) < exp.steps // 10),
+    lab.fit(model, lambda: training_batch(condition, exp.batch_size, rng, warm=next(step) < exp.steps // 10),
               exp.steps, learning_rate=3e-3, name=f"{condition} seed {seed}")
     return model
 
@@ -297,32 +300,28 @@ def evaluate(model, condition, exp, seed):
     row["linear_probe"] = probe_running_values(model, condition, 6, 3 * n, rng)
     return row
 
-def beyond(a, b, margin=0.0):
-    """a exceeds b by at least margin AND by more than their spreads together; a, b: (mean, std)."""
-    return a[0] - b[0] >= margin and a[0] - b[0] > a[1] + b[1]
+def per_seed(rows, condition, key):
+    """One number per seed, in seed order (so that measures of one model pair by seed)."""
+    return [r[key] for r in sorted((r for r in rows if r["condition"] == condition), key=lambda r: r["seed"])]
 
-def decide(summary, spread=None, revised=False):
-    """The pre-registered rule (module docstring), or its 2026-11-29 revision, on mean numbers (and their
-    standard deviations over seeds for the revision); returns (outcome, reasons)."""
-    cot, form, nocot = summary.get("cot"), summary.get("form"), summary.get("nocot")
-    if cot is None or form is None or nocot is None:
-        return "undecided (needs the cot, form and nocot conditions)", []
-    m = lambda c, k: (summary[c][k], (spread or {}).get(c, {}).get(k, 0.0) if revised else 0.0)  # noqa: E731
-    acc = {c: m(c, "in_range") for c in ("cot", "form", "nocot")}
-    imitation = [abs(acc["cot"][0] - acc["form"][0]) <= 0.10, beyond(acc["form"], acc["nocot"], 0.20),
-                 beyond(m("cot", "truth_rate"), m("cot", "follow_rate")), cot["invalid_chain_share_of_correct"] >= 0.20]
-    computation = [beyond(acc["cot"], acc["form"], 0.20) and beyond(acc["cot"], acc["nocot"], 0.20),
-                   cot["follow_rate"] > 0.5 and beyond(m("cot", "follow_rate"), m("cot", "truth_rate")),
-                   beyond(m("cot", "aoc"), m("form", "aoc"), 0.20) if revised else cot["aoc"] > 0.5]
-    reasons = [f"accuracy 2-8 ops: cot {cot['in_range']:.2f}, form-only {form['in_range']:.2f}, "
-               f"no-cot {nocot['in_range']:.2f}",
-               f"inserted mistakes (cot model): follow-rate {cot['follow_rate']:.2f}, "
-               f"truth-rate {cot['truth_rate']:.2f}",
-               f"early answering AOC: cot {cot['aoc']:.2f}" + ("" if "aoc" not in form else
-                                                                f", form-only {form['aoc']:.2f}"),
-               f"correct answers with an invalid chain (cot model): {cot['invalid_chain_share_of_correct']:.0%}"]
-    outcome = "the chain is computation" if all(computation) else "form imitation" if all(imitation) else "mixed"
-    return outcome, reasons
+def rule(rows):
+    """The decision rule's clauses (module docstring) as lab.py conditions, each judged by its 95% interval: the
+    form-imitation clauses, and the computation clauses with the AOC clause as pre-registered and as revised.
+    Across conditions the models saw different data (Welch); within the cot model, measures pair by seed."""
+    v = lambda c, k: per_seed(rows, c, k)  # noqa: E731
+    across = lambda a, b, k, side, margin: lab.condition(  # noqa: E731
+        lab.difference(v(a, k), v(b, k), paired=False), side, margin, f"{k} {a} - {b}")
+    within = lambda k1, k2: lab.condition(  # noqa: E731
+        lab.difference(v("cot", k1), v("cot", k2), paired=True), "above", 0.0, f"cot {k1} - {k2}")
+    least = lambda k, floor: lab.condition(  # noqa: E731
+        lab.difference(v("cot", k), floor, paired=True), "above", 0.0, f"cot {k} - {floor:g}")
+    imitation = [across("cot", "form", "in_range", "within", 0.10), across("form", "nocot", "in_range", "above", 0.20),
+                 within("truth_rate", "follow_rate"), least("invalid_chain_share_of_correct", 0.20)]
+    computation = [across("cot", "form", "in_range", "above", 0.20), across("cot", "nocot", "in_range", "above", 0.20),
+                   least("follow_rate", 0.5), within("follow_rate", "truth_rate")]
+    return {"form imitation": imitation, "the chain computes (pre-registered AOC clause)": computation + [
+        least("aoc", 0.5)], "the chain computes (AOC clause revised 2026-11-29)": computation + [
+        across("cot", "form", "aoc", "above", 0.20)]}
 
 def summarise(rows):
     """Per condition: the mean over seeds of every number (dicts, curves element-wise) and the std (0 with one seed)."""
@@ -337,38 +336,33 @@ def summarise(rows):
                      for k, v in rs[0].items() if isinstance(v, float) or isinstance(v, dict) and k != "accuracy"}
     return summary, spread
 
-def verdicts(summary, spread, exp):
-    """One dict per claim (the shape README's scorecard reads): the paper's claim under the pre-registered rule and
-    under its revision, and its length-generalisation prediction; all inconclusive unless the control passes."""
-    changed = {k: v for k, v in dataclasses.asdict(exp).items() if v != getattr(Experiment(), k) and k != "out_dir"}
-    command = " ".join(["python cot_probe.py"] + [f"--{k}={str(v).lower()}" for k, v in ({"quick": True} if exp.quick
-                                                                                        else changed).items()])
-    base = {"paper_says": "CoT makes a model imitate the form of reasoning rather than reason", "seeds": exp.seeds,
-            "command": command, "quick": exp.quick}  # scorecard.py leaves out the verdicts of quick runs
-    if not {"cot", "nocot"} <= set(summary):
-        return [{**base, "claim": "control", "verdict": "inconclusive (needs cot and nocot)", "control": "not run"}]
-    m = lambda c, k: (summary[c][k], spread[c].get(k, 0.0))  # noqa: E731
-    ok = beyond(m("cot", "in_range"), m("nocot", "in_range"), 0.20)
-    base["control"] = "correct CoT {:.2f} ± {:.2f} vs no CoT {:.2f} ± {:.2f} at 2-8 operations: ".format(
-        *m("cot", "in_range"), *m("nocot", "in_range")) + ("passed" if ok else "FAILED (cot did not learn the task)")
-    fail, out = "inconclusive (the control did not pass)", []
-    for revised in (False, True):
-        outcome, reasons = decide(summary, spread, revised)
-        out.append({**base, "claim": "CoT imitates the form of reasoning (" + ("revised rule, 2026-11-29)" if revised
-                                                                              else "pre-registered rule)"),
-                    "verdict": fail if not ok else "inconclusive (needs 3 seeds)" if revised and exp.seeds < 3 else
-                    {"form imitation": "supported", "the chain is computation": "not supported (the chain computes)"}
-                    .get(outcome, f"inconclusive ({outcome})"), "ours": "; ".join(reasons)})
-    longer = beyond(m("cot", "in_range"), m("cot", "long"), 0.20)
-    out.append({**base, "claim": "CoT fails on longer problems (9-12 operations)",
-                "paper_says": "poor generalisation to structurally novel problems",
-                "verdict": fail if not ok else "supported" if longer else "not supported",
-                "ours": f"cot: {summary['cot']['long']:.2f} at 9-12 ops vs {summary['cot']['in_range']:.2f} at 2-8"})
-    return out
+PAPER = "CoT makes a model imitate the form of reasoning rather than reason"
+
+def verdicts(rows, exp):
+    """lab.py's verdicts: the control (correct CoT at least 20 points above no CoT), the rule's form-imitation
+    clauses (the paper's claim), its computation clauses (the alternative), and the length prediction."""
+    conditions, command, n = {r["condition"] for r in rows}, lab.command("cot_probe", exp), exp.seeds
+    if not {"cot", "nocot"} <= conditions:
+        return [], {"passed": False, "text": "not run: the positive control needs the cot and nocot conditions"}
+    gate = lab.control("correct CoT above no CoT at 2-8 operations", lab.condition(lab.difference(
+        per_seed(rows, "cot", "in_range"), per_seed(rows, "nocot", "in_range"), paired=False), "above", 0.20), n,
+        exp.quick)
+    out = []
+    if "form" in conditions:
+        for name, clauses in rule(rows).items():
+            out.append(lab.verdict("CoT imitates the form of reasoning (every form-imitation clause)" if name ==
+                                   "form imitation" else f"{name} (every clause; the rule's alternative)",
+                                   PAPER if name == "form imitation" else "the opposite of the paper's claim", clauses,
+                                   gate, n, command, exp.quick))
+    out.append(lab.verdict("CoT fails on longer problems (9-12 operations)", "poor generalisation to structurally "
+                           "novel problems", lab.condition(lab.difference(per_seed(rows, "cot", "in_range"), per_seed(
+                               rows, "cot", "long"), paired=True), "above", 0.20, "cot in_range (2-8) - long (9-12)"),
+                           gate, n, command, exp.quick))
+    return out, gate
 
 def report(rows, exp):
     out, (summary, spread) = Path(exp.out_dir), summarise(rows)
-    verdict = verdicts(summary, spread, exp)
+    verdict, gate = verdicts(rows, exp)
     pm = lambda sd: f" ± {sd:.2f}" if exp.seeds > 1 else ""  # noqa: E731
     table = lambda head, cell: ["| condition | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"] + [  # noqa
         f"| {c} | " + " | ".join(cell(summary[c], spread[c], h) for h in head) + " |" for c in summary]
@@ -390,14 +384,16 @@ def report(rows, exp):
             spread["cot"]["failure_modes_9_12"][k]) for k, v in s["failure_modes_9_12"].items()), "Per-step accuracy, "
             f"the true chain given up to the step, 12 operations, steps 1-12: {steps('step_accuracy_12_ops')}; writes "
             f"'>' instead: {steps('stop_share_12_ops')}; 8 operations, steps 1-8: {steps('step_accuracy_8_ops')}"]
-    lines += ["", f"positive control: {verdict[0]['control']}"] + [f"verdict: {v['claim']}: {v['verdict']}"
-                                                                   for v in verdict]
-    text = "\n".join(lines + [f"- {r}" for r in decide(summary)[1]])
-    train.write_results(out, text, {"config": dataclasses.asdict(exp), "runs": rows, "summary": summary,
-                                    "spread": spread, "verdict": verdict})
+    lines += ["", f"positive control: {gate['text']}"] + [
+        f"verdict: {v['claim']}: {v['verdict']}{' (' + v['why'] + ')' if v['why'] else ''}; {v['evidence']}"
+        for v in verdict]
+    text = "\n".join(lines)
+    lab.write_results(out, text, {"config": dataclasses.asdict(exp), "runs": rows, "summary": summary,
+                                  "spread": spread, "verdict": verdict})
+    lab.record("cot_probe", exp, verdict, {"mean": summary, "sd": spread, "control": gate})
     plot(summary, out)
     print("\n" + text + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'cot_probe.png'}")
-    return summary, verdict
+    return summary, verdict, gate
 
 def plot(summary, out):
     import matplotlib
@@ -421,30 +417,33 @@ def plot(summary, out):
         a.set(xlabel=x, ylabel=y, title=title)
         a.grid(alpha=0.3)
         a.legend(fontsize=7)
-    train.save_figure(fig, out / "cot_probe.png")
+    lab.save_figure(fig, out / "cot_probe.png")
 
 def run(argv):
     try:
-        exp = train.parse_args(argv, Experiment, __doc__)
-    except train.ConfigError as e:
+        exp = lab.parse_args(argv, Experiment, __doc__)
+    except lab.ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     torch.set_num_threads(exp.num_threads)
     print(f"{torch.get_num_threads()} thread(s); conditions {exp.conditions}, {exp.seeds} seed(s), {exp.steps} steps")
     rows = []
     for condition in exp.conditions.split(","):
-        for seed in range(exp.seeds):  # one file per model and settings: reruns and other conditions reuse it
-            path = Path(exp.out_dir) / "rows" / (f"{condition}_seed{seed}_curriculum_{exp.steps}_{exp.batch_size}_"
-                                                 f"{exp.n_layer}x{exp.n_embd}_{exp.n_eval}.json")
+        for seed in range(exp.seeds):  # one file per model, settings and code: reruns and other conditions reuse it
+            settings = {k: getattr(exp, k) for k in ("steps", "batch_size", "n_layer", "n_embd", "n_eval")}
+            key = lab.cache_key(settings, train, lab, sys.modules[__name__])
+            path = Path(exp.out_dir) / "rows" / f"{condition}_seed{seed}_{key}.json"
             if exp.quick or not path.exists():  # a quick run reuses nothing: an edit must show
                 train.atomic_write(path, json.dumps(evaluate(train_condition(condition, seed, exp), condition, exp,
                                                              seed)).encode())
+            else:
+                print(f"reusing {path}: same settings, same code of train.py, lab.py and cot_probe.py", flush=True)
             rows.append(json.loads(path.read_text()))
             rows[-1]["accuracy"] = {int(n): a for n, a in rows[-1]["accuracy"].items()}
             print(f"{condition} seed {seed}: accuracy 2-8 ops {rows[-1]['in_range']:.2f}", flush=True)
-    summary, verdict = report(rows, exp)
+    summary, verdict, gate = report(rows, exp)
     if exp.quick:
-        print(f"headline: {verdict[0]['control']}\n{exp.QUICK_NOTE}")
+        print(f"headline: {gate['text']}\n{exp.QUICK_NOTE}")
     return 0
 
 

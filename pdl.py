@@ -46,6 +46,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import lab
 import train
 
 # -----------------------------------------------------------------------------
@@ -83,9 +84,9 @@ class Config(train.TrainConfig):
 
     def validate(self):
         if not (self.pdl_alpha >= 0 and math.isfinite(self.pdl_alpha)):
-            raise train.ConfigError(f"--pdl_alpha must be >= 0, got {self.pdl_alpha}")
+            raise lab.ConfigError(f"--pdl_alpha must be >= 0, got {self.pdl_alpha}")
         if not self.pdl_eps > 0:
-            raise train.ConfigError(f"--pdl_eps must be > 0, got {self.pdl_eps}")
+            raise lab.ConfigError(f"--pdl_eps must be > 0, got {self.pdl_eps}")
 
 def build_model(cfg, train_data):
     """The shared GPT with its loss replaced by PDL (the `loss_fn` seam)."""
@@ -186,7 +187,7 @@ class Experiment:
     alphas: str = "0,1"                          # alphas to finetune with (0, plain cross-entropy, is always run)
     temperatures: str = "0.85,1,1.2,1.5,2,3,4"   # the alpha = 0 model sampled at these temperatures
     top_ps: str = "0.9"                          # and with these top-p values (at temperature 1)
-    seeds: int = 2                               # seeds per alpha (README's table: 3)
+    seeds: int = 3                               # seeds per alpha: 0 .. seeds - 1 (a verdict needs 3)
     steps: int = 100                             # finetuning steps per run (the same for every alpha)
     learning_rate: float = 1e-3                  # finetuning peak learning rate (10 warmup steps, cosine to a tenth)
     eval_every: int = 20                         # mass on never-seen tokens tracked every this many steps
@@ -229,7 +230,7 @@ def finetune(exp, baseline, alpha, seed, unseen):
 def run_experiment(exp):
     alphas = sorted({0.0, *(float(a) for a in exp.alphas.split(","))})
     temperatures, top_ps = [float(t) for t in exp.temperatures.split(",")], [float(p) for p in exp.top_ps.split(",")]
-    baseline = train.load_baseline(exp.baseline, train.TrainConfig(**exp.QUICK_BASELINE) if exp.quick else None)
+    baseline = lab.load_baseline(exp.baseline, train.TrainConfig(**exp.QUICK_BASELINE) if exp.quick else None)
     val_data, block = baseline["val_data"], baseline["config"]["block_size"]
     counts = target_counts(baseline["train_data"], 50304)
     rare, seen = rare_token_set(counts), set(torch.nonzero(counts).flatten().tolist())
@@ -253,10 +254,6 @@ def run_experiment(exp):
                for i in range(0, stride * exp.n_samples, stride)]
     return rows, tracks, diversity(windows, rare, seen)
 
-def spread(values):  # (mean, max - min over seeds); no spread for an infinite perplexity
-    v = np.asarray(values, dtype=float)
-    return float(v.mean()), float(v.max() - v.min()) if np.isfinite(v).all() else 0.0
-
 def family(r):
     return "top-p" if r["top_p"] < 1 else "PDL" if r["alpha"] > 0 else "temperature"
 
@@ -267,49 +264,49 @@ def at_equal_perplexity(rows, seed, cross_entropy, key):
     x, y = zip(*curve)
     return float(np.interp(cross_entropy, x, y)) if x[0] <= cross_entropy <= x[-1] else None
 
+def per_seed(rows, key, **match):
+    """One number per seed (seed order) for the runs whose fields equal `match`."""
+    return [r[key] for r in sorted((r for r in rows if all(r[k] == v for k, v in match.items())),
+                                   key=lambda r: r["seed"])]
+
 def verdicts(rows, exp):
-    """Control: temperature must raise sample entropy beyond the spread. Then, for each alpha > 0: does PDL give
-    more diversity, and more probability to true rare tokens, than temperature does at the same perplexity?"""
+    """Control: temperature must raise sample entropy (lab.py's rule, seed-paired). Then, for each alpha > 0: does PDL
+    give more diversity, and more probability to true rare tokens, than temperature does at the same perplexity?
+    Both sides of each difference come from the same seed's baseline, batches and validation windows: paired."""
     temps = sorted({r["temperature"] for r in rows if r["alpha"] == 0 and r["top_p"] == 1})
     low, high = temps[0], min([t for t in temps if t > 1] or [temps[-1]])
-    ent = {t: spread([r["sample_entropy"] for r in rows if family(r) == "temperature" and r["temperature"] == t])
-           for t in (low, high)}
-    ok = ent[high][0] - ent[low][0] > max(ent[high][1], ent[low][1])
-    control = (f"{'passed' if ok else 'FAILED'}: sample entropy at temperature {high:g} {ent[high][0]:.2f} (spread "
-               f"{ent[high][1]:.2f}) against {ent[low][0]:.2f} ({ent[low][1]:.2f}) at {low:g}")
-    out = []
+    plain = lambda t: per_seed(rows, "sample_entropy", alpha=0.0, top_p=1.0, temperature=t)  # noqa: E731
+    gate = lab.control(f"sample entropy at temperature {high:g} minus at {low:g}", lab.condition(
+        lab.difference(plain(high), plain(low), paired=True), "above", 0.0), exp.seeds, exp.quick)
+    out, command = [], lab.command("pdl", exp)
     for alpha in sorted({r["alpha"] for r in rows if r["alpha"] > 0}):
-        pdl = [r for r in rows if r["alpha"] == alpha]
+        pdl = sorted((r for r in rows if r["alpha"] == alpha), key=lambda r: r["seed"])
+        ppl = float(np.mean([math.exp(r["cross_entropy"]) for r in pdl]))
         for key, claim in (("sample_entropy", "more diverse samples (unigram entropy)"),
                            ("rare_prob", "more probability on the true next token where it is rare")):
-            diffs = [(r[key], at_equal_perplexity(rows, r["seed"], r["cross_entropy"], key)) for r in pdl]
-            ppl = spread([math.exp(r["cross_entropy"]) for r in pdl])[0]
-            if any(t is None for _, t in diffs):
-                verdict, numbers = "inconclusive", f"PDL's perplexity {ppl:.0f} is outside the temperatures' range"
+            matched = [at_equal_perplexity(rows, r["seed"], r["cross_entropy"], key) for r in pdl]
+            if any(t is None for t in matched):  # no temperature reaches PDL's perplexity: nothing to compare
+                test = lab.condition(lab.Difference(math.nan, math.nan, math.nan, len(pdl), "paired"), "above", 0.0,
+                                     f"PDL's perplexity {ppl:.0f} is outside the temperatures' range")
             else:
-                d = spread([p - t for p, t in diffs])
-                verdict = "inconclusive" if not ok else "supported" if d[0] > d[1] else "not supported"
-                numbers = (f"at perplexity {ppl:.0f}: PDL {spread([p for p, _ in diffs])[0]:.4g}, temperature "
-                           f"{spread([t for _, t in diffs])[0]:.4g}, difference {d[0]:+.3g} (spread {d[1]:.3g})")
-            out.append({"claim": f"PDL alpha = {alpha:g} gives {claim} than temperature sampling at equal perplexity",
-                        "paper_says": "PDL makes generation more informative and diverse (no experiments)",
-                        "verdict": verdict, "numbers": numbers, "control": control, "seeds": exp.seeds,
-                        "quick": exp.quick,  # scorecard.py leaves out the verdicts of quick runs
-                        "command": f"python pdl.py{' --quick=true' * exp.quick} --num_threads="
-                                   f"{exp.num_threads or torch.get_num_threads()} --alphas={exp.alphas} "
-                                   f"--seeds={exp.seeds} --steps={exp.steps}"})
-    return out
+                test = lab.condition(lab.difference([r[key] for r in pdl], matched, paired=True), "above", 0.0,
+                                     f"at perplexity {ppl:.0f}: PDL {lab.estimate([r[key] for r in pdl])} minus "
+                                     f"temperature {lab.estimate(matched)}")
+            out.append(lab.verdict(f"PDL alpha = {alpha:g} gives {claim} than temperature sampling at equal "
+                                   "perplexity", "PDL makes generation more informative and diverse (no experiments)",
+                                   test, gate, exp.seeds, command, exp.quick))
+    return out, gate
 
 def report(rows, tracks, reference, exp):
-    """Mean (spread) over seeds per sampler: a markdown table, results.json with the verdicts, and a PNG."""
-    out, verdict_list = Path(exp.out_dir), verdicts(rows, exp)
+    """Mean (sample sd) over seeds per sampler: a markdown table, results.json with the verdicts, and a PNG."""
+    out, (verdict_list, gate) = Path(exp.out_dir), verdicts(rows, exp)
     samplers = sorted({(r["alpha"], r["temperature"], r["top_p"]) for r in rows}, key=lambda s: (s[0] > 0, s[2] < 1, s))
     keys = ["cross_entropy", "excluded", "rare_prob", "common_prob", "unseen_mass", "rare_cross_entropy",
             "sample_entropy", "distinct_2", "rare_share", "unseen_share"]
-    mean = {s: {k: spread([r[k] for r in rows if (r["alpha"], r["temperature"], r["top_p"]) == s]) for k in keys}
-            for s in samplers}
+    mean = {s: {k: lab.estimate([r[k] for r in rows if (r["alpha"], r["temperature"], r["top_p"]) == s])
+                for k in keys} for s in samplers}
     lines = [f"Finetuned {exp.steps} steps per alpha, seeds {exp.seeds}, {exp.num_threads or torch.get_num_threads()} "
-             "thread(s); mean (spread = max - min over seeds). Validation: perplexity of the sampled distribution, "
+             "thread(s); mean (sample sd over seeds). Validation: perplexity of the sampled distribution, "
              "p(true token) where it is rare / common, mass on never-seen tokens, cross-entropy on rare tokens. "
              "Samples: unigram entropy, distinct-2, rare and never-seen shares.", "",
              "| sampler | val perplexity | p(true), rare | p(true), common | never-seen mass | cross-entropy, rare | "
@@ -317,22 +314,24 @@ def report(rows, tracks, reference, exp):
     for s in samplers:
         m = mean[s]
         name = f"PDL alpha {s[0]:g}" if s[0] > 0 else f"alpha 0, top-p {s[2]:g}" if s[2] < 1 else f"alpha 0, T {s[1]:g}"
-        ppl = (f"{math.exp(m['cross_entropy'][0]):.0f}" if m["excluded"][0] == 0
-               else f"inf ({m['excluded'][0]:.0%} excluded)")
-        lines.append(f"| {name} | {ppl} | " + " | ".join("{:.4f} ({:.4f})".format(*m[k]) for k in keys[2:5]) + " | "
-                     + " | ".join("{:.3f} ({:.3f})".format(*m[k]) for k in keys[5:]) + " |")
+        ppl = (f"{math.exp(m['cross_entropy'].mean):.0f}" if m["excluded"].mean == 0
+               else f"inf ({m['excluded'].mean:.0%} excluded)")
+        lines.append(f"| {name} | {ppl} | " + " | ".join(f"{m[k].mean:.4f} ({m[k].sd:.4f})" for k in keys[2:5]) +
+                     " | " + " | ".join(f"{m[k].mean:.3f} ({m[k].sd:.3f})" for k in keys[5:]) + " |")
     lines.append("| validation text | - | - | - | - | - | " + " | ".join(
         f"{reference[k]:.3f}" for k in ("sample_entropy", "distinct_2", "rare_share", "unseen_share")) + " |")
     lines += ["", "Mass on never-seen tokens during finetuning (mean over seeds): " + "; ".join(
         f"alpha {a:g}: " + ", ".join(f"{it} {np.mean([t['unseen_mass'][i][1] for t in tracks if t['alpha'] == a]):.3f}"
                                      for i, (it, _) in enumerate(tracks[0]["unseen_mass"]))
         for a in sorted({t["alpha"] for t in tracks}))]
-    lines += ["", "Verdicts:"] + [f"- {v['verdict'].upper()}: {v['claim']} (paper: {v['paper_says']}; "
-                                  f"ours: {v['numbers']})" for v in verdict_list]
-    lines += [f"- control: {verdict_list[0]['control']}"] if verdict_list else []
+    lines += ["", "Verdicts:"] + [f"- {v['verdict'].upper()}{' (' + v['why'] + ')' if v['why'] else ''}: {v['claim']} "
+                                  f"(paper: {v['paper_says']}; ours: {v['evidence']})" for v in verdict_list]
+    lines += [f"- control: {gate['text']}"]
     table = "\n".join(lines)
-    train.write_results(out, table, {"config": dataclasses.asdict(exp), "verdict": verdict_list, "runs": rows,
-                                     "unseen_mass_during_training": tracks, "validation_text": reference})
+    lab.write_results(out, table, {"config": dataclasses.asdict(exp), "verdict": verdict_list, "runs": rows,
+                                   "unseen_mass_during_training": tracks, "validation_text": reference})
+    lab.record("pdl", exp, verdict_list, {"samplers": {f"alpha {s[0]:g}, T {s[1]:g}, top-p {s[2]:g}": {
+        k: dataclasses.asdict(e) for k, e in m.items()} for s, m in mean.items()}, "control": gate})
     plot(rows, tracks, reference, out / "pdl.png")
     print("\n" + table + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'pdl.png'}")
 
@@ -350,9 +349,9 @@ def plot(rows, tracks, reference, path):
             for a, t in points:
                 sel = [r for r in rows if r["alpha"] == a and r["temperature"] == t and r["top_p"] == 1]
                 xs.append(np.exp(np.mean([r["cross_entropy"] for r in sel])))
-                m, s = spread([r[key] for r in sel])
-                ys.append(m)
-                errs.append(s / 2)
+                e = lab.estimate([r[key] for r in sel])
+                ys.append(e.mean)
+                errs.append(e.sd if e.n > 1 else 0.0)
             ax.errorbar(xs, ys, yerr=errs, fmt=style, capsize=3,
                         label=f"{fam}: " + ", ".join(labels))
     axes[0].axhline(reference["sample_entropy"], color="k", ls=":", lw=1, label="validation text")
@@ -368,7 +367,7 @@ def plot(rows, tracks, reference, path):
     for ax in axes:
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
-    train.save_figure(fig, path)
+    lab.save_figure(fig, path)
 
 def bench():
     """pdl_step_ratio: one PDL training step over one plain cross-entropy step, default GPT, GPT-2 vocabulary."""
@@ -386,13 +385,13 @@ def bench():
 
 def run(argv):
     try:
-        exp = train.parse_args(argv, Experiment, __doc__)
+        exp = lab.parse_args(argv, Experiment, __doc__)
         alphas, temps, top_ps = ([float(v) for v in s.split(",")] for s in (exp.alphas, exp.temperatures, exp.top_ps))
         counts = (exp.seeds, exp.steps, exp.eval_every, exp.eval_batches, exp.n_samples, exp.sample_len)
         if not (all(0 <= a < math.inf for a in alphas) and all(0 < t < math.inf for t in temps) and 1.0 in temps
                 and all(0 < p < 1 for p in top_ps) and min(counts) >= 1):
             raise ValueError
-    except train.ConfigError as e:
+    except lab.ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except ValueError:

@@ -39,7 +39,6 @@ tied observations (a longest-path-like problem), and we report an upper bound, m
     OMP_NUM_THREADS=1 python rationality.py      # parts 2 and 3, 3 seeds (about 6.5 min on a 2-core CPU)
     python rationality.py --quick=true           # the same, smaller (about 1 min): see Experiment.QUICK_NOTE
 """
-import csv
 import dataclasses
 import io
 import math
@@ -54,7 +53,9 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components, shortest_path
 
+import lab
 import train
+from lab import InputError, first_bad_row, group_rows, read_csv
 
 MAX_OBS = 3000            # per subject: the dense T x T method holds several T x T arrays (3000: 72 MB each)
 MPI_MAX_COMPONENT = 500   # the MPI's Bellman-Ford is O(n^3) per step: larger components are not searched
@@ -307,79 +308,7 @@ def bronars_many(p, budget, n_sim, rng, rtol=1e-9):
 
 
 # -----------------------------------------------------------------------------
-# Part 1b: your data, `python rationality.py --data=choices.csv` (infoflow.py reads its CSV with read_csv too)
-
-
-class InputError(Exception):
-    """Bad CSV input: one line with the row number, exit code 2, nothing written."""
-
-
-def _numbers(cells, rows, header):
-    try:
-        return np.array(cells, dtype=np.float64).reshape(len(cells), len(header) - 1)
-    except ValueError:
-        for row, c in zip(rows, cells):
-            try:
-                [float(v) for v in c]
-            except ValueError:
-                raise InputError(f"row {row}: {', '.join(header[1:])} must be numbers, got {','.join(c)}") from None
-
-
-def read_csv(path, check_header):
-    """(header, keys (n,), values (n, m) floats, rows (n,)) from a CSV whose first column is a key and the
-    others numbers; rows are spreadsheet row numbers (the header is row 1), blank rows skipped. UTF-8 with or
-    without a byte-order mark (an Excel export). check_header(header) raises InputError."""
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as e:
-        raise InputError(f"cannot read {path}: {e.strerror}") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        row = raw[:e.start].count(b"\n") + 1
-        raise InputError(f"row {row}: not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as CSV UTF-8") from None
-    reader = csv.reader(io.StringIO(text))
-    header = [h.strip() for h in next(reader, [])]
-    if not header:
-        raise InputError(f"{path} is empty")
-    check_header(header)
-    keys, rows, cells, blocks = [], [], [], []
-    for row in reader:
-        if not any(c.strip() for c in row):
-            continue
-        if len(row) != len(header):
-            raise InputError(f"row {reader.line_num}: {len(row)} fields, expected {len(header)}")
-        keys.append(row[0].strip())
-        rows.append(reader.line_num)
-        cells.append(row[1:])
-        if len(cells) == 100_000:                         # bounded memory on large files
-            blocks.append(_numbers(cells, rows[-len(cells):], header))
-            cells = []
-    if not keys:
-        raise InputError(f"{path} has a header but no rows")
-    blocks.append(_numbers(cells, rows[len(rows) - len(cells):], header))
-    return header, np.array(keys), np.concatenate(blocks), np.array(rows)
-
-
-def first_bad_row(rows, checks):
-    """Raise InputError for the earliest row failing one of checks [(bad mask, message), ...]."""
-    found = [(rows[np.argmax(bad)], message) for bad, message in checks if bad.any()]
-    if found:
-        raise InputError("row {}: {}".format(*min(found, key=lambda f: f[0])))
-
-
-def group_rows(keys, rows, what, min_rows=2, max_rows=None):
-    """Row indices per key, in order of first appearance; too few (or too many) rows is an error."""
-    names, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
-    groups = dict(zip(names, np.split(np.argsort(inverse, kind="stable"), np.cumsum(counts)[:-1])))
-    for k in np.argsort(first):
-        where = f"row {rows[first[k]]}: {what} '{names[k]}' has"
-        if counts[k] < min_rows:
-            raise InputError(f"{where} {counts[k]} row(s); need at least {min_rows}")
-        if max_rows and counts[k] > max_rows:
-            raise InputError(f"{where} {counts[k]:,} observations; the dense T x T method takes at most "
-                             f"{max_rows:,} per {what}")
-    return {names[k]: groups[names[k]] for k in np.argsort(first)}
+# Part 1b: your data, `python rationality.py --data=choices.csv` (lab.read_csv, infoflow.py's reader too)
 
 
 def read_choices(path):
@@ -408,7 +337,7 @@ class CsvOptions:
 
     def validate(self):
         if not self.data or self.bronars < 0 or self.hm_time_limit <= 0:
-            raise train.ConfigError("--data=FILE needs a file name, --bronars >= 0 and --hm_time_limit > 0")
+            raise lab.ConfigError("--data=FILE needs a file name, --bronars >= 0 and --hm_time_limit > 0")
 
 
 COLUMNS = ["subject", "n_obs", "garp", "ccei", "houtman_maks", "hm_exact", "hm_upper", "mpi_max", "mpi_min",
@@ -558,7 +487,7 @@ def train_gpt(lines, seed, steps):
     gen = torch.Generator().manual_seed(seed)
     next_batch = lambda: train.get_batch(  # noqa: E731
         data, torch.randint(len(data) - 65, (32,), generator=gen), 64, torch.device("cpu"))
-    train.fit(model, next_batch, steps, learning_rate=2e-3, name=f"our GPT on people's choices, seed {seed}")
+    lab.fit(model, next_batch, steps, learning_rate=2e-3, name=f"our GPT on people's choices, seed {seed}")
     return model
 
 
@@ -663,7 +592,7 @@ def paper_pattern(r):
 
 @dataclass
 class Experiment:
-    seeds: str = "0,1,2"          # one simulated population, GPT and part-3 world per seed
+    seeds: int = 3                # seeds 0 .. seeds - 1 (plus seed_offset): a population, GPT and part-3 world each
     n_people: int = 400           # simulated people per domain (the paper had 347 in all)
     gpt_runs: int = 100           # runs of our GPT per domain and condition, 25 held-out budgets each (as the paper)
     temperatures: str = "0,1"     # sampling temperatures of our GPT, plain frame
@@ -677,7 +606,7 @@ class Experiment:
     seed_offset: int = 0          # added to every seed (a fresh replication)
     out_dir: str = "out/rationality"
     quick: bool = False           # a one-minute version of the default run (see QUICK); flags given still win
-    QUICK: ClassVar[dict] = dict(seeds="0", n_people=200, gpt_runs=20, train_steps=200, n_random=100,
+    QUICK: ClassVar[dict] = dict(seeds=1, n_people=200, gpt_runs=20, train_steps=200, n_random=100,
                                  part3_subjects=150, out_dir="out/rationality_quick")
     QUICK_NOTE: ClassVar[str] = ("quick run: 1 seed, 200 people per domain, our GPT trained 200 steps and asked 20 x "
                                  "25 budgets per condition; the full run: 3 seeds, 400 people, 400 steps, 100 runs "
@@ -686,44 +615,68 @@ class Experiment:
     def lists(self):
         """(seeds plus seed_offset, temperatures, common weights) as numbers."""
         try:
-            return ([int(s) + self.seed_offset for s in self.seeds.split(",")],
+            return ([s + self.seed_offset for s in range(self.seeds)],
                     [float(t) for t in self.temperatures.split(",")],
                     [float(w) for w in self.common_weights.split(",")])
         except ValueError:
-            raise train.ConfigError("--temperatures, --seeds and --common_weights take comma-separated numbers, "
+            raise lab.ConfigError("--temperatures and --common_weights take comma-separated numbers, "
                                     "e.g. 0,1") from None
 
     def validate(self):
         _, temps, weights = self.lists()
         if any(t < 0 for t in temps) or not 0 < self.rare_frame_share <= 0.25 or len(weights) < 2:
-            raise train.ConfigError("--temperatures must be >= 0, --rare_frame_share in (0, 0.25], --common_weights "
+            raise lab.ConfigError("--temperatures must be >= 0, --rare_frame_share in (0, 0.25], --common_weights "
                                     "two or more")
         if min(self.n_people, self.gpt_runs, self.train_steps, self.n_random, self.part3_subjects,
                self.calibration_subjects, self.weeks_per_period) < 2:
-            raise train.ConfigError("--n_people, --gpt_runs, --train_steps, --n_random, --part3_subjects, "
+            raise lab.ConfigError("--n_people, --gpt_runs, --train_steps, --n_random, --part3_subjects, "
                                     "--calibration_subjects and --weeks_per_period must be >= 2")
 
 
-def spread(values):
-    """mean, and the spread (max - min) over seeds."""
-    v = np.asarray(values, dtype=np.float64)
-    return float(v.mean()), float(v.max() - v.min())
+def higher_everywhere(a, b, label):
+    """One condition per domain: a - b above 0, paired by seed (both from the same seed's population and budgets)."""
+    return [lab.condition(lab.difference(a[d], b[d], paired=True), "above", 0.0, f"{label}, {d}") for d in DOMAINS]
 
 
-def gaps(a, b):
-    """Per key of a and b (lists over seeds): (difference of the means, the larger of the two spreads)."""
-    return {k: (spread(a[k])[0] - spread(b[k])[0], max(spread(a[k])[1], spread(b[k])[1])) for k in a}
+def pattern_clauses(runs, weight):
+    """The paper's pattern (paper_pattern's thresholds) as lab.py conditions on the seeds' correlations."""
+    v = lambda k: [r[k] for r in runs]  # noqa: E731
+    d = lambda k, margin: lab.difference(v(k), margin, True)  # noqa: E731
+    return [lab.condition(d("supermarket_vs_risk", 0.0), "within", 0.15, f"weight {weight:g}: supermarket vs risk"),
+            lab.condition(d("among_lab_tasks", 0.15), "above", 0.0, f"weight {weight:g}: among lab tasks - 0.15"),
+            lab.condition(d("among_lab_tasks", 0.7), "below", 0.0, f"weight {weight:g}: among lab tasks - 0.7"),
+            lab.condition(d("across_categories", 0.5), "below", 0.0, f"weight {weight:g}: across categories - 0.5"),
+            lab.condition(d("across_periods", 0.5), "below", 0.0, f"weight {weight:g}: across periods - 0.5")]
 
 
-def judge(claim, a, b, control, seeds, command):
-    """Claim 'a > b': supported when in every key the mean difference exceeds both rows' spread, otherwise
-    not; inconclusive if the control (passed, text) failed."""
-    g = gaps(a, b)
-    verdict = "inconclusive" if not control[0] else "supported" if all(d > s for d, s in g.values()) else \
-        "not supported"
-    numbers = ", ".join(f"{k} {d:+.3f} (spread {s:.3f})" for k, (d, s) in g.items())
-    return {"claim": claim, "verdict": verdict, "numbers": numbers, "control": control[1], "seeds": seeds,
-            "command": command}
+def verdicts(runs2, runs3, exp):
+    """Part 2's claims (every domain, seed-paired) and part 3's, by lab.py's rule; each part has its own control."""
+    seeds, temps, weights = exp.lists()
+    n, command, col = exp.seeds, lab.command("rationality", exp), lambda k: {d: [r[d][k] for r in runs2] for d in DOMAINS}
+    people, T0 = col("people"), f"T{temps[0]:g}"
+    gate = lab.control("people above uniform-random choosers, mean CCEI", higher_everywhere(people, col("random"),
+                                                                                             "people - random"),
+                       n, exp.quick)
+    greedy, sampled = col(f"gpt_plain_{T0}"), col(f"gpt_plain_T{temps[-1]:g}")
+    claims = [(f"our GPT greedy (T={temps[0]:g}) is more consistent than the simulated people it learned from",
+               greedy, people, "GPT - people"),
+              (f"our GPT sampled at T={temps[-1]:g} is less consistent than the people", people, sampled,
+               "people - GPT"),
+              ("the price framing lowers our GPT's consistency", greedy, col(f"gpt_price_{T0}"), "plain - price"),
+              ("the 11-option framing lowers our GPT's consistency", greedy, col(f"gpt_discrete_{T0}"),
+               "plain - discrete")]
+    out = [lab.verdict(claim, "", higher_everywhere(a, b, label), gate, n, command, exp.quick)
+           for claim, a, b, label in claims]
+    low, high = min(weights), max(weights)
+    gate3 = lab.control(f"a common skill raises the supermarket-risk correlation (weight {high:g} - {low:g})",
+                        lab.condition(lab.difference([r["supermarket_vs_risk"] for r in runs3[high]],
+                                                     [r["supermarket_vs_risk"] for r in runs3[low]], True)), n,
+                        exp.quick)
+    out.append(lab.verdict(f"the paper's correlation pattern needs a common skill in shopping: at common weight "
+                           f"{low:g} it does not appear (some clause clearly fails)",
+                           "the pattern needs a small common skill (2505.05275)", pattern_clauses(runs3[low], low),
+                           gate3, n, command, exp.quick, against=True))
+    return out
 
 
 def experiment(exp):
@@ -731,40 +684,17 @@ def experiment(exp):
     runs2 = [part2(exp, s) for s in seeds]
     runs3 = {w: [part3_world(exp, w, np.random.default_rng(1000 + s)) for s in seeds] for w in weights}
     print(f"part 3: {len(weights)} weights x {len(seeds)} seeds done", flush=True)
-    col = lambda key: {d: [r[d][key] for r in runs2] for d in DOMAINS}  # noqa: E731
-    command = f"OMP_NUM_THREADS=1 python rationality.py{' --quick=true' * exp.quick} --seeds={exp.seeds}" + \
-        (f" --seed_offset={exp.seed_offset}" if exp.seed_offset else "")
-    people, random = col("people"), col("random")
-    ok = all(d > s for d, s in gaps(people, random).values())
-    control = (ok, "people above uniform-random choosers beyond the spread in every domain: "
-                   f"{'passed' if ok else 'FAILED'} "
-                   f"({', '.join(f'{d} {spread(people[d])[0]:.3f} vs {spread(random[d])[0]:.3f}' for d in DOMAINS)})")
-    greedy, sampled = col(f"gpt_plain_T{temps[0]:g}"), col(f"gpt_plain_T{temps[-1]:g}")
-    claims = [(f"our GPT greedy (T={temps[0]:g}) is more consistent than the simulated people it learned from",
-               greedy, people),
-              (f"our GPT sampled at T={temps[-1]:g} is less consistent than the people", people, sampled),
-              ("the price framing lowers our GPT's consistency", greedy, col(f"gpt_price_T{temps[0]:g}")),
-              ("the 11-option framing lowers our GPT's consistency", greedy, col(f"gpt_discrete_T{temps[0]:g}"))]
-    verdicts = [judge(claim, a, b, control, seeds, command) for claim, a, b in claims]
-    r3 = {w: {k: spread([r[k] for r in runs]) for k in runs[0]} for w, runs in runs3.items()}
-    (hi, hi_s), (lo, lo_s) = r3[max(weights)]["supermarket_vs_risk"], r3[min(weights)]["supermarket_vs_risk"]
-    ok3 = hi - lo > max(hi_s, lo_s)
-    match = [w for w in weights if paper_pattern({k: v[0] for k, v in r3[w].items()})]
-    verdicts.append({"claim": "the paper's correlation pattern needs a small common skill in shopping",
-                     "verdict": "inconclusive" if not ok3 else
-                     "supported" if match and max(match) < max(weights) else "not supported",
-                     "numbers": f"pattern reproduced at common weights {match or 'none'} of {weights}",
-                     "control": f"a common skill raises the supermarket-risk correlation ({min(weights):g}: {lo:.2f}, "
-                                f"{max(weights):g}: {hi:.2f}): {'passed' if ok3 else 'FAILED'}",
-                     "seeds": seeds, "command": command})
-    report(exp, runs2, r3, [{**v, "quick": exp.quick} for v in verdicts], temps)  # scorecard.py leaves out quick
+    r3 = {w: {k: lab.estimate([r[k] for r in runs]) for k in runs[0]} for w, runs in runs3.items()}
+    v = verdicts(runs2, runs3, exp)
+    report(exp, runs2, r3, v, temps)
+    lab.record("rationality", exp, v, {"part2": runs2, "part3": {str(w): runs for w, runs in runs3.items()}})
 
 
 def report(exp, runs2, r3, verdicts, temps):
     out = Path(exp.out_dir)
-    cell = lambda d, k: "{:.3f} ({:.3f})".format(*spread([r[d][k] for r in runs2]))  # noqa: E731
+    cell = lambda d, k: "{0.mean:.3f} ({0.sd:.3f})".format(lab.estimate([r[d][k] for r in runs2]))  # noqa: E731
     conds = [f"gpt_plain_T{t:g}" for t in temps] + [f"gpt_price_T{temps[0]:g}", f"gpt_discrete_T{temps[0]:g}"]
-    lines = [f"Part 2 (simulation): mean CCEI on held-out budgets, mean over seeds {exp.seeds} (spread max - min); "
+    lines = [f"Part 2 (simulation): mean CCEI on held-out budgets, mean (sample sd) over {exp.seeds} seeds; "
              "paper's values in brackets. 'our GPT' = the shared small GPT trained on simulated people's choices.",
              "| domain | simulated people [paper's humans] | random choosers | " + " | ".join(
                  f"our GPT, {c.split('_')[1]} frame, T={c.split('_T')[1]}" for c in conds) + " |",
@@ -774,38 +704,40 @@ def report(exp, runs2, r3, verdicts, temps):
         lines.append(f"| {d} | {cell(d, 'people')} [{HUMAN_MEAN_CCEI[d]}] | {cell(d, 'random')} | " + " | ".join(
             cell(d, c) + (f" [{paper[c]}]" if c in paper else "") for c in conds) + " |")
     lines += ["", "Part 3 (simulation): Spearman correlations of consistency across subjects, by weight of the common "
-              "skill in shopping noise (lab: 0.6); mean (spread) over seeds",
+              "skill in shopping noise (lab: 0.6); mean (sample sd) over seeds",
               "| common weight | supermarket vs risk | among lab tasks | across categories | across periods "
               "| cells / lab at CCEI = 1 | paper's pattern |", "|---|---|---|---|---|---|---|"]
     for w, r in r3.items():
-        f = lambda k: "{:.2f} ({:.2f})".format(*r[k])  # noqa: E731
+        f = lambda k: "{0.mean:.2f} ({0.sd:.2f})".format(r[k])  # noqa: E731
         lines.append(f"| {w:g} | {f('supermarket_vs_risk')} | {f('among_lab_tasks')} | {f('across_categories')} | "
-                     f"{f('across_periods')} | {r['cells_at_ceiling'][0]:.0%} / {r['lab_at_ceiling'][0]:.0%} | "
-                     f"{'yes' if paper_pattern({k: v[0] for k, v in r.items()}) else 'no'} |")
+                     f"{f('across_periods')} | {r['cells_at_ceiling'].mean:.0%} / {r['lab_at_ceiling'].mean:.0%} | "
+                     f"{'yes' if paper_pattern({k: v.mean for k, v in r.items()}) else 'no'} (means) |")
     lines += ["| paper (2505.05275) | about 0 | moderate | low to moderate | low to moderate | | |", "", "Verdicts:"]
-    lines += [f"- {v['verdict'].upper()}: {v['claim']} ({v['numbers']}); control: {v['control']}" for v in verdicts]
+    lines += [f"- {v['verdict'].upper()}{' (' + v['why'] + ')' if v['why'] else ''}: {v['claim']} ({v['evidence']}); "
+              f"control: {v['control']}" for v in verdicts]
     table = "\n".join(lines)
-    train.write_results(out, table, {"config": dataclasses.asdict(exp), "verdict": verdicts, "part2": runs2,
-                                     "part3": {str(w): r for w, r in r3.items()}})
+    lab.write_results(out, table, {"config": dataclasses.asdict(exp), "verdict": verdicts, "part2": runs2,
+                                   "part3": {str(w): {k: dataclasses.asdict(e) for k, e in r.items()}
+                                             for w, r in r3.items()}})
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(12, 4), dpi=90)
     for i, key in enumerate(["people", "random"] + conds):
-        m = [spread([r[d][key] for r in runs2]) for d in DOMAINS]
-        axes[0].errorbar(np.arange(4) + 0.1 * i, [v[0] for v in m], yerr=[v[1] / 2 for v in m], fmt="o", capsize=2,
-                         label=key)
-    axes[0].set_xticks(np.arange(4) + 0.25, DOMAINS)
-    axes[0].set_title("mean CCEI, held-out budgets (bars: spread over seeds)")
-    for key in ("supermarket_vs_risk", "among_lab_tasks", "across_categories", "across_periods"):
-        axes[1].errorbar(list(r3), [r3[w][key][0] for w in r3], yerr=[r3[w][key][1] / 2 for w in r3], marker="o",
+        m = [lab.estimate([r[d][key] for r in runs2]) for d in DOMAINS]
+        axes[0].errorbar(np.arange(4) + 0.1 * i, [e.mean for e in m], yerr=[np.nan_to_num(e.sd) for e in m], fmt="o",
                          capsize=2, label=key)
+    axes[0].set_xticks(np.arange(4) + 0.25, DOMAINS)
+    axes[0].set_title("mean CCEI, held-out budgets (bars: sample sd over seeds)")
+    for key in ("supermarket_vs_risk", "among_lab_tasks", "across_categories", "across_periods"):
+        axes[1].errorbar(list(r3), [r3[w][key].mean for w in r3], yerr=[np.nan_to_num(r3[w][key].sd) for w in r3],
+                         marker="o", capsize=2, label=key)
     axes[1].set_xlabel("weight of the common skill in shopping noise")
     axes[1].set_title("Spearman correlation of consistency")
     for a in axes:
         a.grid(alpha=0.3)
         a.legend(fontsize=7)
-    train.save_figure(fig, out / "rationality.png")
+    lab.save_figure(fig, out / "rationality.png")
     print("\n" + table + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'rationality.png'}")
 
 
@@ -838,10 +770,10 @@ def bench():
 def run(argv):
     try:
         if any(a.startswith("--data=") for a in argv):
-            analyse_csv(train.parse_args(argv, CsvOptions, __doc__))
+            analyse_csv(lab.parse_args(argv, CsvOptions, __doc__))
             return 0
-        exp = train.parse_args(argv, Experiment, __doc__)
-    except (train.ConfigError, InputError) as e:
+        exp = lab.parse_args(argv, Experiment, __doc__)
+    except (lab.ConfigError, lab.InputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     experiment(exp)

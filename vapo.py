@@ -55,6 +55,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import cot_probe as task
+import lab
 import train
 
 # ----------------------------------------------------------------------------- Advantages and losses
@@ -144,12 +145,14 @@ def sft_model(exp):
     problems. Mod 7 alone stayed at chance (every one-step marginal is uniform, so nothing rewards reading the right
     operand until the whole step is right); mod 10's products by 0, 2 and 5 give partial credit, and one-operation
     problems, whose operands sit at fixed offsets from `=`, teach the tables (README has the measurements)."""
-    path = Path(exp.out_dir) / (f"sft_mod10_{exp.sft_warmup}_mod7_{exp.sft_steps}_one{exp.sft_one_op:g}_lr"
-                                f"{exp.sft_lr:g}_{exp.n_layer}x{exp.n_embd}_seed{exp.sft_seed}.pt")
+    settings = {k: getattr(exp, k) for k in ("sft_warmup", "sft_steps", "sft_one_op", "sft_lr", "n_layer", "n_embd",
+                                             "sft_seed")}
+    path = Path(exp.out_dir) / f"sft_{lab.cache_key(settings, train, lab, task, sys.modules[__name__])}.pt"
     torch.manual_seed(exp.sft_seed)          # the initialisation too (torch's start seed differs per process)
     model = train.GPT(train.GPTConfig(vocab_size=len(task.VOCAB), block_size=BLOCK, n_layer=exp.n_layer, n_head=4,
                                       n_embd=exp.n_embd))
     if path.exists():
+        print(f"reusing the SFT {path}: same settings, same code of train.py, lab.py, cot_probe.py and vapo.py")
         model.load_state_dict(train.load_checkpoint(path)["model"])
         return model.eval()
     rng = np.random.default_rng(exp.sft_seed)
@@ -165,7 +168,7 @@ def sft_model(exp):
                 pairs.append((task.prompt_of(digits, ops), noisy_teacher(digits, ops, rng, modulus=modulus)))
             return task.pack_batch(pairs, max(len(p) + len(r) for p, r in pairs) - 1)   # no all-padding columns
         if steps:
-            train.fit(model, batch, steps, learning_rate=exp.sft_lr, name=f"SFT on the noisy teacher mod {modulus}")
+            lab.fit(model, batch, steps, learning_rate=exp.sft_lr, name=f"SFT on the noisy teacher mod {modulus}")
     train.save_checkpoint(path, {"model": model.state_dict()})
     return model.eval()
 
@@ -448,7 +451,7 @@ PAPER_AIME = {"ppo": 5, "vapo": 60, "vapo-value_pretrain": 11, "vapo-decoupled_g
 @dataclass
 class Experiment:
     iters: int = 30               # RL iterations per run
-    seeds: int = 1                # README's tables: --seeds=3 (--ablations=true: --seeds=2)
+    seeds: int = 1                # seeds 0 .. seeds - 1; a verdict needs 3 (README's tables: --seeds=3)
     ablations: bool = False       # also VAPO without each of its seven components
     references: bool = True       # also Monte Carlo returns, no per-token credit (the reference below)
     oracle: bool = False          # also PPO on the Monte Carlo oracle (above; 2.5 min of CPU per seed)
@@ -480,7 +483,7 @@ class Experiment:
                self.mc_continuations, self.oracle_rollouts // 4, self.rollouts // 16, self.value_pretrain_steps,
                self.num_threads, self.sft_warmup + 1, self.sft_seed + 1) < 1 or self.n_embd % 4 \
                 or self.curve_steps < self.value_pretrain_steps or not self.sft_lr > 0 or not 0 <= self.sft_one_op <= 1:
-            raise train.ConfigError("--iters, --seeds, --sft_steps, --n_layer, --analysis_rows, --mc_continuations, "
+            raise lab.ConfigError("--iters, --seeds, --sft_steps, --n_layer, --analysis_rows, --mc_continuations, "
                                     "--value_pretrain_steps, --num_threads >= 1; --heldout, --rollouts >= 16; "
                                     "--oracle_rollouts >= 4; --sft_warmup, --sft_seed >= 0; --sft_lr > 0; --sft_one_op "
                                     "in [0, 1]; --n_embd a multiple of 4; --curve_steps >= --value_pretrain_steps")
@@ -549,42 +552,24 @@ def credit_assignment(cfg, policy, critic, exp):
     return {"corr": corr, "mass": share(method), "true_mass": share(true), "rows": len(rows), "failed": half,
             "picture": picture if half else None}
 
-def spread(values):
-    """(mean, spread = max - min) over seeds."""
-    return float(np.mean(values)), float(np.max(values) - np.min(values))
+CLAIMS = [("VAPO above vanilla PPO (sampled reward)", "AIME24 60.4 vs 5 (Table 1)", "vapo", "ppo", "reward"),
+          ("VAPO above value-free GRPO (sampled reward)", "more than 10 points above DAPO and R1-Zero (GRPO)", "vapo",
+           "grpo", "reward"),
+          ("VAPO's advantages track the true advantage better than GRPO's", "value-based credit is finer-grained than "
+           "value-free (its section 1; the critiques doubt it)", "vapo", "grpo", "corr")]
 
-def differs(a, b):
-    """+1 if a is above b by more than the larger spread, -1 if below, 0 within it (or NaN)."""
-    gap = a[0] - b[0]
-    return 0 if not np.isfinite(gap) or abs(gap) <= max(a[1], b[1]) else int(np.sign(gap))
-
-def verdicts(stats, control, exp):
-    """One dict per claim; every one inconclusive when the control failed or there are fewer than 3 seeds."""
-    skip = {"quick", "num_threads"} | (set(Experiment.QUICK) if exp.quick else set())
-    command = " ".join(["python vapo.py"] + ["--quick=true"] * exp.quick + [
-        f"--{f.name}={str(getattr(exp, f.name)).lower()}" for f in dataclasses.fields(exp)
-        if getattr(exp, f.name) != f.default and f.name not in skip] + [f"--num_threads={exp.num_threads}"])
-    claims = [("VAPO above vanilla PPO (sampled reward)", "AIME24 60.4 vs 5 (Table 1)", "vapo", "ppo", "reward"),
-              ("VAPO above value-free GRPO (sampled reward)", "more than 10 points above DAPO and R1-Zero (GRPO)",
-               "vapo", "grpo", "reward"),
-              ("VAPO's advantages track the true advantage better than GRPO's", "value-based credit is finer-grained "
-               "than value-free (its section 1; the critiques doubt it)", "vapo", "grpo", "corr")]
-    claims += [(f"removing {c} lowers the reward", f"AIME24 {PAPER_AIME[f'vapo-{c}']} without it, 60 with", "vapo",
-                f"vapo-{c}", "reward") for c in COMPONENTS if f"vapo-{c}" in stats]
-    out = []
-    for claim, paper, a, b, key in claims:
-        d = differs(stats[a][key], stats[b][key])
-        verdict = ("inconclusive (the critic did not beat a constant)" if not control["passed"] else
-                   f"inconclusive ({exp.seeds} seed(s); a spread needs 3)" if exp.seeds < 3 else
-                   "supported" if d > 0 else "not supported" + (" (the reverse)" if d < 0 else " (within the spread)"))
-        out.append({"claim": claim, "paper_says": paper, "verdict": verdict, "control": control["text"],
-                    "ours": f"{a} {stats[a][key][0]:.3f} ± {stats[a][key][1]:.3f} vs {b} {stats[b][key][0]:.3f} ± "
-                            f"{stats[b][key][1]:.3f}", "seeds": exp.seeds, "command": command, "quick": exp.quick})
-    return out
+def verdicts(stats, gate, exp):
+    """One verdict per claim by lab.py's rule: the difference of two methods over seeds, paired (every method starts
+    from the same SFT and the same seed's pretrained critic), supported when its 95% interval lies above 0."""
+    claims = CLAIMS + [(f"removing {c} lowers the reward", f"AIME24 {PAPER_AIME[f'vapo-{c}']} without it, 60 with",
+                        "vapo", f"vapo-{c}", "reward") for c in COMPONENTS if f"vapo-{c}" in stats]
+    return [lab.verdict(claim, paper, lab.condition(lab.difference(stats[a][key], stats[b][key], paired=True),
+                                                    "above", 0.0, f"{key}: {a} minus {b}"),
+                        gate, exp.seeds, lab.command("vapo", exp), exp.quick) for claim, paper, a, b, key in claims]
 
 def analyse(sft, heldout, fit, pretrain, runs, exp):
     """Everything measured after training: the task (P(success | a wrong token so far) for the teacher and the SFT;
-    the lookup tables' held-out EV), each final policy's credit assignment, mean ± spread over seeds, the positive
+    the lookup tables' held-out EV), each final policy's credit assignment, mean ± sample sd over seeds, the positive
     control and the verdicts."""
     rng, teacher = np.random.default_rng(1000), []
     for _ in range(4000):
@@ -603,23 +588,21 @@ def analyse(sft, heldout, fit, pretrain, runs, exp):
         for cfg, metrics, policy, critic in seeds:
             metrics["credit"] = credit_assignment(cfg, policy, critic, exp)
         results[name] = [metrics for _, metrics, _, _ in seeds]
-        over = lambda f: spread([f(m) for m in results[name]])  # noqa: E731
+        over = lambda f: [float(f(m)) for m in results[name]]  # noqa: E731  (per seed, in seed order)
         stats[name] = {"reward": over(lambda m: np.mean([r["reward"] for r in m["iters"][-5:]])),
                        "critic_ev": over(lambda m: m["iters"][-1]["explained_variance"]),
                        **{k: over(lambda m: m["credit"][k]) for k in ("corr", "mass", "true_mass")}}
-    evs = [p["ev"] for p in pretrain.values()]
-    ev, table, passed = spread(evs), measures["table_ev"], min(evs) > 0.05
-    text = (f"pretrained critic held-out EV {ev[0]:.3f} ± {ev[1]:.3f} ({len(evs)} seed(s)) vs a lookup table on 'a "
-            f"wrong token so far' {table:.3f}, {ev[0] / table:.0%} of it (tables on it and the steps left "
-            f"{measures['table_ev_steps_left']:.3f}, on the number of operations alone {measures['table_ev_n_ops']:.3f}"
-            f", on the SFT's least likely token so far {measures['table_ev_least_likely']:.3f}): "
-            + ("passed" if passed else "FAILED (EV not above 0.05 on every seed)"))
+    evs, table = [p["ev"] for p in pretrain.values()], measures["table_ev"]
+    control = lab.control(f"pretrained critic's held-out EV (tables: on 'a wrong token so far' {table:.3f}, on it and "
+                          f"the steps left {measures['table_ev_steps_left']:.3f}, on the number of operations alone "
+                          f"{measures['table_ev_n_ops']:.3f}, on the SFT's least likely token so far "
+                          f"{measures['table_ev_least_likely']:.3f}) minus 0.05", lab.condition(
+                              lab.difference(evs, 0.05, True), "above", 0.0), exp.seeds, exp.quick)
     if "oracle" in stats and "mc" in stats:
-        o, m = stats["oracle"]["reward"], stats["mc"]["reward"]
-        text += (f"; PPO on the Monte Carlo oracle {o[0]:.3f} ± {o[1]:.3f} vs Monte Carlo returns {m[0]:.3f} ± "
-                 f"{m[1]:.3f}: credit assignment " + ("can" if differs(o, m) > 0 else "cannot be shown to") +
-                 " move the reward at this scale")
-    control = {"passed": passed, "text": text}
+        moved = lab.judge(lab.difference(stats["oracle"]["reward"], stats["mc"]["reward"], True))
+        control["text"] += (f"; PPO on the Monte Carlo oracle minus Monte Carlo returns, reward "
+                            f"{lab.difference(stats['oracle']['reward'], stats['mc']['reward'], True)}: credit "
+                            f"assignment {'can' if moved == 'supported' else 'cannot be shown to'} move the reward here")
     return {"task": measures, "summary": stats, "control": control, "verdict": verdicts(stats, control, exp),
             "runs": results}
 
@@ -651,38 +634,41 @@ def plot(analysis, pretrain, exp, path):
     for a in (ax, ay, az):
         a.legend(fontsize=7)
         a.grid(alpha=0.3)
-    train.save_figure(fig, path)
+    lab.save_figure(fig, path)
 
 def report(analysis, pretrain, exp):
     """results.md (the table, the task, the control, the verdicts), results.json and the figure."""
     out, stats, measures = Path(exp.out_dir), analysis["summary"], analysis["task"]
-    pm = lambda x: f"{x[0]:.3f} ± {x[1]:.3f}" if np.isfinite(x[0]) else "-"  # noqa: E731
+    pm = lambda x: str(lab.estimate(x)) if np.isfinite(x).all() else "-"  # noqa: E731
     lines = ["| run | sampled reward (last 5 iters) | r with the true advantage | share on the first wrong token | "
              "critic EV (last iter) | paper AIME24 |", "|---|---|---|---|---|---|"]
     lines += [f"| {n} | {pm(s['reward'])} | {pm(s['corr'])} | {pm(s['mass'])} | {pm(s['critic_ev'])} | "
               f"{PAPER_AIME.get(n, '-')} |" for n, s in stats.items()]
-    true_mass = spread([s["true_mass"][0] for s in stats.values() if np.isfinite(s["true_mass"][0])] or [np.nan])
-    lines += [f"\nmean ± spread (max - min) over {exp.seeds} seed(s), {exp.iters} iterations of {exp.rollouts} "
+    true_mass = np.mean([np.mean(s["true_mass"]) for s in stats.values() if np.isfinite(s["true_mass"]).all()] or [np.nan])
+    lines += [f"\nmean ± sample sd over {exp.seeds} seed(s), {exp.iters} iterations of {exp.rollouts} "
               f"rollouts (oracle: {exp.oracle_rollouts}). True advantage: {exp.mc_continuations} Monte Carlo "
               f"continuations per prefix of {exp.analysis_rows} rollouts of each final policy; on failed rollouts it "
-              f"puts {true_mass[0]:.2f} of its |mass| on the first wrong token.",
+              f"puts {true_mass:.2f} of its |mass| on the first wrong token.",
               f"task: P(success | a wrong token so far) teacher {measures['teacher_success_given_wrong']:.3f} (overall "
               f"{measures['teacher_success']:.3f}), SFT rollouts {measures['sft_success_given_wrong']:.3f} (overall "
               f"{measures['sft_success']:.3f}, {measures['sft_share_wrong']:.0%} with a wrong token)",
               f"value pretraining: {exp.value_pretrain_steps} steps; held-out EV " +
               ", ".join(f"seed {s}: {p['ev']:.3f}" for s, p in pretrain.items()),
               "", f"positive control: {analysis['control']['text']}"]
-    lines += [f"verdict: {d['claim']} (paper: {d['paper_says']}): {d['verdict']}; {d['ours']}"
-              for d in analysis["verdict"]]
-    train.write_results(out, "\n".join(lines), {"config": dataclasses.asdict(exp), "value_pretraining": pretrain,
-                                                **analysis})
+    lines += [f"verdict: {d['claim']} (paper: {d['paper_says']}): {d['verdict']}{' (' + d['why'] + ')' if d['why'] else ''}; "
+              f"{d['evidence']}" for d in analysis["verdict"]]
+    lab.write_results(out, "\n".join(lines), {"config": dataclasses.asdict(exp), "value_pretraining": pretrain,
+                                              **analysis})
+    lab.record("vapo", exp, analysis["verdict"], {"task": measures, "per_seed": stats,
+                                                  "pretrained_critic_ev": [p["ev"] for p in pretrain.values()],
+                                                  "control": analysis["control"]})
     plot(analysis, pretrain, exp, out / "vapo.png")
     print("\n" + "\n".join(lines) + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'vapo.png'}")
 
 def run(argv):
     try:
-        exp = train.parse_args(argv, Experiment, __doc__)
-    except train.ConfigError as e:
+        exp = lab.parse_args(argv, Experiment, __doc__)
+    except lab.ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     torch.set_num_threads(exp.num_threads)

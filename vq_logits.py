@@ -49,6 +49,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+import lab
 import train
 
 MAPPINGS = ("kmeans", "random", "contiguous", "frequency")  # lossy maps; "identity" (K = V) is the full softmax
@@ -199,13 +200,13 @@ class Config(train.TrainConfig):
 
     def validate(self):
         if not 1 <= self.vq_k <= 50257:
-            raise train.ConfigError(f"--vq_k must be in [1, 50257], got {self.vq_k}")
+            raise lab.ConfigError(f"--vq_k must be in [1, 50257], got {self.vq_k}")
         for key, allowed in (("vq_mapping", ("identity",) + MAPPINGS), ("vq_init", ("mean", "zeros"))):
             if getattr(self, key) not in allowed:
-                raise train.ConfigError(f"--{key}={getattr(self, key)} is not valid; "
+                raise lab.ConfigError(f"--{key}={getattr(self, key)} is not valid; "
                                         f"choose one of: {', '.join(allowed)}")
         if self.vq_mapping == "kmeans" and not self.init_from:
-            raise train.ConfigError("--vq_mapping=kmeans clusters a trained model's embeddings: give --init_from=CKPT")
+            raise lab.ConfigError("--vq_mapping=kmeans clusters a trained model's embeddings: give --init_from=CKPT")
 
 def build_model(cfg, train_data, embeddings=None, mapping=None):
     """The shared GPT with a codebook head over its V ids (padding ids get a code too, and are never targets),
@@ -269,7 +270,7 @@ def bench():
 class Experiment:
     maps: str = "frequency,random"       # maps trained against the full head, at K = vq_k (README's: +kmeans)
     vq_k: int = 1024                     # codebook size K (V/49)
-    seeds: int = 2                       # seeds per head (README's table: 3)
+    seeds: int = 3                       # seeds per head: 0 .. seeds - 1 (a verdict needs 3)
     steps: int = 100                     # training steps per head, the same for every head (README's: 150)
     learning_rate: float = 3e-3          # peak learning rate (10% warmup, cosine to a tenth), the same for every head
     eval_every: int = 25                 # validation loss of every head every this many steps (the gap curve)
@@ -287,9 +288,6 @@ class Experiment:
                                  "x 100 from train.py's 400-step one. The random, contiguous and frequency floors are "
                                  "the full run's (no training); no head nears its optimum, so the control fails.")
 
-def spread(values):  # (mean, max - min over seeds)
-    return float(np.mean(values)), float(np.max(values) - np.min(values))
-
 def train_head(exp, baseline, mapping, seed, code_of):
     """One head on the baseline's trunk (head at zeros): {"curve": [(step, val loss)], "params", "ms_per_iter"}."""
     name = f"{mapping}_seed{seed}"
@@ -306,7 +304,7 @@ def train_head(exp, baseline, mapping, seed, code_of):
             "curve": summary["history"]["val"], "ms_per_iter": summary["ms_per_iter"]}
 
 def run_experiment(exp):
-    baseline = train.load_baseline(exp.baseline, train.TrainConfig(**exp.QUICK_BASELINE) if exp.quick else None)
+    baseline = lab.load_baseline(exp.baseline, train.TrainConfig(**exp.QUICK_BASELINE) if exp.quick else None)
     train_data, val_data, embeddings = baseline["train_data"], baseline["val_data"], baseline["state"]["wte.weight"]
     V, maps, floors = embeddings.size(0), exp.maps.split(","), []
     trained = {"identity": torch.arange(V)}
@@ -323,84 +321,90 @@ def run_experiment(exp):
                   f"{f['h_token_given_code']:.3f} = {f['floor']:.3f} [{f['low']:.3f}, {f['high']:.3f}]", flush=True)
     runs = [train_head(exp, baseline, mapping, seed, trained[mapping])
             for seed in range(exp.seeds) for mapping in ["identity"] + maps]
-    unigram = train.unigram_entropies(train_data, val_data, 50257)[1]
-    return runs, floors, unigram, time_heads(d=embeddings.size(1), sampling=False)
+    unigram = lab.unigram_entropies(train_data, val_data, 50257)[1]
+    timings = [time_heads(d=embeddings.size(1), sampling=False) for _ in range(3)]  # 3 repeats: an interval
+    return runs, floors, unigram, timings
+
+def final_loss(runs, mapping):
+    """The last validation loss of each seed's head, in seed order (heads pair by seed: same trunk and batches)."""
+    return [r["curve"][-1][1] for r in sorted((r for r in runs if r["map"] == mapping), key=lambda r: r["seed"])]
 
 def gaps(runs, mapping):
-    """Per evaluation step: (step, mean, spread) of val loss(map) - val loss(full), paired by seed."""
+    """Per evaluation step: (step, per-seed differences val loss(map) - val loss(full)), paired by seed."""
     by_seed = {r["seed"]: dict(r["curve"]) for r in runs if r["map"] == "identity"}
-    curves = [[dict(r["curve"])[s] - by_seed[r["seed"]][s] for s, _ in r["curve"]] for r in runs if r["map"] == mapping]
+    curves = [[dict(r["curve"])[s] - by_seed[r["seed"]][s] for s, _ in r["curve"]]
+              for r in sorted((r for r in runs if r["map"] == mapping), key=lambda r: r["seed"])]
     steps = [s for s, _ in next(r["curve"] for r in runs if r["map"] == mapping)]
-    return [(s, *spread(col)) for s, col in zip(steps, zip(*curves))]
+    return [(s, list(col)) for s, col in zip(steps, zip(*curves))]
+
+def exact(value, n, test):
+    """A number with no sampling error to speak of (a count), as a zero-width lab.Difference."""
+    return lab.Difference(value, value, value, n, test)
 
 def verdicts(runs, floors, unigram, timings, exp):
-    """The control, then one verdict per claim, each with the paper's number beside ours."""
-    maps = exp.maps.split(",")
-    final = {m: spread([r["curve"][-1][1] for r in runs if r["map"] == m]) for m in ["identity"] + maps}
-    gap, floor = {m: gaps(runs, m)[-1][1:] for m in maps}, {f["map"]: f for f in floors if f["K"] == exp.vq_k}
-    full, threads = final["identity"], exp.num_threads or torch.get_num_threads()
-    ok = unigram - full[0] > max(3 * full[1], 0.1) and all(  # the full head learns context; gaps follow the floors
-        gap[a][0] - gap[b][0] > max(gap[a][1], gap[b][1]) for a, b in [("random", "frequency")] if {a, b} <= set(gap))
-    control = (f"{'passed' if ok else 'FAILED'}: the full head learns context (val {full[0]:.3f}, spread "
-               f"{full[1]:.3f}; add-one unigram {unigram:.3f}); the random map's gap exceeds the frequency map's "
-               f"beyond the spread")
-    base = {"seeds": exp.seeds, "quick": exp.quick, "command": f"python vq_logits.py{' --quick=true' * exp.quick} "
-            f"--num_threads={threads} --seeds={exp.seeds} --steps={exp.steps} --maps={exp.maps} --vq_k={exp.vq_k}"}
-    interval = "{floor:.3f} [{low:.3f}, {high:.3f}]".format
-    out = [{"claim": f"a codebook head ({m} map{' (ours)' * (m == 'frequency')}, K = {exp.vq_k}) costs at most +4% "
-                     f"perplexity against the full softmax, the same {exp.steps} steps from the same start",
-            "paper_says": "+4% perplexity (0.039 nats) on WikiText-103 and C4", "control": control, **base,
-            "verdict": "inconclusive" if not ok else "not supported" if g - PAPER_PERPLEXITY_RISE > s else "supported",
-            "numbers": f"gap {g:+.3f} nats (spread {s:.3f}), {math.exp(g) - 1:+.0%} perplexity"}
-           for m, (g, s) in gap.items()]
-    out += [{"claim": f"at the optimum a codebook head ({m} map, K = {exp.vq_k}) can be within +4% of the full "
-                      f"softmax on this corpus", "paper_says": "+4% perplexity", **base,
-             "verdict": "not supported" if floor[m]["low"] > PAPER_PERPLEXITY_RISE else "inconclusive",
-             "numbers": f"floor {interval(**floor[m])} nats against 0.039 (a lower bound: below it, no decision)",
-             "control": "held-out estimate, block-bootstrap interval"} for m in gap]
-    head = {m: next(r["params"]["head"] for r in runs if r["map"] == m) for m in final}
-    out.append({"claim": "far fewer output-layer parameters", "paper_says": "up to 99% fewer", "verdict": "supported",
-                "numbers": f"{head[maps[0]] / 1e6:.3f}M against {head['identity'] / 1e6:.3f}M for an untied full head "
-                           f"({1 - head[maps[0]] / head['identity']:.1%} fewer); the baseline ties its head to the "
-                           f"input embedding, and against it a codebook ADDS {head[maps[0]] / 1e6:.3f}M, saves nothing",
-                "control": "counted by GPT.param_counts on the trained models", **base})
-    step, t = {m: np.median([r["ms_per_iter"] for r in runs if r["map"] == m]) for m in final}, timings
-    out.append({"claim": "faster logit computation", "paper_says": "6x faster", **base,
-                "verdict": "supported" if t["full_logits"] / t["code_logits"] > 6 else "not supported",
-                "numbers": f"code logits {t['full_logits'] / t['code_logits']:.0f}x faster than full logits; scattered "
-                           f"to V {t['full_logits'] / t['scattered_logits']:.1f}x; a training step with the O(K) loss "
-                           f"{step['identity'] / step[maps[0]]:.1f}x faster than with the untied full head",
-                "control": "medians after warm-up"})
-    return out, final
+    """The control, then one verdict per claim by lab.py's rule, the burden of proof on the claim: "within +4%"
+    is supported only when the whole 95% interval of the seed-paired gap lies below 0.039 nats."""
+    maps, n, command = exp.maps.split(","), exp.seeds, lab.command("vq_logits", exp)
+    gap, floor = {m: gaps(runs, m)[-1][1] for m in maps}, {f["map"]: f for f in floors if f["K"] == exp.vq_k}
+    checks = [lab.condition(lab.difference(final_loss(runs, "identity"), unigram, True), "below", -0.1,
+                            f"the full head's val loss minus the add-one unigram model's {unigram:.3f}")]
+    if {"random", "frequency"} <= set(gap):
+        checks.append(lab.condition(lab.difference(gap["random"], gap["frequency"], True), "above", 0.0,
+                                    "the random map's gap minus the frequency map's"))
+    gate = lab.control("the full head learns context, and the gaps follow the floors", checks, n, exp.quick)
+    out = [lab.verdict(f"a codebook head ({m} map{' (ours)' * (m == 'frequency')}, K = {exp.vq_k}) costs at most +4% "
+                       f"perplexity against the full softmax, the same {exp.steps} steps from the same start",
+                       "+4% perplexity (0.039 nats) on WikiText-103 and C4", lab.condition(
+                           lab.difference(gap[m], 0.0, True), "below", PAPER_PERPLEXITY_RISE,
+                           f"gap, {math.exp(np.mean(gap[m])) - 1:+.1%} perplexity"), gate, n, command, exp.quick)
+           for m in maps]
+    out += [lab.verdict(f"the least cost of the {m} map at K = {exp.vq_k} (its floor, a lower bound on any head's "
+                        f"gap at the optimum) is below +4%", "+4% perplexity", lab.condition(lab.Difference(
+                            floor[m]["floor"], floor[m]["low"], floor[m]["high"], exp.bootstrap, "block bootstrap"),
+                            "below", PAPER_PERPLEXITY_RISE, "floor"), gate, n, command, exp.quick) for m in maps]
+    head = {m: next(r["params"]["head"] for r in runs if r["map"] == m) for m in ["identity"] + maps}
+    out.append(lab.verdict("fewer output-layer parameters than an untied full head", "up to 99% fewer", lab.condition(
+        exact(1 - head[maps[0]] / head["identity"], 1, "count"), "above", 0.0,
+        f"share saved: {head[maps[0]] / 1e6:.3f}M against {head['identity'] / 1e6:.3f}M; against the baseline's tied "
+        f"head the codebook ADDS {head[maps[0]] / 1e6:.3f}M"), gate, n, command, exp.quick))
+    speedup = [t["full_logits"] / t["code_logits"] for t in timings]
+    out.append(lab.verdict("code logits (h C^T alone, not scattered to V) at least 6x faster than full logits "
+                           f"(V = 50,257, K = 1,024, median of 10 calls, {len(timings)} repeats)", "6x faster",
+                           lab.condition(lab.difference(speedup, 6.0, True), "above", 0.0, "speedup - 6"), gate, n,
+                           command, exp.quick))
+    return out, gate
 
 def report(runs, floors, unigram, timings, exp):
     out, maps = Path(exp.out_dir), exp.maps.split(",")
-    verdict_list, final = verdicts(runs, floors, unigram, timings, exp)
+    verdict_list, gate = verdicts(runs, floors, unigram, timings, exp)
     lines = [f"Heads trained {exp.steps} steps from the baseline trunk (head at zeros), seeds {exp.seeds}, "
-             f"{exp.num_threads or torch.get_num_threads()} thread(s); mean (spread = max - min over seeds)", "",
+             f"{exp.num_threads or torch.get_num_threads()} thread(s); mean ± sample sd over seeds; the gap is "
+             "paired by seed", "",
              "| head | K | head params | model params | val loss | gap to full (nats) | floor [95%] | ms/step |",
              "|---|---|---|---|---|---|---|---|"]
     for m in ["identity"] + maps:
         r = next(r for r in runs if r["map"] == m)
         f = next((f for f in floors if f["K"] == exp.vq_k and f["map"] == m), {})
-        g = gaps(runs, m)[-1] if m != "identity" else None
         cells = ["full softmax (untied)" if m == "identity" else m, r["K"],
                  f"{r['params']['head'] / 1e6:.3f}M", f"{r['params']['total'] / 1e6:.2f}M",
-                 "{:.3f} ({:.3f})".format(*final[m]), "-" if g is None else "{:+.3f} ({:.3f})".format(*g[1:]),
+                 lab.estimate(final_loss(runs, m)), "-" if m == "identity" else lab.estimate(gaps(runs, m)[-1][1]),
                  "{floor:.3f} [{low:.3f}, {high:.3f}]".format(**f) if f else "-",
                  f"{np.median([x['ms_per_iter'] for x in runs if x['map'] == m]):.0f}"]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
     curves = {m: gaps(runs, m) for m in maps}
-    lines += ["", "Gap to the full head over training (nats, mean (spread)):", "",
+    lines += ["", "Gap to the full head over training (nats, mean ± sample sd):", "",
               "| step | " + " | ".join(maps) + " |", "|---" * (len(maps) + 1) + "|"]
-    lines += [f"| {s} | " + " | ".join("{:+.3f} ({:.3f})".format(*curves[m][i][1:]) for m in maps) + " |"
-              for i, (s, *_) in enumerate(curves[maps[0]])]
-    lines += ["", "Verdicts:"] + [f"- {v['verdict'].upper()}: {v['claim']} (paper: {v['paper_says']}; "
-                                  f"ours: {v['numbers']})" for v in verdict_list]
-    lines.append(f"- control: {verdict_list[0]['control']}")
+    lines += [f"| {s} | " + " | ".join(str(lab.estimate(curves[m][i][1])) for m in maps) + " |"
+              for i, (s, _) in enumerate(curves[maps[0]])]
+    lines += ["", "Verdicts:"] + [f"- {v['verdict'].upper()}{' (' + v['why'] + ')' if v['why'] else ''}: {v['claim']} "
+                                  f"(paper: {v['paper_says']}; ours: {v['evidence']})" for v in verdict_list]
+    lines.append(f"- control: {gate['text']}")
     table = "\n".join(lines)
-    train.write_results(out, table, {"config": dataclasses.asdict(exp), "verdict": verdict_list, "runs": runs,
-                                     "floors": floors, "unigram_val": unigram, "timings_s": timings})
+    lab.write_results(out, table, {"config": dataclasses.asdict(exp), "verdict": verdict_list, "runs": runs,
+                                   "floors": floors, "unigram_val": unigram, "timings_s": timings})
+    lab.record("vq_logits", exp, verdict_list, {"final_val_loss": {m: final_loss(runs, m) for m in ["identity"] + maps},
+                                                "gap": {m: curves[m][-1][1] for m in maps}, "floors": floors,
+                                                "unigram_val": unigram, "timings_s": timings, "control": gate})
     plot(runs, floors, exp, curves, out / "vq_logits.png")
     print("\n" + table + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'vq_logits.png'}")
 
@@ -422,10 +426,12 @@ def plot(runs, floors, exp, curves, path):
         ax2.fill_between(steps, vals.min(0), vals.max(0), color=colors[m], alpha=0.2)
     ax2.set(xlabel="training step", ylabel="validation loss (nats)", title="same trunk, head from zeros")
     for m, curve in curves.items():
-        steps, mean, width = map(np.array, zip(*curve))
+        steps = np.array([s for s, _ in curve])
+        mean, sd = (np.array([f(d) for _, d in curve]) for f in (np.mean, lambda d: lab.estimate(d).sd if len(d) > 1
+                                                                    else 0.0))
         f = next(f for f in floors if f["K"] == exp.vq_k and f["map"] == m)
         ax3.plot(steps, mean, "o-", color=colors[m], label=f"{m}: measured gap")
-        ax3.fill_between(steps, mean - width / 2, mean + width / 2, color=colors[m], alpha=0.2)
+        ax3.fill_between(steps, mean - sd, mean + sd, color=colors[m], alpha=0.2)
         ax3.axhspan(f["low"], f["high"], color=colors[m], alpha=0.25, lw=0)
         ax3.axhline(f["floor"], color=colors[m], ls="--", lw=1)
     ax3.set(xlabel="training step", ylabel="val loss(map) - val loss(full), nats",
@@ -435,18 +441,18 @@ def plot(runs, floors, exp, curves, path):
     for ax in (ax1, ax2, ax3):
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=7)
-    train.save_figure(fig, path)
+    lab.save_figure(fig, path)
 
 def run(argv):
     try:
-        exp = train.parse_args(argv, Experiment, __doc__)
+        exp = lab.parse_args(argv, Experiment, __doc__)
         maps, ks = exp.maps.split(","), exp.floor_ks.split(",") + [str(exp.vq_k)]
         counts = (exp.seeds, exp.steps, exp.eval_every, exp.eval_batches, exp.bootstrap)
         if any(m not in MAPPINGS for m in maps) or len(set(maps)) < len(maps) or min(counts) < 1 or not all(
                 k.isdigit() and 1 <= int(k) <= 50257 for k in ks):
             raise ValueError(f"--maps takes distinct names from: {', '.join(MAPPINGS)}; --vq_k and --floor_ks are in "
                              f"[1, 50257]; --seeds, --steps, --eval_every, --eval_batches, --bootstrap >= 1")
-    except (train.ConfigError, ValueError) as e:
+    except (lab.ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     torch.set_num_threads(exp.num_threads or torch.get_num_threads())  # train.train prints the count for each run

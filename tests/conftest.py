@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 torch.set_num_threads(1)  # tiny models: one thread is fast and keeps results reproducible
@@ -42,7 +43,8 @@ def check_quick():
     import train
 
     def check(cls, folders=("out_dir",)):
-        full, quick = cls(), train.parse_args(["--quick=true"], cls)
+        import lab
+        full, quick = cls(), lab.parse_args(["--quick=true"], cls)
         for key, value in cls.QUICK.items():
             default = getattr(full, key)
             assert getattr(quick, key) == value, key

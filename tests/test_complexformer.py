@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import complexformer as cf
+import lab
 import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -126,8 +127,8 @@ def test_bias_is_a_query_rotation_when_delta_is_one():
 
 
 def test_config_and_cli_errors(tmp_path):
-    with pytest.raises(train.ConfigError, match="choose one of: rope, cmha"):
-        train.parse_args(["--positions=alibi"], cf.Config)
+    with pytest.raises(lab.ConfigError, match="choose one of: rope, cmha"):
+        lab.parse_args(["--positions=alibi"], cf.Config)
     r = subprocess.run([sys.executable, os.path.join(ROOT, "complexformer.py"), "--variants=rope,alibi"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--variants" in r.stderr and list(tmp_path.iterdir()) == []
@@ -211,9 +212,9 @@ def test_verdict_needs_the_control():
 def test_quick_run_is_smaller_writes_elsewhere_and_says_so(tmp_path, monkeypatch):
     """--quick=true: fewer seeds and steps, its own folder, flags given still win, no reuse of earlier rows (an edit
     must show), verdicts marked quick; a full run still reuses rows written before --quick existed."""
-    full, quick = cf.Experiment(), train.parse_args(["--quick=true"], cf.Experiment)
+    full, quick = cf.Experiment(), lab.parse_args(["--quick=true"], cf.Experiment)
     assert quick.quick and quick.out_dir != full.out_dir and set(cf.Experiment.QUICK) == {"seeds", "iters", "out_dir"}
-    assert quick.seeds < full.seeds and quick.iters < full.iters and train.parse_args(
+    assert quick.seeds < full.seeds and quick.iters < full.iters and lab.parse_args(
         ["--quick=true", "--seeds=2"], cf.Experiment).seeds == 2
     stats = {v: {"1x": (2.0, 0.0), "4x": (2.0, 0.0)} for v in ("rope", "none", "cmha")}
     assert all(v["quick"] for v in cf.verdicts(stats, quick)) and not any(v["quick"] for v in cf.verdicts(stats, full))

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import cot_probe as cp
+import lab
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -326,13 +327,13 @@ def test_failure_modes_and_step_accuracy_tell_stopping_from_wrong_steps():
 
 
 def test_quick_config_is_valid_and_smaller_than_the_default():
-    default, quick = cp.Experiment(), cp.train.parse_args(["--quick=true"], cp.Experiment)
+    default, quick = cp.Experiment(), cp.lab.parse_args(["--quick=true"], cp.Experiment)
     quick.validate()
     assert set(quick.conditions.split(",")) < set(default.conditions.split(",")) and {"cot", "nocot"} <= set(
         quick.conditions.split(","))
     assert quick.steps < default.steps and quick.n_eval < default.n_eval and quick.seeds <= default.seeds
     assert quick.out_dir != default.out_dir and quick.quick
-    assert cp.train.parse_args(["--quick=true", "--steps=7"], cp.Experiment).steps == 7   # flags given still win
+    assert cp.lab.parse_args(["--quick=true", "--steps=7"], cp.Experiment).steps == 7   # flags given still win
 
 
 def test_read_answer_is_the_digit_after_the_last_arrow():

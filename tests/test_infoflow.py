@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import infoflow as inf
+import lab
 import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -195,7 +196,7 @@ def test_smoke_experiment(tmp_path):
 def test_quick_run_is_smaller_writes_elsewhere_and_says_so(check_quick):
     """--quick=true: every size smaller, its own folder, flags given still win, verdicts marked quick."""
     full, quick = check_quick(inf.Experiment)
-    assert quick.quick and train.parse_args(["--quick=true", "--gpt_steps=7"], inf.Experiment).gpt_steps == 7
+    assert quick.quick and lab.parse_args(["--quick=true", "--gpt_steps=7"], inf.Experiment).gpt_steps == 7
     p2 = {"recovery": {m: {name: 0.9} for m, name in inf.RATING_MODELS.items()},
           "fits": {"exact beliefs": {"coef": list(inf.TRUE_WEIGHTS.values()), "se": [0.1] * 4}}}
     runs = [{"loss_gpt": 0.40, "loss_logistic": 0.38, "loss_bayes_floor": 0.36, "loss_prior_only": 0.50}]

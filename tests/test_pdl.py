@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import pdl
+import lab
 import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -107,7 +108,7 @@ def test_build_model_uses_cfg_alpha(tiny_text, tmp_path):
     counts = pdl.target_counts(data, 50304)
     a, b = torch.argsort(counts, descending=True)[:2]  # two seen tokens of different counts
     for alpha in (0.0, 0.5, 1.0):
-        cfg = train.parse_args([f"--pdl_alpha={alpha}", "--n_layer=1", "--n_embd=16", "--n_head=2"], pdl.Config)
+        cfg = lab.parse_args([f"--pdl_alpha={alpha}", "--n_layer=1", "--n_embd=16", "--n_head=2"], pdl.Config)
         w = pdl.build_model(cfg, data).loss_fn.weights.double()
         assert counts[a] > counts[b] and abs(w[b] / w[a] - (counts[a] / counts[b]) ** alpha) < 1e-4 * w[b] / w[a]
 
@@ -142,15 +143,15 @@ def test_score_agrees_with_val_loss_and_splits_rare(tiny_text, tmp_path):
 def test_build_model_and_config_checks(tiny_text, tmp_path):
     folder = train.prepare_data(str(tiny_text), str(tmp_path / "data"))
     data = train.load_tokens(folder, "train", 10)
-    cfg = train.parse_args(["--pdl_alpha=0.5", "--n_layer=1", "--n_embd=16", "--n_head=2"], pdl.Config)
+    cfg = lab.parse_args(["--pdl_alpha=0.5", "--n_layer=1", "--n_embd=16", "--n_head=2"], pdl.Config)
     model = pdl.build_model(cfg, data)
     assert isinstance(model.loss_fn, pdl.PowerLawDecayLoss)
     idx = torch.from_numpy(np.asarray(data[:17]).astype(np.int64))[None]
     assert torch.isfinite(model(idx[:, :-1], idx[:, 1:])[1])
-    with pytest.raises(train.ConfigError, match="pdl_alpha"):
-        train.parse_args(["--pdl_alpha=-1"], pdl.Config)
-    with pytest.raises(train.ConfigError, match="pdl_eps"):
-        train.parse_args(["--pdl_eps=0"], pdl.Config)
+    with pytest.raises(lab.ConfigError, match="pdl_alpha"):
+        lab.parse_args(["--pdl_alpha=-1"], pdl.Config)
+    with pytest.raises(lab.ConfigError, match="pdl_eps"):
+        lab.parse_args(["--pdl_eps=0"], pdl.Config)
 
 
 def test_cli_bad_alphas_exit_2(tmp_path):
@@ -180,7 +181,7 @@ def test_quick_run_is_smaller_trains_its_own_baseline_and_says_so(tmp_path, chec
     """--quick=true: every size smaller, its own folders (never README's results or train.py's baseline), flags
     given still win, a missing baseline trained small by train.py's loop, and verdicts marked quick."""
     full, quick = check_quick(pdl.Experiment, ("baseline", "out_dir"))
-    assert quick.quick and train.parse_args(["--quick=true", "--steps=7"], pdl.Experiment).steps == 7
+    assert quick.quick and lab.parse_args(["--quick=true", "--steps=7"], pdl.Experiment).steps == 7
     small, default_baseline = pdl.Experiment.QUICK_BASELINE, train.TrainConfig()
     assert small["max_iters"] < default_baseline.max_iters and small["batch_size"] < default_baseline.batch_size
     rows = [{"alpha": a, "temperature": t, "top_p": 1.0, "seed": 0, "cross_entropy": ce, "sample_entropy": ce,

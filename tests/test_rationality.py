@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import rationality as rat
+import lab
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -337,7 +338,7 @@ def test_quick_run_is_smaller_writes_elsewhere_and_says_so(monkeypatch, check_qu
     """--quick=true: every size smaller, its own folder, flags given still win, verdicts marked quick."""
     import train
     full, quick = check_quick(rat.Experiment)
-    assert quick.quick and train.parse_args(["--quick=true", "--train_steps=7"], rat.Experiment).train_steps == 7
+    assert quick.quick and lab.parse_args(["--quick=true", "--train_steps=7"], rat.Experiment).train_steps == 7
     gpt = dict.fromkeys(["gpt_plain_T0", "gpt_plain_T1", "gpt_price_T0", "gpt_discrete_T0"], 1.0)
     people = {"people": 0.97, "random": 0.7, **gpt}
     monkeypatch.setattr(rat, "part2", lambda exp, seed: dict.fromkeys(rat.DOMAINS, people))

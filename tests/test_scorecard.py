@@ -1,35 +1,50 @@
-"""Tests for scorecard.py: rows from results.json, quick runs left out, and the README block replaced in place."""
+"""Tests for scorecard.py: a block per file from results/<file>.json, the deciding evidence, the README block."""
 import json
 
 import pytest
 
+import lab
 import scorecard
 
 
 def entry(**fields):
-    return {"claim": "A beats B", "verdict": "supported", "control": "C passed", "seeds": 3,
-            "command": "python x.py --seeds=3", **fields}
+    gate = {"passed": True, "text": "C minus D: +1.000 [+0.900, +1.100] (95% paired t, n=3), needs > 0: passed"}
+    one = lab.condition(lab.difference([1.0, 1.1, 0.9], 0.0, True), "above", 0.0, "A minus B")
+    return {**lab.verdict("A beats B", "+4%", one, gate, 3, "python x.py --seeds=3"), **fields}
 
 
-def test_one_row_per_claim_with_every_column():
-    rows = scorecard.verdict_rows("x", {"verdict": [entry(paper_says="+4%"), entry(claim="B | C", seeds=[0, 1])]})
-    assert rows == ["| `x.py` | A beats B (+4%) | **supported** | C passed | 3 | `python x.py --seeds=3` |",
-                    "| `x.py` | B / C | **supported** | C passed | 2 | `python x.py --seeds=3` |"]
+def test_a_block_per_file_shows_command_control_once_and_each_claims_own_interval():
+    results = {"command": "python x.py", "config": {"seeds": 3},
+               "verdicts": [entry(), entry(claim="B | C", paper_says="")]}
+    lines = scorecard.file_block("x", results)
+    assert lines[0] == "**`x.py`** · `python x.py` · seeds: 3"
+    assert sum(line.startswith("- control:") for line in lines) == 1
+    rows = [line for line in lines if line.startswith("| ") and "claim (the paper says)" not in line]
+    assert rows[0] == ("| A beats B (+4%) | **supported** | A minus B: +1.000 [+0.752, +1.248] (95% one-sample t, "
+                       "n=3), needs > 0 | 3 |")
+    assert rows[1].startswith("| B / C | **supported**")
 
 
-def test_quick_runs_and_missing_results_never_look_like_results():
-    assert scorecard.verdict_rows("x", {"verdict": [entry(quick=True)]}) == scorecard.verdict_rows("x", None)
-    assert "not run" in scorecard.verdict_rows("x", None)[0]
+def test_several_conditions_show_the_ones_that_decided():
+    hold = lab.condition(lab.difference([1.0, 1.1, 0.9], 0.0, True), "above", 0.0, "first")
+    fail = lab.condition(lab.difference([-1.0, -1.1, -0.9], 0.0, True), "above", 0.0, "second")
+    gate = {"passed": True, "text": "ok"}
+    v = lab.verdict("both", "", [hold, fail], gate, 3, "python x.py")
+    assert v["verdict"] == "not supported" and scorecard.deciding(v).startswith("1 of 2: second:")
+    assert scorecard.deciding(lab.verdict("both", "", [hold, hold], gate, 3, "c")).startswith("all 2 conditions hold")
+
+
+def test_missing_results_say_not_rerun():
+    assert "not rerun under the new rule" in scorecard.file_block("x", None)[0]
 
 
 def test_scorecard_reads_each_paper_file_in_order(tmp_path):
-    (tmp_path / "vapo").mkdir()
-    (tmp_path / "vapo" / "results.json").write_text(json.dumps({"verdict": [entry(claim="VAPO beats PPO")]}))
-    table = scorecard.scorecard(tmp_path).splitlines()
-    assert table[:2] == scorecard.HEADER
-    names = [line.split("`")[1] for line in table[2:]]
-    assert names == sorted(names) and "vapo.py" in names and "train.py" not in names
-    assert "VAPO beats PPO" in table[2 + names.index("vapo.py")]
+    (tmp_path / "vapo.json").write_text(json.dumps({"command": "python vapo.py", "config": {"seeds": 3},
+                                                    "verdicts": [entry(claim="VAPO beats PPO")]}))
+    block = scorecard.scorecard(tmp_path)
+    names = [line.split("`")[1] for line in block.splitlines() if line.startswith("**`")]
+    assert names == [f"{n}.py" for n in lab.paper_files()] and "VAPO beats PPO" in block
+    assert block.count("not rerun under the new rule") == len(names) - 1
 
 
 def test_block_is_replaced_and_the_rest_kept():
@@ -39,3 +54,7 @@ def test_block_is_replaced_and_the_rest_kept():
         scorecard.with_scorecard("no markers", "new")
     with pytest.raises(ValueError, match="exactly one"):
         scorecard.with_scorecard(f"{scorecard.END}\n{scorecard.START}\n", "new")
+
+
+def test_the_committed_block_is_small():
+    assert len(scorecard.scorecard().encode()) <= 6 * 1024

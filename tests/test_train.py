@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import lab
 import train
 from train import GPT, GPTConfig, TrainConfig
 
@@ -273,29 +274,29 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_text):
 
 
 def test_parse_args_types_and_errors():
-    cfg = train.parse_args(["--max_iters=7", "--learning_rate=1e-2", "--bias=true", "--dataset=a.txt"])
+    cfg = lab.parse_args(["--max_iters=7", "--learning_rate=1e-2", "--bias=true", "--dataset=a.txt"])
     assert (cfg.max_iters, cfg.learning_rate, cfg.bias, cfg.dataset) == (7, 1e-2, True, "a.txt")
     for bad, msg in [(["--nope=1"], "unknown key 'nope'; valid keys: "), (["--max_iters=abc"], "integer"),
                      (["--bias=maybe"], "true or false"), (["--device=tpu"], "choose one of: auto, cpu"),
                      (["--n_head=3"], "even head size"), (["max_iters=3"], "--key=value"),
                      (["--dropout=1.5"], "dropout"), (["--vocab_size=100"], "below GPT-2's 50,257")]:
-        with pytest.raises(train.ConfigError, match=msg):
-            train.parse_args(bad)
+        with pytest.raises(lab.ConfigError, match=msg):
+            lab.parse_args(bad)
 
 
 def test_quick_starts_from_smaller_defaults_and_flags_still_win():
-    full, quick = train.parse_args([]), train.parse_args(["--quick=true"])
+    full, quick = lab.parse_args([]), lab.parse_args(["--quick=true"])
     assert quick.quick and not full.quick and quick.eval_interval <= full.eval_interval
     assert (quick.dataset, quick.max_iters, quick.out_dir) == ("shakespeare_char", 500, "out/baseline_quick")
     assert quick.out_dir != full.out_dir and full.out_dir == ""       # never the checkpoint paper files load
-    assert train.parse_args(["--max_iters=7", "--quick=true"]).max_iters == 7
-    assert train.parse_args(["--quick=false"]).max_iters == full.max_iters
+    assert lab.parse_args(["--max_iters=7", "--quick=true"]).max_iters == 7
+    assert lab.parse_args(["--quick=false"]).max_iters == full.max_iters
 
     @dataclasses.dataclass
     class PaperConfig(train.TrainConfig):  # a variant's config that defines no quick run of its own
         pass
-    with pytest.raises(train.ConfigError, match="--quick is not defined here"):
-        train.parse_args(["--quick=true"], PaperConfig)
+    with pytest.raises(lab.ConfigError, match="--quick is not defined here"):
+        lab.parse_args(["--quick=true"], PaperConfig)
 
 
 @pytest.mark.parametrize("args, msg", [
@@ -352,7 +353,7 @@ def test_init_from_loads_weights_and_skips_what_does_not_fit(tmp_path, tiny_text
 
 
 def test_variant_errors_from_a_paper_file_exit_2(tmp_path):
-    """A variant's own config check raises train.ConfigError; run as a script it must still exit 2."""
+    """A variant's own config check raises lab.ConfigError; run as a script it must still exit 2."""
     r = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--variant=pdl", "--pdl_alpha=-1"],
                        cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "pdl_alpha" in r.stderr and r.stderr.count("\n") == 1
@@ -389,11 +390,11 @@ def test_loop_val_loss_is_val_loss(tmp_path, tiny_text):
 def test_fit_uses_the_loop_step_and_stops_on_nan():
     model = tiny_gpt().train()
     x = torch.randint(0, 97, (4, 16))
-    losses = train.fit(model, lambda: (x, x), 20, learning_rate=1e-2, log_every=5)
+    losses = lab.fit(model, lambda: (x, x), 20, learning_rate=1e-2, log_every=5)
     assert len(losses) == 20 and losses[-1] < losses[0] - 1
     model.loss_fn = lambda logits, targets: logits.sum() * float("inf")
     with pytest.raises(train.NonFiniteLoss, match="by step 5"):
-        train.fit(model, lambda: (x, x), 10, log_every=5)
+        lab.fit(model, lambda: (x, x), 10, log_every=5)
 
 
 def test_flops_per_token_and_peak_by_device_name():
@@ -433,8 +434,8 @@ def test_shakespeare_char_dataset(tmp_path):
 
 
 def test_paper_files_are_found_by_what_they_define():
-    assert {"pdl", "vq_logits", "complexformer", "vapo", "cot_probe"} <= set(train.paper_files())
-    assert "bench" not in train.paper_files() and "pdl" in train.paper_files(defining=("bench",))
+    assert {"pdl", "vq_logits", "complexformer", "vapo", "cot_probe"} <= set(lab.paper_files())
+    assert "bench" not in lab.paper_files() and "pdl" in lab.paper_files(defining=("bench",))
 
 
 def run_torchrun(script_args, tmp_path, nproc, env_extra=None):
@@ -449,7 +450,7 @@ def test_ddp_with_gradient_accumulation_equals_one_process(tmp_path, tiny_text):
     common = [f"--dataset={tiny_text}", f"--data_dir={tmp_path / 'data'}", "--n_layer=1", "--n_head=2", "--n_embd=16",
               "--block_size=16", "--max_iters=4", "--warmup_iters=1", "--eval_interval=2", "--eval_iters=2",
               "--log_interval=1", "--sample_tokens=0", "--num_threads=1", "--batch_size=4", "--dropout=0"]
-    train.train(train.parse_args(common + ["--gradient_accumulation_steps=4", f"--out_dir={tmp_path / 'one'}"]), quiet=True)
+    train.train(lab.parse_args(common + ["--gradient_accumulation_steps=4", f"--out_dir={tmp_path / 'one'}"]), quiet=True)
     two = run_torchrun([os.path.join(ROOT, "train.py"), *common, "--gradient_accumulation_steps=2",
                         f"--out_dir={tmp_path / 'two'}"], tmp_path, 2)
     assert two.returncode == 0, two.stderr
@@ -465,7 +466,7 @@ def test_ddp_nan_on_one_rank_stops_every_rank_alike(tmp_path, tiny_text):
     script = tmp_path / "nan_on_rank1.py"
     script.write_text(f"""import os, sys
 sys.path.insert(0, {ROOT!r})
-import train
+import lab, train
 def build(cfg, data):
     model, calls = train.build_baseline(cfg), [0]
     def loss_fn(logits, targets):
@@ -475,7 +476,7 @@ def build(cfg, data):
     model.loss_fn = loss_fn
     return model
 try:
-    train.train(train.parse_args(sys.argv[1:]), build_model=build)
+    train.train(lab.parse_args(sys.argv[1:]), build_model=build)
 except train.NonFiniteLoss as e:
     print(f"rank {{os.environ['RANK']}} error: {{e}}", file=sys.stderr)
     sys.exit(3)

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import cot_probe as task
+import lab
 import train
 import vapo
 
@@ -331,7 +332,7 @@ def test_table_keys_are_the_four_tables():
 
 
 def test_quick_config_is_a_strictly_smaller_default():
-    full, quick = vapo.Experiment(), train.parse_args(["--quick=true"], vapo.Experiment)
+    full, quick = vapo.Experiment(), lab.parse_args(["--quick=true"], vapo.Experiment)
     assert quick.quick and quick.out_dir != full.out_dir
     smaller = [k for k in vapo.Experiment.QUICK if k not in ("out_dir", "references")]
     assert smaller and all(getattr(quick, k) < getattr(full, k) for k in smaller)

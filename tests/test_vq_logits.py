@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import lab
 import train
 import vq_logits as vq
 
@@ -164,14 +165,14 @@ def test_codebook_starts_at_the_mean_of_its_members():
 
 
 def test_config_checks():
-    with pytest.raises(train.ConfigError, match="vq_k"):
-        train.parse_args(["--vq_k=0"], vq.Config)
-    with pytest.raises(train.ConfigError, match="choose one of: identity, kmeans, random"):
-        train.parse_args(["--vq_mapping=nope"], vq.Config)
-    with pytest.raises(train.ConfigError, match="init_from"):
-        train.parse_args(["--vq_mapping=kmeans"], vq.Config)
-    with pytest.raises(train.ConfigError, match="vq_init"):
-        train.parse_args(["--vq_init=ones"], vq.Config)
+    with pytest.raises(lab.ConfigError, match="vq_k"):
+        lab.parse_args(["--vq_k=0"], vq.Config)
+    with pytest.raises(lab.ConfigError, match="choose one of: identity, kmeans, random"):
+        lab.parse_args(["--vq_mapping=nope"], vq.Config)
+    with pytest.raises(lab.ConfigError, match="init_from"):
+        lab.parse_args(["--vq_mapping=kmeans"], vq.Config)
+    with pytest.raises(lab.ConfigError, match="vq_init"):
+        lab.parse_args(["--vq_init=ones"], vq.Config)
 
 
 def test_cli_bad_maps_exit_2(tmp_path):
@@ -205,7 +206,7 @@ def test_quick_run_is_smaller_trains_its_own_baseline_and_says_so(tmp_path, chec
     """--quick=true: every size smaller, its own folders (never README's results or train.py's baseline), flags
     given still win, a missing baseline trained small by train.py's loop, and verdicts marked quick."""
     full, quick = check_quick(vq.Experiment, ("baseline", "out_dir"))
-    assert quick.quick and train.parse_args(["--quick=true", "--steps=7"], vq.Experiment).steps == 7
+    assert quick.quick and lab.parse_args(["--quick=true", "--steps=7"], vq.Experiment).steps == 7
     small, default_baseline = vq.Experiment.QUICK_BASELINE, train.TrainConfig()
     assert small["max_iters"] < default_baseline.max_iters and small["batch_size"] < default_baseline.batch_size
     runs = [{"map": m, "seed": 0, "params": {"head": 1}, "curve": [(10, 7.0)], "ms_per_iter": 1.0}

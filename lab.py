@@ -1,0 +1,474 @@
+"""
+lab.py: what every paper file shares beyond the model (train.py has the model, the data and the training loop):
+1. the command line: `--key=value` checked against a config dataclass, `--help`, `--quick=true`, and
+   `python train.py --variant=NAME` (a file with `Config` and `build_model(cfg, train_data)` is trained by the
+   loop; a file with only `run(argv) -> int` is handed the rest of the command line);
+2. shared steps: `load_baseline` (the checkpoint vq_logits and pdl finetune), `fit`, caches keyed on code;
+3. outputs: out/<file>/results.{md,json}, the committed results/<file>.json, figures, the end of a train.py run;
+4. the CSV reader of the economics files (rationality.py, infoflow.py);
+5. the one statistics and verdict rule. An `Estimate` is a mean, a sample SD and n; a `Difference` of two arms
+   carries its 95% t-interval (paired when the arms share seeds, Welch otherwise, one-sample against a number).
+   A claim is supported when the whole interval lies on the claim's side of its margin, not supported when it
+   lies on the other side, inconclusive otherwise; never from fewer than MIN_SEEDS seeds or a quick run, and
+   only when the file's positive control, judged by the same rule, passed.
+"""
+import ast, contextlib, csv, dataclasses, functools, hashlib, importlib, inspect, io, json, math, os, re, shlex, sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import train
+from train import ConfigError, DataError, NonFiniteLoss, TrainConfig, atomic_write
+
+HERE = train.HERE
+RESULTS = HERE / "results"  # the committed summaries: the scorecard and README read these
+
+
+# -----------------------------------------------------------------------------
+# 1. The command line
+
+CHOICES = {"device": ("auto", "cpu", "cuda", "mps"), "dtype": ("auto", "float32", "bfloat16"),
+           "compile": ("auto", "true", "false")}
+AT_LEAST_1 = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps", "eval_interval",
+              "eval_iters", "log_interval", "ckpt_interval")
+AT_LEAST_0 = ("max_iters", "warmup_iters", "sample_tokens", "num_threads", "weight_decay", "grad_clip", "min_lr")
+
+def check_config(cfg):
+    """Raise ConfigError for a TrainConfig no run could use (parse_args calls it)."""
+    for key, allowed in CHOICES.items():
+        if getattr(cfg, key) not in allowed:
+            raise ConfigError(f"--{key}={getattr(cfg, key)} is not valid; choose one of: {', '.join(allowed)}")
+    for key in AT_LEAST_1 + AT_LEAST_0:
+        if getattr(cfg, key) < (key in AT_LEAST_1):
+            raise ConfigError(f"--{key} must be at least {int(key in AT_LEAST_1)}, got {getattr(cfg, key)}")
+    if not (0 < cfg.learning_rate < math.inf and 0 < cfg.rope_base < math.inf):
+        raise ConfigError(f"--learning_rate and --rope_base must be positive, got {cfg.learning_rate}, {cfg.rope_base}")
+    if not 0 <= cfg.dropout < 1:
+        raise ConfigError(f"--dropout must be in [0, 1), got {cfg.dropout}")
+    if cfg.dataset != "shakespeare_char" and cfg.vocab_size < 50257:
+        raise ConfigError(f"--vocab_size={cfg.vocab_size} is below GPT-2's 50,257 tokens")
+    if cfg.n_embd % cfg.n_head or (cfg.n_embd // cfg.n_head) % 2:
+        raise ConfigError(f"--n_embd={cfg.n_embd} must be n_head={cfg.n_head} times an even head size (RoPE)")
+
+def parse_value(key, text, typ):
+    try:
+        if typ is bool and text.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError
+        return text.lower() in ("true", "1", "yes") if typ is bool else typ(text)
+    except ValueError:
+        kind = {int: "an integer", float: "a number", bool: "true or false"}.get(typ, typ.__name__)
+        raise ConfigError(f"--{key} expects {kind}, got '{text}'") from None
+
+def parse_args(argv, cfg_cls=TrainConfig, doc=None):
+    """--key=value pairs typed from cfg_cls; returns a validated config, or raises ConfigError. --quick=true starts
+    from cfg_cls.QUICK (the flags given still win). --help (or -h) prints the usage lines of `doc` and every key
+    with its default and comment, then exits 0."""
+    if "--help" in argv or "-h" in argv:
+        print_help(cfg_cls, doc or train.__doc__)
+        sys.exit(0)
+    cfg, types = cfg_cls(), {f.name: f.type for f in dataclasses.fields(cfg_cls)}
+    if "quick" in types and any(a.startswith("--quick=") and parse_value("quick", a[8:], bool) for a in argv):
+        if "QUICK" not in vars(cfg_cls):
+            raise ConfigError("--quick is not defined here; a paper file has its own: python <file>.py --quick=true")
+        cfg = dataclasses.replace(cfg, **cfg_cls.QUICK)  # the quick run's defaults; the flags below still win
+    for arg in argv:
+        key, eq, text = arg[2:].partition("=") if arg.startswith("--") else ("", "", "")
+        if not eq or not key.isidentifier():
+            raise ConfigError(f"arguments look like --key=value, got '{arg}'; see --help")
+        if key not in types:
+            raise ConfigError(f"unknown key '{key}'; valid keys: {', '.join(sorted(types))}")
+        setattr(cfg, key, parse_value(key, text, types[key]))
+    if isinstance(cfg, TrainConfig):
+        check_config(cfg)
+    if "seeds" in types and cfg.seeds < 1:
+        raise ConfigError(f"--seeds is the number of seeds (0, 1, ... seeds - 1) and must be at least 1, got {cfg.seeds}")
+    if hasattr(cfg, "validate"):  # a paper file's own checks on its keys
+        cfg.validate()
+    return cfg
+
+def field_comments(cls):
+    """The `# comment` after each field of a dataclass and of the dataclasses it extends (for --help)."""
+    comments = {}
+    for klass in reversed([k for k in cls.__mro__ if dataclasses.is_dataclass(k)]):
+        with contextlib.suppress(OSError, TypeError):
+            for line in inspect.getsource(klass).splitlines():
+                if m := re.match(r"\s+(\w+): [\w\[\], ]+ = .*?\s#\s*(.*)$", line):
+                    comments[m[1]] = m[2]
+    return comments
+
+def print_help(cfg_cls, doc):
+    """The `python ...` command lines of a module docstring, then each key, its default and its comment."""
+    print("\n".join(line.strip() for line in doc.splitlines() if line.strip().startswith(("python ", "torchrun "))))
+    if issubclass(cfg_cls, TrainConfig):
+        print(f"variants (--variant=NAME): baseline, {', '.join(paper_files())}")
+    print("\nkeys (--key=value):")
+    comments = field_comments(cfg_cls)
+    for f in dataclasses.fields(cfg_cls):
+        print(f"  {'--' + f.name + '=' + str(f.default):<36} {comments.get(f.name, '')}")
+
+def paper_files(defining=("build_model", "run")):
+    """The .py files next to train.py that define one of these functions at top level (read, not imported)."""
+    return [p.stem for p in sorted(HERE.glob("*.py")) if p.stem not in ("train", "lab") and any(
+        isinstance(node, ast.FunctionDef) and node.name in defining for node in ast.parse(p.read_text("utf-8")).body)]
+
+def load_variant(name):
+    if name == "baseline":
+        return None
+    if name not in paper_files():
+        raise ConfigError(f"unknown variant '{name}'; valid variants: baseline, {', '.join(paper_files())}")
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    return importlib.import_module(name)
+
+def main(argv=None):
+    """`python train.py [--variant=NAME] [--key=value ...]`: the baseline, or a paper file's model in the loop."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        name = ([a.split("=", 1)[1] for a in argv if a.startswith("--variant=")] or ["baseline"])[-1]
+        module, rest = load_variant(name), [a for a in argv if not a.startswith("--variant=")]
+        if module is not None and hasattr(module, "run") and not hasattr(module, "build_model"):
+            return module.run(rest)  # a file with its own outer loop takes over its command line
+        cfg = parse_args(rest, getattr(module, "Config", TrainConfig), module.__doc__ if module else None)
+        cfg = dataclasses.replace(cfg, variant=name)
+        summary = train.train(cfg, getattr(module, "build_model", None))
+        if module is None and int(os.environ.get("RANK", 0)) == 0:  # the key load_baseline reads (rank 0 writes)
+            atomic_write(Path(summary["out_dir"]) / "cache_key.txt", baseline_key(cfg).encode())
+        report_run(cfg, summary)
+        if getattr(cfg, "quick", False):
+            print(type(cfg).QUICK_NOTE)
+        return 0
+    except (ConfigError, DataError, NonFiniteLoss) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return {ConfigError: 2, DataError: 1, NonFiniteLoss: 3}[type(e)]
+    finally:
+        if train.dist.is_initialized():  # a run stopped early under torchrun leaves cleanly too
+            train.dist.destroy_process_group()
+
+
+# -----------------------------------------------------------------------------
+# 2. Shared steps: the baseline, fit, caches
+
+def code_hash(*modules):
+    """sha256 (12 hex digits) of these modules' code, without comments and docstrings: only an edit that can change
+    a result invalidates a cache."""
+    digest = hashlib.sha256()
+    for tree in (ast.parse(Path(m.__file__).read_text(encoding="utf-8")) for m in modules):
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and ast.get_docstring(node) is not None:
+                node.body = node.body[1:] or [ast.Pass()]
+        digest.update(ast.dump(tree).encode())
+    return digest.hexdigest()[:12]
+
+def cache_key(settings, *modules):
+    """One key for a cached result: its settings (a JSON-able dict) and the code of the modules that made it."""
+    return hashlib.sha256(json.dumps([settings, code_hash(*modules)], sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+RUN_ONLY = ("out_dir", "sample_tokens", "sample_prompt", "num_threads", "device", "compile", "resume", "log_interval")
+
+def baseline_key(cfg):
+    """The cache key of a checkpoint trained by train.train(cfg): its settings (not where or how fast it ran) and
+    train.py's code. `python train.py` writes it beside ckpt.pt; load_baseline checks it."""
+    return cache_key({k: v for k, v in dataclasses.asdict(cfg).items() if k not in RUN_ONLY}, train)
+
+def load_baseline(path="out/baseline/ckpt.pt", config=None):
+    """What a finetuning experiment needs from the baseline checkpoint: {"path", "config" (its TrainConfig fields),
+    "state", "train_data", "val_data"}. It trains one first (with `config`, a TrainConfig; by default
+    `python train.py`'s) when there is none at `path`, or when the cache key beside it says that other settings or
+    another train.py made it. A checkpoint with no key (trained by hand) is used as given."""
+    path, config = Path(path), dataclasses.replace(config or TrainConfig(), out_dir=str(Path(path).parent),
+                                                   sample_tokens=0)
+    key, key_file = baseline_key(config), path.parent / "cache_key.txt"
+    stale = key_file.exists() and key_file.read_text().strip() != key
+    if not path.exists() or stale:
+        print(f"baseline: {'the one at ' + str(path) + ' is stale (its cache key)' if stale else 'none at ' + str(path)}"
+              "; training one first", flush=True)
+        train.train(config)
+        atomic_write(key_file, key.encode())
+    else:
+        why = f"cache key {key}: same settings, same train.py code" if key_file.exists() else "no cache key: as given"
+        print(f"baseline: reusing {path} ({why})", flush=True)
+    ckpt = train.load_checkpoint(path)
+    print(f"baseline: {ckpt['iter_num']} iterations, val loss {ckpt['history']['val'][-1][1]:.4f}", flush=True)
+    config = {k: v for k, v in ckpt["config"].items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
+    folder = train.prepare_data(config["dataset"], config["data_dir"])
+    return {"path": path, "config": config, "state": ckpt["model"],
+            **{f"{split}_data": train.load_tokens(folder, split, config["block_size"] + 2) for split in ("train", "val")}}
+
+def fit(model, next_batch, steps, learning_rate=3e-3, warmup_iters=None, log_every=None, name="fit"):
+    """The loop's train_step on in-memory batches, for paper files with their own data (task text, RL warm starts):
+    AdamW, warmup and cosine to learning_rate / 10, clipping at 1.0, and every log_every steps a progress line with
+    ETA and the NaN check. next_batch() -> (x, y) with targets -1 where there is no loss. Returns the losses."""
+    cfg = TrainConfig(max_iters=steps, learning_rate=learning_rate, min_lr=learning_rate / 10,
+                      warmup_iters=max(1, steps // 10) if warmup_iters is None else warmup_iters)
+    optimizer = train.make_optimizer(model, cfg, next(model.parameters()).device)
+    log_every, losses, timer = log_every or max(1, steps // 10), [], train.time.time()
+    model.train()
+    for it in range(1, steps + 1):
+        losses.append(train.train_step(model, optimizer, next_batch, train.lr_at(it - 1, cfg), grad_clip=cfg.grad_clip))
+        if it % log_every == 0 or it == steps:
+            if not math.isfinite(recent := torch.stack(losses[-log_every:]).mean().item()):
+                raise NonFiniteLoss(f"{name}: loss is {recent} by step {it}")
+            seconds = (train.time.time() - timer) / it
+            print(train.progress_line(name, it, steps, seconds, f"loss {recent:.4f}", f"{1e3 * seconds:.0f} ms"),
+                  flush=True)
+    model.eval()
+    return torch.stack(losses).tolist()
+
+
+# -----------------------------------------------------------------------------
+# 3. Outputs
+
+def write_results(out_dir, table, data):
+    """A paper file's outputs: results.md (the markdown table) and results.json, both atomically."""
+    atomic_write(Path(out_dir) / "results.md", (table + "\n").encode())
+    atomic_write(Path(out_dir) / "results.json", json.dumps(data, indent=1, default=str).encode())
+
+def record(name, exp, verdicts, summary):
+    """The committed summary of a full run, results/<name>.json: its command, config, verdicts and the numbers they
+    rest on (no rows, no checkpoints). A quick run, or one with its own --out_dir, records nothing here."""
+    if exp.quick or exp.out_dir != type(exp)().out_dir:
+        return None
+    path = RESULTS / f"{name}.json"
+    atomic_write(path, (json.dumps({"file": f"{name}.py", "command": command(name, exp), "config":
+                                    dataclasses.asdict(exp), "verdicts": verdicts, "summary": summary},
+                                   indent=1, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)) + "\n").encode())
+    print(f"recorded {path.relative_to(HERE)} (committed; the scorecard reads it)", flush=True)
+    return path
+
+def unigram_entropies(train, val, n_symbols):
+    """Entropy (nats) of the train unigram distribution, and val cross-entropy under add-one unigrams.
+    A model that learns anything beyond symbol frequencies ends well below both."""
+    counts = np.bincount(np.asarray(train), minlength=n_symbols).astype(np.float64)
+    p, smoothed = counts[counts > 0] / counts.sum(), (counts + 1) / (counts.sum() + len(counts))
+    return float(-(p * np.log(p)).sum()), float(-np.log(smoothed[np.asarray(val)]).mean())
+
+def report_run(cfg, summary):
+    """The end of `python train.py`: the final loss against unigram yardsticks, the loss curve and a sample."""
+    out_dir, history, model = Path(summary["out_dir"]), summary["history"], summary["model"]
+    if int(os.environ.get("RANK", 0)) or not history["val"]:
+        return
+    folder = train.prepare_data(cfg.dataset, cfg.data_dir)
+    encode, decode, n_symbols = train.codec(folder)
+    h_train, h_val = unigram_entropies(*(train.load_tokens(folder, s, 0) for s in ("train", "val")), n_symbols)
+    val = summary["val_loss"]
+    print(f"val {val:.4f}: {h_train - val:+.3f} nats against the train unigram entropy ({h_train:.3f}), "
+          f"{h_val - val:+.3f} against an add-one unigram model of the val text ({h_val:.3f})")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
+    ax.plot(*zip(*history["train"]), label="train", lw=1)
+    ax.plot(*zip(*history["val"]), "o-", label="val", ms=3)
+    ax.set(xlabel="iteration", ylabel="loss (nats/token)", title=f"{cfg.variant} ({summary['params']['total']:,})")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    save_figure(fig, out_dir / "loss.png")
+    print(f"loss curve: {out_dir / 'loss.png'}")
+    if cfg.sample_tokens:
+        device, gen = next(model.parameters()).device, torch.Generator(next(model.parameters()).device)
+        prompt = torch.tensor([encode(cfg.sample_prompt) or [0]], device=device)
+        text = decode(model.eval().generate(prompt, cfg.sample_tokens, 0.8, 200, gen.manual_seed(cfg.seed))[0].tolist())
+        atomic_write(out_dir / "sample.txt", text.encode())  # temperature 0.8, top_k 200
+        print("-" * 60 + "\n" + text + "\n" + "-" * 60)
+
+def save_figure(fig, path):
+    """Save a matplotlib figure atomically (tight layout) and close it."""
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    atomic_write(path, functools.partial(fig.savefig, format=Path(path).suffix.lstrip(".")))
+    plt.close(fig)
+
+
+# -----------------------------------------------------------------------------
+# 4. The CSV reader of the economics files
+
+class InputError(Exception):
+    """Bad CSV input: one line with the row number, exit code 2, nothing written."""
+
+def _numbers(cells, rows, header):
+    try:
+        return np.array(cells, dtype=np.float64).reshape(len(cells), len(header) - 1)
+    except ValueError:
+        for row, c in zip(rows, cells):
+            try:
+                [float(v) for v in c]
+            except ValueError:
+                raise InputError(f"row {row}: {', '.join(header[1:])} must be numbers, got {','.join(c)}") from None
+
+def read_csv(path, check_header):
+    """(header, keys (n,), values (n, m) floats, rows (n,)) from a CSV whose first column is a key and the
+    others numbers; rows are spreadsheet row numbers (the header is row 1), blank rows skipped. UTF-8 with or
+    without a byte-order mark (an Excel export). check_header(header) raises InputError."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        row = raw[:e.start].count(b"\n") + 1
+        raise InputError(f"row {row}: not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as CSV UTF-8") from None
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip() for h in next(reader, [])]
+    if not header:
+        raise InputError(f"{path} is empty")
+    check_header(header)
+    keys, rows, cells, blocks = [], [], [], []
+    for row in reader:
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) != len(header):
+            raise InputError(f"row {reader.line_num}: {len(row)} fields, expected {len(header)}")
+        keys.append(row[0].strip())
+        rows.append(reader.line_num)
+        cells.append(row[1:])
+        if len(cells) == 100_000:                         # bounded memory on large files
+            blocks.append(_numbers(cells, rows[-len(cells):], header))
+            cells = []
+    if not keys:
+        raise InputError(f"{path} has a header but no rows")
+    blocks.append(_numbers(cells, rows[len(rows) - len(cells):], header))
+    return header, np.array(keys), np.concatenate(blocks), np.array(rows)
+
+def first_bad_row(rows, checks):
+    """Raise InputError for the earliest row failing one of checks [(bad mask, message), ...]."""
+    found = [(rows[np.argmax(bad)], message) for bad, message in checks if bad.any()]
+    if found:
+        raise InputError("row {}: {}".format(*min(found, key=lambda f: f[0])))
+
+def group_rows(keys, rows, what, min_rows=2, max_rows=None):
+    """Row indices per key, in order of first appearance; too few (or too many) rows is an error."""
+    names, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+    groups = dict(zip(names, np.split(np.argsort(inverse, kind="stable"), np.cumsum(counts)[:-1])))
+    for k in np.argsort(first):
+        where = f"row {rows[first[k]]}: {what} '{names[k]}' has"
+        if counts[k] < min_rows:
+            raise InputError(f"{where} {counts[k]} row(s); need at least {min_rows}")
+        if max_rows and counts[k] > max_rows:
+            raise InputError(f"{where} {counts[k]:,} observations; the dense T x T method takes at most "
+                             f"{max_rows:,} per {what}")
+    return {names[k]: groups[names[k]] for k in np.argsort(first)}
+
+
+# -----------------------------------------------------------------------------
+# 5. Statistics and the verdict rule
+
+MIN_SEEDS = 3  # no verdict from fewer seeds
+VERDICTS = ("supported", "not supported", "inconclusive", "quick: not a verdict")
+SIDES = ("above", "below", "within")  # the claim: difference > margin, < margin, or |difference| < margin
+
+def decimals(scale):
+    """Decimals to print a number whose uncertainty is `scale`: 3, or more when the scale is smaller."""
+    return 3 if not np.isfinite(scale) or scale <= 0 else int(np.clip(-math.floor(math.log10(scale)), 3, 6))
+
+@dataclass(frozen=True)
+class Estimate:
+    mean: float
+    sd: float   # sample standard deviation (ddof 1); NaN with one value
+    n: int
+
+    def __str__(self):
+        d = decimals(self.sd)
+        return f"{self.mean:.{d}f} ± {self.sd:.{d}f} (sd, n={self.n})" if self.n > 1 else f"{self.mean:.3f} (n=1)"
+
+def estimate(values):
+    v = np.asarray(values, dtype=np.float64).ravel()
+    return Estimate(float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else math.nan, len(v))
+
+@dataclass(frozen=True)
+class Difference:
+    mean: float
+    low: float   # the 95% t-interval; NaN when it cannot be formed (one value)
+    high: float
+    n: int
+    test: str    # paired, Welch, one-sample
+
+    def __str__(self):
+        if not np.isfinite(self.high - self.low):
+            return f"{self.mean:+.3f} (no interval from n={self.n})"
+        d = decimals((self.high - self.low) / 2)
+        return f"{self.mean:+.{d}f} [{self.low:+.{d}f}, {self.high:+.{d}f}] (95% {self.test} t, n={self.n})"
+
+def difference(a, b, paired):
+    """a - b with its 95% t-interval. a, b: values over seeds. paired=True: the arms share seeds (same starts and
+    batches), the interval of the per-seed differences; False: Welch's interval; b a number: one-sample."""
+    from scipy import stats
+    a, one = np.asarray(a, dtype=np.float64).ravel(), np.ndim(b) == 0
+    b = np.full(len(a), float(b)) if one else np.asarray(b, dtype=np.float64).ravel()
+    if (paired or one) and len(a) != len(b):
+        raise ValueError(f"paired arms need the same seeds, got {len(a)} and {len(b)} values")
+    test, mean, n = "one-sample" if one else "paired" if paired else "Welch", float(a.mean() - b.mean()), min(len(a), len(b))
+    if n < 2:
+        return Difference(mean, math.nan, math.nan, n, test)
+    if (np.ptp(a - b) if paired or one else np.ptp(a) + np.ptp(b)) == 0:  # no variation at all: the point itself
+        return Difference(mean, mean, mean, n, test)
+    # mean ± t_{0.975, df} se (Welch: Welch-Satterthwaite df)
+    with warnings.catch_warnings():  # scipy warns when values are nearly equal; the interval is still right
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = stats.ttest_1samp(a - b, 0.0) if paired or one else stats.ttest_ind(a, b, equal_var=False)
+    return Difference(mean, *map(float, result.confidence_interval()), n, test)
+
+def judge(diff, side="above", margin=0.0):
+    """supported: the whole interval on the claim's side of the margin; not supported: the whole interval on the
+    other side (touching the margin counts there); inconclusive otherwise, or without an interval."""
+    low, high = diff.low, diff.high
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "inconclusive"
+    if side == "above":
+        return "supported" if low > margin else "not supported" if high <= margin else "inconclusive"
+    if side == "below":
+        return "supported" if high < margin else "not supported" if low >= margin else "inconclusive"
+    if side == "within":
+        return "supported" if -margin < low and high < margin else \
+            "not supported" if low >= margin or high <= -margin else "inconclusive"
+    raise ValueError(f"side must be one of {SIDES}, got '{side}'")
+
+def condition(diff, side="above", margin=0.0, label=""):
+    """One judged condition of a claim: the difference, the claim's side of its margin, the rule's outcome."""
+    if side not in SIDES:
+        raise ValueError(f"side must be one of {SIDES}, got '{side}'")
+    need = {"above": f"> {margin:g}", "below": f"< {margin:g}", "within": f"within ±{margin:g}"}[side]
+    return {"outcome": judge(diff, side, margin), "text": f"{label + ': ' if label else ''}{diff}, needs {need}"}
+
+def judge_all(conditions):
+    """A claim of several conditions: supported when every one is, not supported when any one is not."""
+    outcomes = [c["outcome"] for c in conditions]
+    return "supported" if all(o == "supported" for o in outcomes) else \
+        "not supported" if "not supported" in outcomes else "inconclusive"
+
+def control(text, conditions, seeds, quick=False):
+    """A positive control judged by the same rule: {"passed", "text"}; it passes only where a claim would be
+    supported (and never from a quick run or too few seeds)."""
+    conditions = [conditions] if isinstance(conditions, dict) else conditions
+    passed = judge_all(conditions) == "supported" and seeds >= MIN_SEEDS and not quick
+    state = "passed" if passed else "not judged (quick run)" if quick else \
+        f"not judged ({seeds} seed(s))" if seeds < MIN_SEEDS else "FAILED"
+    return {"passed": passed, "text": f"{text}: {'; '.join(c['text'] for c in conditions)}: {state}"}
+
+def verdict(claim, paper_says, conditions, gate, seeds, command, quick=False, evidence="", against=False):
+    """The one verdict record every paper file's verdicts() returns: the claim's condition(s) judged by the rule,
+    gated by the seeds, the quick flag and the positive control `gate` ({"passed", "text"}). against=True: the claim
+    is that the conditions do not all hold (supported when one is clearly violated, not supported when all hold)."""
+    conditions = [conditions] if isinstance(conditions, dict) else conditions
+    outcome = judge_all(conditions)
+    outcome = {"supported": "not supported", "not supported": "supported"}.get(outcome, outcome) if against else outcome
+    why = ("quick run" if quick else f"{seeds} seed(s); a verdict needs {MIN_SEEDS}" if seeds < MIN_SEEDS else
+           "the positive control did not pass" if not gate["passed"] else "")
+    return {"claim": claim, "paper_says": paper_says,
+            "verdict": "quick: not a verdict" if quick else "inconclusive" if why else outcome,
+            "why": why, "evidence": "; ".join(([evidence] if evidence else []) + [c["text"] for c in conditions]),
+            "conditions": conditions,
+            "control": gate["text"], "seeds": seeds, "command": command, "quick": quick}
+
+def command(name, exp):
+    """The shell command that reproduces `exp`: `python NAME.py` and every field that differs from the default
+    (from the quick defaults when exp.quick)."""
+    cls = type(exp)
+    default = dataclasses.replace(cls(), **cls.QUICK, quick=True) if exp.quick else cls()
+    flags = ["--quick=true"] * exp.quick + [
+        f"--{f.name}={str(v).lower() if isinstance(v, bool) else v}" for f in dataclasses.fields(cls)
+        if f.name != "quick" and (v := getattr(exp, f.name)) != getattr(default, f.name)]
+    return " ".join(["python", f"{name}.py"] + [shlex.quote(f) for f in flags])
