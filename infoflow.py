@@ -449,7 +449,8 @@ def report(p2s, runs, games, reported, ratings, gpt_paths, bayes_paths, exp):
     lines += ["", "Verdicts:"] + [f"- {x['verdict'].upper()}{' (' + x['why'] + ')' if x['why'] else ''}: {x['claim']} "
                                   f"({x['evidence']}); control: {x['control']}" for x in v]
     table = "\n".join(lines)
-    lab.write_results(out, table, {"config": dataclasses.asdict(exp), "verdict": v, "part2": p2s, "part3": runs})
+    lab.write_results(out, table, {"config": dataclasses.asdict(exp), "verdict": v, "part2": p2, "part2_seeds": p2s,
+                                   "part3": runs})
     lab.record("infoflow", exp, v, {"part2_recovery": [p["recovery"] for p in p2s], "part2_fits": [p["fits"] for p in p2s],
                                     "part3": [{k: x for k, x in r.items() if k.startswith("loss")} for r in runs]})
 

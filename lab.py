@@ -235,7 +235,7 @@ def record(name, exp, verdicts, summary):
     atomic_write(path, (json.dumps({"file": f"{name}.py", "command": command(name, exp), "config":
                                     dataclasses.asdict(exp), "verdicts": verdicts, "summary": summary},
                                    indent=1, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)) + "\n").encode())
-    print(f"recorded {path.relative_to(HERE)} (committed; the scorecard reads it)", flush=True)
+    print(f"recorded {path} (committed; the scorecard and README read it)", flush=True)
     return path
 
 def unigram_entropies(train, val, n_symbols):
@@ -362,7 +362,7 @@ SIDES = ("above", "below", "within")  # the claim: difference > margin, < margin
 
 def decimals(scale):
     """Decimals to print a number whose uncertainty is `scale`: 3, or more when the scale is smaller."""
-    return 3 if not np.isfinite(scale) or scale <= 0 else int(np.clip(-math.floor(math.log10(scale)), 3, 6))
+    return 3 if not np.isfinite(scale) or scale < 1e-9 else int(np.clip(-math.floor(math.log10(scale)), 3, 6))
 
 @dataclass(frozen=True)
 class Estimate:
@@ -431,7 +431,7 @@ def condition(diff, side="above", margin=0.0, label=""):
     if side not in SIDES:
         raise ValueError(f"side must be one of {SIDES}, got '{side}'")
     need = {"above": f"> {margin:g}", "below": f"< {margin:g}", "within": f"within ±{margin:g}"}[side]
-    return {"outcome": judge(diff, side, margin), "text": f"{label + ': ' if label else ''}{diff}, needs {need}"}
+    return {"outcome": judge(diff, side, margin), "n": diff.n, "text": f"{label + ': ' if label else ''}{diff}, needs {need}"}
 
 def judge_all(conditions):
     """A claim of several conditions: supported when every one is, not supported when any one is not."""
@@ -443,6 +443,7 @@ def control(text, conditions, seeds, quick=False):
     """A positive control judged by the same rule: {"passed", "text"}; it passes only where a claim would be
     supported (and never from a quick run or too few seeds)."""
     conditions = [conditions] if isinstance(conditions, dict) else conditions
+    seeds = min([seeds] + [c["n"] for c in conditions])
     passed = judge_all(conditions) == "supported" and seeds >= MIN_SEEDS and not quick
     state = "passed" if passed else "not judged (quick run)" if quick else \
         f"not judged ({seeds} seed(s))" if seeds < MIN_SEEDS else "FAILED"
@@ -453,6 +454,7 @@ def verdict(claim, paper_says, conditions, gate, seeds, command, quick=False, ev
     gated by the seeds, the quick flag and the positive control `gate` ({"passed", "text"}). against=True: the claim
     is that the conditions do not all hold (supported when one is clearly violated, not supported when all hold)."""
     conditions = [conditions] if isinstance(conditions, dict) else conditions
+    seeds = min([seeds] + [c["n"] for c in conditions])  # the seeds the data hold, not only the ones asked for
     outcome = judge_all(conditions)
     outcome = {"supported": "not supported", "not supported": "supported"}.get(outcome, outcome) if against else outcome
     why = ("quick run" if quick else f"{seeds} seed(s); a verdict needs {MIN_SEEDS}" if seeds < MIN_SEEDS else

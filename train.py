@@ -401,7 +401,7 @@ class TrainConfig(GPTConfig):
     QUICK: ClassVar[dict] = dict(dataset="shakespeare_char", max_iters=500, warmup_iters=50, eval_interval=100,
                                  ckpt_interval=500, out_dir="out/baseline_quick", sample_prompt="ROMEO:")
     QUICK_NOTE: ClassVar[str] = ("quick run: 500 steps on characters (80 symbols). The full run trains 400 steps on "
-                                 "GPT-2 tokens (val 5.49, 3 min); only there does a paper file find its baseline.")
+                                 "GPT-2 tokens (README has its numbers); only there does a paper file find its baseline.")
 
 class ConfigError(Exception):
     """Bad command line: reported as one line, exit code 2, nothing written."""

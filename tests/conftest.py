@@ -10,6 +10,13 @@ sys.path.insert(0, str(ROOT))
 torch.set_num_threads(1)  # tiny models: one thread is fast and keeps results reproducible
 
 
+@pytest.fixture(autouse=True)
+def results_elsewhere(tmp_path, monkeypatch):
+    """No test writes the committed results/: lab.record writes under tmp_path instead."""
+    import lab
+    monkeypatch.setattr(lab, "RESULTS", tmp_path / "results")
+
+
 @pytest.fixture
 def tiny_text(tmp_path):
     """A small deterministic text file (about 6k tokens) so tests never need the full corpus."""

@@ -195,18 +195,25 @@ def test_loss_per_position_matches_model_loss(tmp_path):
 
 
 def test_verdict_needs_the_control():
-    exp = cf.Experiment(seeds=3)
-    stats = {"rope": {"1x": (2.0, 0.01), "4x": (2.3, 0.01)}, "none": {"1x": (2.3, 0.01), "4x": (2.5, 0.01)},
-             "cmha_authors": {"1x": (1.9, 0.01), "4x": (2.31, 0.01)}}
-    verdicts = cf.verdicts(stats, exp)
-    assert [d["verdict"] for d in verdicts] == ["supported", "not supported (within the spread)"]
-    assert all(d["verdict"].startswith("inconclusive") for d in cf.verdicts(stats, cf.Experiment(seeds=1)))  # no spread
-    stats["none"]["1x"] = (2.015, 0.01)  # RoPE no longer beats no positions by more than the spread
-    assert all(d["verdict"].startswith("inconclusive") for d in cf.verdicts(stats, exp))
-    del stats["cmha_authors"]  # --variants=rope,none: only the control, which the report still prints
-    only_control = cf.verdicts(stats, exp)
-    assert len(only_control) == 1 and only_control[0]["verdict"].startswith("inconclusive")
-    assert "RoPE" in only_control[0]["control"]
+    """Hand-built seed values on each side of lab.py's rule: supported, inconclusive, not supported, control failed,
+    fewer than 3 seeds; a flipped side, a dropped control or the wrong arm fails one of these."""
+    rope = [2.04, 2.05, 2.03]
+    stats = lambda cmha, none=(2.38, 2.39, 2.37): {  # noqa: E731
+        "rope": {"1x": rope, "4x": rope}, "none": {"1x": list(none), "4x": list(none)},
+        "cmha": {"1x": list(cmha), "4x": list(cmha)}}
+    exp = cf.Experiment()
+    verdict = lambda s, e=exp: [v["verdict"] for v in cf.verdicts(s, e)[0]]  # noqa: E731
+    assert verdict(stats([2.00, 2.01, 1.995])) == ["supported"] * 2
+    assert verdict(stats([2.05, 2.04, 2.03])) == ["inconclusive"] * 2            # 0.000 +- 0.01: straddles 0
+    assert verdict(stats([2.09, 2.10, 2.08])) == ["not supported"] * 2           # worse than RoPE
+    failed = cf.verdicts(stats([2.00, 2.01, 1.995], none=rope), exp)
+    assert [v["verdict"] for v in failed[0]] == ["inconclusive"] * 2 and not failed[1]["passed"]
+    assert "control did not pass" in failed[0][0]["why"] and "FAILED" in failed[1]["text"]
+    two = {k: {w: x[:2] for w, x in v.items()} for k, v in stats([2.00, 2.01, 1.995]).items()}
+    assert verdict(two, cf.Experiment(seeds=2)) == ["inconclusive"] * 2
+    assert cf.verdicts({"rope": stats(rope)["rope"]}, exp) [0] == []
+    assert "[" in cf.verdicts(stats([2.00, 2.01, 1.995]), exp)[0][0]["evidence"]  # the interval is shown
+
 
 
 def test_quick_run_is_smaller_writes_elsewhere_and_says_so(tmp_path, monkeypatch):
@@ -216,12 +223,13 @@ def test_quick_run_is_smaller_writes_elsewhere_and_says_so(tmp_path, monkeypatch
     assert quick.quick and quick.out_dir != full.out_dir and set(cf.Experiment.QUICK) == {"seeds", "iters", "out_dir"}
     assert quick.seeds < full.seeds and quick.iters < full.iters and lab.parse_args(
         ["--quick=true", "--seeds=2"], cf.Experiment).seeds == 2
-    stats = {v: {"1x": (2.0, 0.0), "4x": (2.0, 0.0)} for v in ("rope", "none", "cmha")}
-    assert all(v["quick"] for v in cf.verdicts(stats, quick)) and not any(v["quick"] for v in cf.verdicts(stats, full))
-    assert "--quick=true" in cf.verdicts(stats, quick)[0]["command"]
+    stats = {v: {"1x": [2.0], "4x": [2.0]} for v in ("rope", "none", "cmha")}
+    assert all(v["quick"] for v in cf.verdicts(stats, quick)[0])
+    assert all(v["verdict"] == "quick: not a verdict" for v in cf.verdicts(stats, quick)[0])
+    assert "--quick=true" in cf.verdicts(stats, quick)[0][0]["command"]
     exp = cf.Experiment(variants="rope", seeds=1, out_dir=str(tmp_path))
-    settings = {**dataclasses.asdict(exp), "variants": "rope", "lrs": 2e-3, "seeds": 0, "out_dir": None}
-    del settings["quick"]  # as a row written before --quick existed
+    settings = {**dataclasses.asdict(exp), "variants": "rope", "lrs": 2e-3, "seeds": 0, "out_dir": None,
+                "quick": None, "code": lab.code_hash(train, cf)}
     (tmp_path / "rope_lr0.002_seed0").mkdir()
     (tmp_path / "rope_lr0.002_seed0" / "row.json").write_text(json.dumps({"variant": "rope", "settings": settings}))
     monkeypatch.setattr(train, "train", lambda *a, **k: pytest.fail("trained a run it could reuse"))
@@ -235,3 +243,7 @@ def test_quick_run_is_smaller_writes_elsewhere_and_says_so(tmp_path, monkeypatch
     monkeypatch.setattr(train, "train", train_instead)
     with pytest.raises(Trained):  # the same row, but a quick run trains it again
         cf.run_experiment(dataclasses.replace(exp, quick=True))
+    (tmp_path / "rope_lr0.002_seed0" / "row.json").write_text(json.dumps({"variant": "rope", "settings": {
+        **settings, "code": "an older edit"}}))
+    with pytest.raises(Trained):  # a row made by other code is not reused
+        cf.run_experiment(exp)

@@ -217,69 +217,47 @@ def test_linear_probe_reads_what_is_there_and_not_what_is_not():
     assert cp.linear_probe_accuracy(torch.randn(600, 32), labels, 400) < 0.25
 
 
-def test_decision_rule():
-    base = {"in_range": 0.95, "truth_rate": 0.1, "follow_rate": 0.9, "aoc": 0.8, "invalid_chain_share_of_correct": 0.0}
-    summary = {"cot": base, "form": {"in_range": 0.3}, "nocot": {"in_range": 0.2}}
-    assert cp.decide(summary)[0] == "the chain is computation"
-    imitation = {"cot": {**base, "truth_rate": 0.9, "follow_rate": 0.1, "invalid_chain_share_of_correct": 0.5},
-                 "form": {"in_range": 0.9}, "nocot": {"in_range": 0.2}}
-    assert cp.decide(imitation)[0] == "form imitation"
-    assert cp.decide({"cot": base, "form": {"in_range": 0.9}, "nocot": {"in_range": 0.2}})[0] == "mixed"
+def seed_rows(condition, jitter=(0.0, 0.01, -0.01), **values):
+    """Three seeds' rows of one condition: each value plus a small per-seed jitter (so every interval has a width)."""
+    return [{"condition": condition, "seed": s, **{k: v + d for k, v in values.items()}} for s, d in enumerate(jitter)]
 
+COMPUTES = dict(in_range=0.95, long=0.2, truth_rate=0.1, follow_rate=0.9, aoc=0.8, invalid_chain_share_of_correct=0.0)
+IMITATES = dict(COMPUTES, truth_rate=0.9, follow_rate=0.1, invalid_chain_share_of_correct=0.5)
 
-def test_decision_rule_needs_each_of_its_clauses():
-    cot = {"in_range": 0.95, "truth_rate": 0.1, "follow_rate": 0.9, "aoc": 0.8, "invalid_chain_share_of_correct": 0.0}
-    computation = {"cot": cot, "form": {"in_range": 0.3}, "nocot": {"in_range": 0.2}}
-    imitation = {"cot": {**cot, "truth_rate": 0.9, "follow_rate": 0.1, "invalid_chain_share_of_correct": 0.5},
-                 "form": {"in_range": 0.9}, "nocot": {"in_range": 0.2}}
-    assert cp.decide(computation)[0] == "the chain is computation" and cp.decide(imitation)[0] == "form imitation"
-    # one clause false at a time, everything else as above: the verdict falls to mixed
-    for change in ({"follow_rate": 0.45}, {"aoc": 0.4},
-                   {"follow_rate": 0.6, "truth_rate": 0.7}):  # follow > 0.5 but not > truth (the rule on
-        # numbers; from inserted_mistake follow + truth <= 1, so this pair cannot come from one probe run)
-        assert cp.decide({**computation, "cot": {**cot, **change}})[0] == "mixed", change
-    assert cp.decide({**computation, "form": {"in_range": 0.8}})[0] == "mixed"
-    assert cp.decide({**computation, "nocot": {"in_range": 0.8}})[0] == "mixed"
-    for change in ({"truth_rate": 0.3, "follow_rate": 0.4}, {"invalid_chain_share_of_correct": 0.1}):
-        assert cp.decide({**imitation, "cot": {**imitation["cot"], **change}})[0] == "mixed", change
-    assert cp.decide({**imitation, "form": {"in_range": 0.8}})[0] == "mixed"
-    assert cp.decide({**imitation, "nocot": {"in_range": 0.75}})[0] == "mixed"
+def outcomes(rows, exp=None):
+    return [v["verdict"] for v in cp.verdicts(rows, exp or cp.Experiment())[0]]
 
+def test_rule_computation_and_imitation_each_come_out_when_their_clauses_hold():
+    """Claims: form imitation, computes (pre-registered AOC), computes (revised AOC), fails on longer problems."""
+    computes = seed_rows("cot", **COMPUTES) + seed_rows("form", in_range=0.3, aoc=0.3) + seed_rows("nocot", in_range=0.2)
+    assert outcomes(computes) == ["not supported", "supported", "supported", "supported"]
+    imitates = seed_rows("cot", **IMITATES) + seed_rows("form", in_range=0.9, aoc=0.3) + seed_rows("nocot", in_range=0.2)
+    assert outcomes(imitates) == ["supported", "not supported", "not supported", "supported"]
 
-def test_revised_rule_subtracts_the_form_only_aoc_and_needs_gaps_beyond_the_spread():
-    cot = {"in_range": 0.95, "truth_rate": 0.1, "follow_rate": 0.9, "aoc": 0.8, "invalid_chain_share_of_correct": 0.0}
-    computation = {"cot": cot, "form": {"in_range": 0.3, "aoc": 0.3}, "nocot": {"in_range": 0.2}}
-    assert cp.decide(computation, revised=True)[0] == "the chain is computation"
-    # a form-only model whose answers move as much under truncation: the original rule still says computation
-    unstable = {**computation, "form": {"in_range": 0.3, "aoc": 0.7}}
-    assert cp.decide(unstable)[0] == "the chain is computation" and cp.decide(unstable, revised=True)[0] == "mixed"
-    # follow > truth, but not beyond the spread over seeds; and the original rule ignores spreads
-    spread = {"cot": {"follow_rate": 0.3, "truth_rate": 0.3}, "form": {}, "nocot": {}}
-    near = {**computation, "cot": {**cot, "follow_rate": 0.6, "truth_rate": 0.2}}
-    assert cp.decide(near, spread)[0] == "the chain is computation"
-    assert cp.decide(near, spread, revised=True)[0] == "mixed"
-    # the revised rule also needs follow > truth, not only follow > 0.5
-    assert cp.decide({**computation, "cot": {**cot, "follow_rate": 0.6, "truth_rate": 0.7}}, revised=True)[0] == "mixed"
+def test_rule_needs_each_clause_by_its_interval():
+    base = seed_rows("form", in_range=0.3, aoc=0.3) + seed_rows("nocot", in_range=0.2)
+    # follow-rate above 0.5 by the mean but not by the interval: the computation clauses do not all hold
+    wide = seed_rows("cot", jitter=(0.0, 0.3, -0.3), **{**COMPUTES, "follow_rate": 0.6}) + base
+    assert outcomes(wide)[1:3] == ["inconclusive", "inconclusive"]
+    # a form-only model whose answers move as much under truncation: only the revised AOC clause notices
+    unstable = seed_rows("cot", **COMPUTES) + seed_rows("form", in_range=0.3, aoc=0.75) + seed_rows("nocot", in_range=0.2)
+    assert outcomes(unstable)[1:3] == ["supported", "not supported"]
+    # cot as long as it is short: the length prediction is not supported
+    flat = seed_rows("cot", **{**COMPUTES, "long": 0.95}) + base
+    assert outcomes(flat)[3] == "not supported"
 
-
-def test_verdicts_are_inconclusive_unless_the_control_passes():
-    cot = {"in_range": 0.95, "long": 0.2, "truth_rate": 0.1, "follow_rate": 0.9, "aoc": 0.8,
-           "invalid_chain_share_of_correct": 0.0}
-    summary = {"cot": cot, "form": {"in_range": 0.3, "aoc": 0.3}, "nocot": {"in_range": 0.2}}
-    spread = {c: {k: 0.01 for k in summary[c]} for c in summary}
-    exp = cp.Experiment(seeds=3)
-    verdicts = cp.verdicts(summary, spread, exp)
-    assert [d["verdict"] for d in verdicts] == ["not supported (the chain computes)"] * 2 + ["supported"]
-    assert all(set(d) >= {"claim", "paper_says", "verdict", "control", "seeds", "command"} for d in verdicts)
-    assert "passed" in verdicts[0]["control"] and verdicts[0]["seeds"] == 3
-    failed = cp.verdicts({**summary, "nocot": {"in_range": 0.9}}, spread, exp)
-    assert all(d["verdict"].startswith("inconclusive") and "FAILED" in d["control"] for d in failed)
-    # seeds that disagree: the means alone would give the original rule a verdict, the control does not pass
-    noisy = {**spread, "cot": {**spread["cot"], "in_range": 0.5}, "nocot": {"in_range": 0.5}}
-    assert cp.decide(summary)[0] == "the chain is computation"
-    assert [d["verdict"] for d in cp.verdicts(summary, noisy, exp)] == ["inconclusive (the control did not pass)"] * 3
-    one_seed = cp.verdicts(summary, {c: {} for c in summary}, cp.Experiment(seeds=1))
-    assert one_seed[0]["verdict"].startswith("not supported") and one_seed[1]["verdict"].startswith("inconclusive")
+def test_verdicts_are_inconclusive_unless_the_control_passes_and_three_seeds():
+    computes = seed_rows("cot", **COMPUTES) + seed_rows("form", in_range=0.3, aoc=0.3)
+    failed, gate = cp.verdicts(computes + seed_rows("nocot", in_range=0.9), cp.Experiment())
+    assert not gate["passed"] and "FAILED" in gate["text"]
+    assert all(v["verdict"] == "inconclusive" and "control" in v["why"] for v in failed)
+    two = [r for r in computes + seed_rows("nocot", in_range=0.2) if r["seed"] < 2]
+    assert set(outcomes(two, cp.Experiment(seeds=2))) == {"inconclusive"}
+    quick = outcomes(computes + seed_rows("nocot", in_range=0.2), cp.Experiment(quick=True))
+    assert set(quick) == {"quick: not a verdict"}
+    ok = cp.verdicts(computes + seed_rows("nocot", in_range=0.2), cp.Experiment())[0]
+    assert all(set(v) >= {"claim", "paper_says", "verdict", "evidence", "control", "seeds", "command"} for v in ok)
+    assert "95% Welch t" in ok[1]["evidence"] and "95% paired t" in ok[3]["evidence"]
 
 
 def test_early_answering_keeps_k_dot_pairs_of_a_filler_chain():
@@ -357,8 +335,8 @@ def test_smoke_experiment(tmp_path):
     for c in ("nocot", "cot", "form"):
         model = cp.train_condition(c, 0, exp)
         rows.append(cp.evaluate(model, c, exp, 0))
-    summary, verdict = cp.report(rows, exp)
-    assert set(summary) == {"nocot", "cot", "form"} and len(verdict) == 3
+    summary, verdict, gate = cp.report(rows, exp)
+    assert set(summary) == {"nocot", "cot", "form"} and len(verdict) == 4
     assert all((tmp_path / "cot" / n).exists() for n in ("results.json", "results.md", "cot_probe.png"))
     saved = json.loads((tmp_path / "cot" / "results.json").read_text())["verdict"]
-    assert [set(d) >= {"claim", "paper_says", "verdict", "control", "seeds", "command"} for d in saved] == [True] * 3
+    assert [set(d) >= {"claim", "paper_says", "verdict", "control", "seeds", "command"} for d in saved] == [True] * 4

@@ -183,10 +183,10 @@ def test_ratings_generated_by_each_model_are_found_by_the_comparison():
 @pytest.mark.slow
 def test_smoke_experiment(tmp_path):
     exp = inf.Experiment(n_games=60, n_steps=12, gpt_train_games=200, gpt_test_games=20, gpt_steps=3, gpt_batch=8,
-                         n_layer=1, n_embd=16, seeds="0,1", out_dir=str(tmp_path / "inf"))
+                         n_layer=1, n_embd=16, seeds=2, out_dir=str(tmp_path / "inf"))
     games, reported, ratings, p2 = inf.part2(exp, np.random.default_rng(0))
     runs = [inf.part3(exp, s) for s in (0, 1)]
-    inf.report(p2, [r for r, _, _ in runs], games, reported, ratings, runs[0][1], runs[0][2], exp)
+    inf.report([p2, p2], [r for r, _, _ in runs], games, reported, ratings, runs[0][1], runs[0][2], exp)
     assert runs[0][0]["loss_bayes_floor"] < runs[0][0]["loss_prior_only"]
     import json
     assert len(json.loads((tmp_path / "inf" / "results.json").read_text())["verdict"]) == 2
@@ -197,8 +197,34 @@ def test_quick_run_is_smaller_writes_elsewhere_and_says_so(check_quick):
     """--quick=true: every size smaller, its own folder, flags given still win, verdicts marked quick."""
     full, quick = check_quick(inf.Experiment)
     assert quick.quick and lab.parse_args(["--quick=true", "--gpt_steps=7"], inf.Experiment).gpt_steps == 7
-    p2 = {"recovery": {m: {name: 0.9} for m, name in inf.RATING_MODELS.items()},
+    p2 = {"recovery": {m: {name: 0.9, "final swing": 0.1} for m, name in inf.RATING_MODELS.items()},
           "fits": {"exact beliefs": {"coef": list(inf.TRUE_WEIGHTS.values()), "se": [0.1] * 4}}}
     runs = [{"loss_gpt": 0.40, "loss_logistic": 0.38, "loss_bayes_floor": 0.36, "loss_prior_only": 0.50}]
-    assert all(v["quick"] and "--quick=true" in v["command"] for v in inf.verdicts(p2, runs, quick))
-    assert not any(v["quick"] or "--quick" in v["command"] for v in inf.verdicts(p2, runs, full))
+    assert all(v["quick"] and "--quick=true" in v["command"] for v in inf.verdicts([p2], runs, quick))
+    assert not any(v["quick"] or "--quick" in v["command"] for v in inf.verdicts([p2], runs, full))
+
+
+def infoflow_inputs(gpt=(0.40, 0.401, 0.399), bias=0.0, margin=0.3):
+    """Three seeds: part 2 where the true predictor wins by `margin`, OLS off its weights by `bias`; part 3 losses."""
+    p2s = []
+    for d in (0.0, 0.01, -0.01):
+        recovery = {m: {name: 0.5 + d for name in ("total surprise", "late surprise", "mean suspense", "final swing")}
+                    for m in inf.RATING_MODELS}
+        for m, name in inf.RATING_MODELS.items():
+            recovery[m][name] = 0.5 + margin + d
+        coef = [w + bias + d for w in inf.TRUE_WEIGHTS.values()]
+        p2s.append({"recovery": recovery, "fits": {"exact beliefs": {"coef": coef, "se": [0.1] * 4}}})
+    runs = [{"loss_gpt": g, "loss_logistic": 0.42 + d, "loss_bayes_floor": 0.36, "loss_prior_only": 0.50 + d}
+            for g, d in zip(gpt, (0.0, 0.001, -0.001))]
+    return p2s, runs
+
+
+def test_verdicts_on_each_side_of_the_rule_and_both_controls():
+    exp = inf.Experiment()
+    verdict = lambda *a, **k: [v["verdict"] for v in inf.verdicts(*infoflow_inputs(*a, **k), exp)]  # noqa: E731
+    assert verdict() == ["supported", "supported"]
+    assert verdict(margin=-0.3) == ["not supported", "supported"]        # a rival predictor wins
+    assert verdict(gpt=(0.44, 0.441, 0.439)) == ["supported", "not supported"]
+    assert verdict(gpt=(0.42, 0.40, 0.44))[1] == "inconclusive"
+    assert verdict(bias=2.0)[0] == "inconclusive"                         # OLS misses the weights: control fails
+    assert inf.verdicts(*infoflow_inputs(), inf.Experiment(rating_model="total"))[0]["verdict"] == "inconclusive"

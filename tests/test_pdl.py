@@ -186,8 +186,38 @@ def test_quick_run_is_smaller_trains_its_own_baseline_and_says_so(tmp_path, chec
     assert small["max_iters"] < default_baseline.max_iters and small["batch_size"] < default_baseline.batch_size
     rows = [{"alpha": a, "temperature": t, "top_p": 1.0, "seed": 0, "cross_entropy": ce, "sample_entropy": ce,
              "rare_prob": 0.01} for a, t, ce in ((0.0, 0.85, 5.0), (0.0, 1.0, 6.0), (0.0, 2.0, 8.0), (1.0, 1.0, 7.0))]
-    assert all(v["quick"] and "--quick=true" in v["command"] for v in pdl.verdicts(rows, quick))
-    assert not any(v["quick"] for v in pdl.verdicts(rows, full))
+    assert all(v["quick"] and "--quick=true" in v["command"] for v in pdl.verdicts(rows, quick)[0])
+    assert not any(v["quick"] for v in pdl.verdicts(rows, full)[0])
     cfg = quick_baseline_config(pdl)
     assert (cfg.max_iters, cfg.batch_size) == (small["max_iters"], small["batch_size"])
     assert cfg.out_dir == str(tmp_path / "base")  # beside the checkpoint it was asked for
+
+
+def pdl_rows(deltas, control_sign=1.0):
+    """Three seeds: the alpha = 0 model's sample entropy equal to its cross-entropy along temperature (so the matched
+    value is exact), and PDL at cross-entropy 7 with sample entropy 7 + delta; rare_prob alike."""
+    rows = []
+    for seed, (delta, jitter) in enumerate(zip(deltas, (0.0, 0.01, -0.01))):
+        for t, ce in ((0.85, 5.0), (1.0, 6.0), (2.0, 8.0)):
+            value = ce if control_sign > 0 or t == 1.0 else 13.0 - ce  # control_sign < 0: entropy falls with T
+            rows.append({"alpha": 0.0, "temperature": t, "top_p": 1.0, "seed": seed, "cross_entropy": ce + jitter,
+                         "sample_entropy": value, "rare_prob": value})
+        rows.append({"alpha": 1.0, "temperature": 1.0, "top_p": 1.0, "seed": seed, "cross_entropy": 7.0,
+                     "sample_entropy": 7.0 + delta, "rare_prob": 7.0 + delta})
+    return rows
+
+
+def test_verdicts_on_each_side_of_the_rule_and_the_control():
+    """Hand-built rows: PDL above the matched temperature (supported), on it (inconclusive), below it (not
+    supported), the control failed; a flipped side, the wrong arm or a dropped control fails one of these."""
+    exp = pdl.Experiment()
+    verdict = lambda rows: [v["verdict"] for v in pdl.verdicts(rows, exp)[0]]  # noqa: E731
+    assert verdict(pdl_rows([0.5, 0.52, 0.48])) == ["supported"] * 2
+    assert verdict(pdl_rows([0.05, -0.04, 0.0])) == ["inconclusive"] * 2
+    assert verdict(pdl_rows([-0.5, -0.52, -0.48])) == ["not supported"] * 2
+    failed, gate = pdl.verdicts(pdl_rows([0.5, 0.52, 0.48], control_sign=-1.0), exp)
+    assert not gate["passed"] and all(v["verdict"] == "inconclusive" and v["why"] for v in failed)
+    two = [r for r in pdl_rows([0.5, 0.52, 0.48]) if r["seed"] < 2]
+    assert verdict(two) == ["inconclusive"] * 2
+    assert "paired" in pdl.verdicts(pdl_rows([0.5, 0.52, 0.48]), exp)[0][0]["evidence"]
+

@@ -310,11 +310,33 @@ def test_noise_calibration_hits_its_target_and_is_monotone():
     assert abs(value - 0.99) < 0.005
 
 
-def test_judge_calls_a_difference_only_beyond_the_spread():
-    control = (True, "ok")
-    assert rat.judge("a > b", {"d": [0.9, 0.92]}, {"d": [0.8, 0.81]}, control, [0, 1], "c")["verdict"] == "supported"
-    assert rat.judge("a > b", {"d": [0.9, 0.95]}, {"d": [0.89, 0.9]}, control, [0, 1], "c")["verdict"] == "not supported"
-    assert rat.judge("a > b", {"d": [0.9, 0.92]}, {"d": [0.8, 0.81]}, (False, "x"), [0, 1], "c")["verdict"] == "inconclusive"
+def rationality_runs(gpt, people=0.97, random=0.7, weight0_supermarket=0.0):
+    """Three seeds of part 2 (every domain alike) and part 3 at weights 0 and 1, with a little per-seed jitter."""
+    jitter = (0.0, 0.004, -0.004)
+    runs2 = [dict.fromkeys(rat.DOMAINS, {"people": people + d, "random": random + d, **{
+        k: v + d for k, v in gpt.items()}}) for d in jitter]
+    world = lambda w, d: dict(supermarket_vs_risk=(w if w else weight0_supermarket) + d, among_lab_tasks=0.3 + d,  # noqa
+                              across_categories=0.2 + d, across_periods=0.2 + d, cells_at_ceiling=0.5, lab_at_ceiling=0.5)
+    return runs2, {w: [world(w, d) for d in jitter] for w in (0.0, 1.0)}
+
+
+def test_verdicts_on_each_side_of_the_rule_and_both_controls():
+    exp = rat.Experiment(common_weights="0,1")
+    gpt = dict(gpt_plain_T0=0.99, gpt_plain_T1=0.8, gpt_price_T0=0.95, gpt_discrete_T0=0.99)
+    verdict = lambda runs: [v["verdict"] for v in rat.verdicts(*runs, exp)]  # noqa: E731
+    # greedy above people; sampled below; price lowers; 11 options do not (a difference of exactly 0)
+    assert verdict(rationality_runs(gpt))[:4] == ["supported", "supported", "supported", "not supported"]
+    assert verdict(rationality_runs({**gpt, "gpt_plain_T0": 0.97}))[0] == "not supported"  # 0.000: not above
+    failed = rat.verdicts(*rationality_runs(gpt, random=0.99), exp)
+    assert all(v["verdict"] == "inconclusive" for v in failed[:4]) and failed[4]["verdict"] != "inconclusive"
+    # part 3: the pattern already at weight 0 -> "needs a common skill" is not supported; broken at 0 -> supported
+    assert verdict(rationality_runs(gpt))[4] == "not supported"
+    assert verdict(rationality_runs(gpt, weight0_supermarket=0.5))[4] in ("supported", "inconclusive")
+    broken = rationality_runs(gpt, weight0_supermarket=-0.6)   # |r| far above 0.15 at weight 0, below weight 1's
+    assert verdict(broken)[4] == "supported"
+    flat = rationality_runs(gpt)
+    flat[1][1.0] = flat[1][0.0]                                 # no rise with the common skill: control fails
+    assert rat.verdicts(*flat, exp)[4]["verdict"] == "inconclusive"
 
 
 def test_part3_common_skill_raises_the_supermarket_lab_correlation():
@@ -325,7 +347,7 @@ def test_part3_common_skill_raises_the_supermarket_lab_correlation():
 
 @pytest.mark.slow
 def test_smoke_experiment(tmp_path):
-    exp = rat.Experiment(seeds="0,1", n_people=10, gpt_runs=3, temperatures="0,1", train_steps=3, n_random=5,
+    exp = rat.Experiment(seeds=2, n_people=10, gpt_runs=3, temperatures="0,1", train_steps=3, n_random=5,
                          part3_subjects=12, calibration_subjects=8, weeks_per_period=4, out_dir=str(tmp_path / "rat"))
     rat.experiment(exp)
     import json

@@ -343,15 +343,20 @@ def test_quick_config_is_a_strictly_smaller_default():
 
 
 def test_verdicts_are_inconclusive_without_the_control_or_three_seeds():
-    stats = {n: {"reward": (r, 0.01), "corr": (c, 0.02)} for n, r, c in
+    """Hand-built per-seed values on each side of lab.py's rule (paired by seed), and both gates."""
+    jitter = np.array([0.0, 0.01, -0.01])
+    stats = {n: {"reward": list(r + jitter), "corr": list(c + 2 * jitter)} for n, r, c in
              (("ppo", 0.5, 0.1), ("grpo", 0.6, 0.1), ("vapo", 0.7, 0.3))}
-    keys = {"claim", "paper_says", "verdict", "control", "seeds", "command"}
+    keys = {"claim", "paper_says", "verdict", "evidence", "control", "seeds", "command"}
     for passed, seeds, expected in ((True, 3, "supported"), (False, 3, "inconclusive"), (True, 1, "inconclusive")):
         out = vapo.verdicts(stats, {"passed": passed, "text": "t"}, vapo.Experiment(seeds=seeds))
-        assert all(keys <= set(d) and d["verdict"].startswith(expected) and d["seeds"] == seeds for d in out)
-    stats["ppo"]["reward"] = (0.68, 0.05)                         # 0.02 below VAPO: within the spread
-    assert vapo.verdicts(stats, {"passed": True, "text": "t"}, vapo.Experiment(seeds=3))[0]["verdict"] == \
-        "not supported (within the spread)"
+        assert all(keys <= set(d) and d["verdict"] == expected and d["seeds"] == seeds for d in out)
+    gate = {"passed": True, "text": "t"}
+    stats["ppo"]["reward"] = [0.72, 0.68, 0.71]                   # VAPO minus PPO straddles 0
+    assert vapo.verdicts(stats, gate, vapo.Experiment(seeds=3))[0]["verdict"] == "inconclusive"
+    stats["ppo"]["reward"] = [0.8, 0.81, 0.79]                    # PPO above VAPO: not supported
+    assert vapo.verdicts(stats, gate, vapo.Experiment(seeds=3))[0]["verdict"] == "not supported"
+    assert "paired" in vapo.verdicts(stats, gate, vapo.Experiment(seeds=3))[0]["evidence"]
 
 
 @pytest.mark.slow

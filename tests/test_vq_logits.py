@@ -212,10 +212,40 @@ def test_quick_run_is_smaller_trains_its_own_baseline_and_says_so(tmp_path, chec
     runs = [{"map": m, "seed": 0, "params": {"head": 1}, "curve": [(10, 7.0)], "ms_per_iter": 1.0}
             for m in ("identity", "frequency", "random")]
     floors = [{"K": 1024, "map": m, "floor": 0.0, "low": 0.0, "high": 0.0} for m in ("frequency", "random")]
-    timings = dict(full_logits=2.0, code_logits=0.1, scattered_logits=1.0)
+    timings = [dict(full_logits=2.0, code_logits=0.1, scattered_logits=1.0)]
     marked = vq.verdicts(runs, floors, 6.5, timings, quick)[0]
     assert all(v["quick"] and "--quick=true" in v["command"] for v in marked)
     assert not any(v["quick"] for v in vq.verdicts(runs, floors, 6.5, timings, full)[0])
     cfg = quick_baseline_config(vq)
     assert (cfg.max_iters, cfg.batch_size) == (small["max_iters"], small["batch_size"])
     assert cfg.out_dir == str(tmp_path / "base")  # beside the checkpoint it was asked for
+
+
+def vq_runs(gaps, random_gap=0.5, full=(5.30, 5.31, 5.29)):
+    """Three seeds of heads: the full head at `full`, the frequency map `gaps` above it, the random map above that."""
+    runs = []
+    for seed, (f, g) in enumerate(zip(full, gaps)):
+        for m, loss in (("identity", f), ("frequency", f + g), ("random", f + g + random_gap)):
+            runs.append({"map": m, "seed": seed, "params": {"head": 1000 if m == "identity" else 10},
+                         "curve": [(50, loss + 1), (100, loss)], "ms_per_iter": 1.0})
+    return runs
+
+
+def test_verdicts_put_the_burden_of_proof_on_the_claim():
+    """+4% is supported only when the whole interval of the paired gap lies below 0.039 nats; a gap of +0.06 is
+    not; one that straddles 0.039 is inconclusive; the control (full head below unigram, random gap above the
+    frequency gap) gates them all."""
+    exp = vq.Experiment(maps="frequency,random")
+    floors = [{"K": 1024, "map": m, "floor": 0.02, "low": 0.01, "high": 0.03} for m in ("frequency", "random")]
+    timings = [dict(full_logits=2.0, code_logits=t, scattered_logits=1.0) for t in (0.1, 0.11, 0.09)]
+    first = lambda runs, unigram=6.5: vq.verdicts(runs, floors, unigram, timings, exp)[0][0]["verdict"]  # noqa: E731
+    assert first(vq_runs([0.01, 0.012, 0.008])) == "supported"
+    assert first(vq_runs([0.06, 0.061, 0.059])) == "not supported"
+    assert first(vq_runs([0.03, 0.045, 0.04])) == "inconclusive"
+    assert first(vq_runs([0.01, 0.012, 0.008]), unigram=5.35) == "inconclusive"          # full head near unigram
+    assert first(vq_runs([0.01, 0.012, 0.008], random_gap=-0.2)) == "inconclusive"       # the random map better
+    out = vq.verdicts(vq_runs([0.01, 0.012, 0.008]), floors, 6.5, timings, exp)[0]
+    assert [v["verdict"] for v in out[2:]] == ["supported", "supported", "supported", "supported"]
+    slow = [dict(t, code_logits=1.0) for t in timings]
+    assert vq.verdicts(vq_runs([0.01, 0.012, 0.008]), floors, 6.5, slow, exp)[0][-1]["verdict"] == "not supported"
+
