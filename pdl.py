@@ -203,7 +203,8 @@ class Experiment:
     QUICK: ClassVar[dict] = dict(temperatures="0.85,1,2,4,8", seeds=1, steps=25, eval_every=10, eval_batches=2,
                                  n_samples=16, sample_len=24, baseline="out/pdl_quick/baseline/ckpt.pt",
                                  out_dir="out/pdl_quick")
-    QUICK_BASELINE: ClassVar[dict] = dict(max_iters=40, warmup_iters=4, batch_size=4, eval_iters=5, sample_tokens=0)
+    QUICK_BASELINE: ClassVar[dict] = dict(max_iters=40, warmup_iters=4, batch_size=4, eval_iters=5, sample_tokens=0,
+                                          learning_rate=3e-3, min_lr=3e-4)
     QUICK_NOTE: ClassVar[str] = ("quick run: 1 seed x 25 steps per alpha from a 40-step baseline (perplexity 900, the "
                                  "full run's 240); the full run: 2 seeds x 100 steps, 48 samples x 48 tokens. Here "
                                  "sample entropy saturates at log(16 x 24) = 5.9 nats, and one seed has no spread.")

@@ -283,7 +283,8 @@ class Experiment:
     quick: bool = False                  # a one-minute run: QUICK, from a baseline of QUICK_BASELINE; flags still win
     QUICK: ClassVar[dict] = dict(seeds=1, steps=30, eval_every=10, eval_batches=4, floor_ks="64,256", bootstrap=200,
                                  baseline="out/vq_logits_quick/baseline/ckpt.pt", out_dir="out/vq_logits_quick")
-    QUICK_BASELINE: ClassVar[dict] = dict(max_iters=40, warmup_iters=4, batch_size=4, eval_iters=5, sample_tokens=0)
+    QUICK_BASELINE: ClassVar[dict] = dict(max_iters=40, warmup_iters=4, batch_size=4, eval_iters=5, sample_tokens=0,
+                                          learning_rate=3e-3, min_lr=3e-4)
     QUICK_NOTE: ClassVar[str] = ("quick run: 1 seed x 30 steps per head from a 40-step baseline; the full run: 2 seeds "
                                  "x 100 from train.py's 400-step one. The random, contiguous and frequency floors are "
                                  "the full run's (no training); no head nears its optimum, so the control fails.")
