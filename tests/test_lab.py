@@ -3,8 +3,10 @@ the seeds option in every file, the committed results' schema, the caches' keys,
 import dataclasses
 import json
 import math
+import os
 import shlex
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ import lab
 import train
 
 PAPER_FILES = [name for name in lab.paper_files()]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_estimate_is_mean_sample_sd_and_n():
@@ -167,3 +170,76 @@ def test_val_loss_is_plain_cross_entropy_whatever_loss_the_model_trains_with():
     model.loss_fn = lambda logits, targets: 100 * train.cross_entropy_loss(logits, targets)
     assert train.val_loss(model, data, 8, 4, 2) == pytest.approx(plain)
     assert plain == pytest.approx(math.log(50), abs=0.2)
+
+
+# --- the command line and fit (moved from test_train.py with the code) -----------------
+
+def test_parse_args_types_and_errors():
+    cfg = lab.parse_args(["--max_iters=7", "--learning_rate=1e-2", "--bias=true", "--dataset=a.txt"])
+    assert (cfg.max_iters, cfg.learning_rate, cfg.bias, cfg.dataset) == (7, 1e-2, True, "a.txt")
+    for bad, msg in [(["--nope=1"], "unknown key 'nope'; valid keys: "), (["--max_iters=abc"], "integer"),
+                     (["--bias=maybe"], "true or false"), (["--device=tpu"], "choose one of: auto, cpu"),
+                     (["--n_head=3"], "even head size"), (["max_iters=3"], "--key=value"),
+                     (["--dropout=1.5"], "dropout"), (["--vocab_size=100"], "below GPT-2's 50,257")]:
+        with pytest.raises(lab.ConfigError, match=msg):
+            lab.parse_args(bad)
+
+
+def test_quick_starts_from_smaller_defaults_and_flags_still_win():
+    full, quick = lab.parse_args([]), lab.parse_args(["--quick=true"])
+    assert quick.quick and not full.quick and quick.eval_interval <= full.eval_interval
+    assert (quick.dataset, quick.max_iters, quick.out_dir) == ("shakespeare_char", 500, "out/baseline_quick")
+    assert quick.out_dir != full.out_dir and full.out_dir == ""       # never the checkpoint paper files load
+    assert lab.parse_args(["--max_iters=7", "--quick=true"]).max_iters == 7
+    assert lab.parse_args(["--quick=false"]).max_iters == full.max_iters
+
+    @dataclasses.dataclass
+    class PaperConfig(train.TrainConfig):  # a variant's config that defines no quick run of its own
+        pass
+    with pytest.raises(lab.ConfigError, match="--quick is not defined here"):
+        lab.parse_args(["--quick=true"], PaperConfig)
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--nope=1"], "unknown key 'nope'"),
+    (["--variant=nope"], "unknown variant 'nope'; valid variants: baseline"),
+    (["--max_iters=lots"], "--max_iters expects an integer"),
+])
+def test_cli_errors_exit_2_and_write_nothing(tmp_path, args, msg):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *args], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.count("\n") == 1 and msg in r.stderr and r.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_variant_errors_from_a_paper_file_exit_2(tmp_path):
+    """A variant's own config check raises lab.ConfigError; run as a script it must still exit 2."""
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--variant=pdl", "--pdl_alpha=-1"],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "pdl_alpha" in r.stderr and r.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("script", ["train.py", "rationality.py", "vapo.py"])
+def test_help_lists_keys_and_exits_0(tmp_path, script):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, script), "--help"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "keys (--key=value):" in r.stdout and "python " in r.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_uses_the_loop_step_and_stops_on_nan():
+    torch.manual_seed(0)
+    model = train.GPT(train.GPTConfig(vocab_size=97, block_size=16, n_layer=2, n_head=2, n_embd=16)).train()
+    x = torch.randint(0, 97, (4, 16))
+    losses = lab.fit(model, lambda: (x, x), 20, learning_rate=1e-2, log_every=5)
+    assert len(losses) == 20 and losses[-1] < losses[0] - 1
+    model.loss_fn = lambda logits, targets: logits.sum() * float("inf")
+    with pytest.raises(train.NonFiniteLoss, match="by step 5"):
+        lab.fit(model, lambda: (x, x), 10, log_every=5)
+
+
+def test_paper_files_are_found_by_what_they_define():
+    assert {"pdl", "vq_logits", "complexformer", "vapo", "cot_probe"} <= set(lab.paper_files())
+    assert "bench" not in lab.paper_files() and "pdl" in lab.paper_files(defining=("bench",))

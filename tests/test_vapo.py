@@ -372,3 +372,14 @@ def test_a_tiny_run_writes_the_table_the_control_and_the_verdicts(tmp_path):
     assert all(d["verdict"].startswith("inconclusive") and d["control"] == results["control"]["text"]
                for d in results["verdict"])                   # 1 seed (and an untrained critic): no verdict
     assert "positive control" in (out / "results.md").read_text() and (out / "vapo.png").exists()
+
+
+def test_the_critic_control_needs_held_out_ev_above_005_by_its_interval():
+    measures = dict(table_ev=0.28, table_ev_steps_left=0.4, table_ev_n_ops=0.066, table_ev_least_likely=0.29)
+    control = lambda evs, seeds=3: vapo.critic_control(evs, measures, {}, vapo.Experiment(seeds=seeds))  # noqa: E731
+    assert control([0.20, 0.22, 0.21])["passed"]
+    assert not control([0.03, 0.035, 0.032])["passed"] and "FAILED" in control([0.03, 0.035, 0.032])["text"]
+    assert not control([0.05, 0.08, 0.03])["passed"]                      # straddles 0.05
+    assert not control([0.20, 0.22])["passed"]                            # two seeds
+    assert "0.066" in control([0.20, 0.22, 0.21])["text"]                 # the tables are printed beside it
+
