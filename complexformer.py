@@ -165,7 +165,7 @@ def build_model(cfg, train_data=None):
 @dataclass
 class Experiment:
     variants: str = "rope,cmha,cmha_authors,none"  # which position steps to compare
-    seeds: int = 3                   # seeds per variant (and learning rate)
+    seeds: int = 3                   # seeds 0 .. seeds - 1 per variant and learning rate (a verdict needs 3)
     lrs: str = "2e-3"                # peak learning rates to try; each variant is reported at its best one
     iters: int = 500                 # training steps per run, from scratch
     block_size: int = 64             # training context; loss per position is measured out to 4x this

@@ -250,7 +250,7 @@ def probe_running_values(model, condition, n_ops, n, rng, step=3):
 @dataclass
 class Experiment:
     conditions: str = "nocot,cot,form"   # training conditions: the rule's three; all six: add foreign,shuffled,filler
-    seeds: int = 3                # models per condition (the revised rule needs 3)
+    seeds: int = 3                # seeds 0 .. seeds - 1: models per condition (a verdict needs 3)
     steps: int = 3000             # training steps per model (batch 64); with the curriculum cot learns by 2,500
     batch_size: int = 64
     n_layer: int = 2              # on the first (mod 10) task 2 x 64 learned 5x faster per second than 4 x 128

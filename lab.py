@@ -411,8 +411,9 @@ def condition(diff, side="above", margin=0.0, label=""):
     """One judged condition of a claim: {"outcome" (the rule's), "n", "text" (the interval and the margin)}."""
     if side not in NEEDS:
         raise ValueError(f"side must be one of {', '.join(NEEDS)}, got '{side}'")
-    return {"outcome": judge(diff, side, margin), "n": diff.n,
-            "text": f"{label + ': ' if label else ''}{diff}, needs {NEEDS[side].format(margin)}"}
+    interval = f"{diff}, needs {NEEDS[side].format(margin)}"
+    return {"outcome": judge(diff, side, margin), "n": diff.n, "interval": interval,
+            "text": f"{label}: {interval}" if label else interval}
 
 def judge_all(conditions, against=False):
     """Several conditions: supported when every one is, not supported when any one is not. against=True: the

@@ -10,6 +10,7 @@ claim: the claim (what the paper says), our verdict, the evidence that decided i
 claim's margin). A file with no results/<file>.json yet says so.
 """
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -19,16 +20,17 @@ START, END = "<!-- scorecard:start (python scorecard.py writes this block) -->",
 
 
 def cell(text, limit=None):
-    """One markdown table cell: no pipes or newlines inside; at most `limit` characters."""
-    text = " ".join(str(text).replace("|", "/").split())
+    """One markdown table cell: no pipes or newlines inside, "(95% paired t, n=3)" as "(paired)" (n has its own
+    column); at most `limit` characters."""
+    text = re.sub(r" \(95% ([\w-]+( [\w-]+)?) t, n=\d+\)", r" (\1)", " ".join(str(text).replace("|", "/").split()))
     return text if limit is None or len(text) <= limit else text[:limit - 1] + "…"
 
 
 def deciding(v):
     """The evidence that decided a verdict: the one condition, or of several the ones that decided it."""
     conditions = v.get("conditions") or [{"outcome": v["verdict"], "text": v["evidence"]}]
-    if len(conditions) == 1:
-        return conditions[0]["text"]
+    if len(conditions) == 1:  # the claim says what is compared: the interval and the margin are the evidence
+        return conditions[0].get("interval", conditions[0]["text"])
     if v["verdict"] == "supported":
         return f"all {len(conditions)} conditions hold, e.g. " + conditions[0]["text"]
     decided = [c for c in conditions if c["outcome"] == "not supported"] or \
@@ -44,12 +46,12 @@ def file_block(name, results):
     verdicts = results["verdicts"]
     lines = [f"**`{name}.py`** · `{results['command']}` · seeds: {results['config'].get('seeds', '-')}", ""]
     for control in dict.fromkeys(v["control"] for v in verdicts):
-        lines += [f"- control: {cell(control, 400)}", "", "| claim (the paper says) | verdict | evidence | n |",
+        lines += [f"- control: {cell(control, 240)}", "", "| claim (the paper says) | verdict | evidence | n |",
                   "|---|---|---|---|"]
         for v in (v for v in verdicts if v["control"] == control):
             paper = f" ({cell(v['paper_says'])})" if v.get("paper_says") else ""
             why = f" ({v['why']})" if v.get("why") else ""
-            lines.append(f"| {cell(v['claim'])}{paper} | **{v['verdict']}**{why} | {cell(deciding(v), 260)} | "
+            lines.append(f"| {cell(v['claim'])}{paper} | **{v['verdict']}**{why} | {cell(deciding(v), 130)} | "
                          f"{v['seeds']} |")
         lines.append("")
     return lines
