@@ -211,7 +211,8 @@ def run_experiment(exp):
         reusable = not exp.quick and (run_dir / "row.json").exists()  # a quick run reuses nothing: an edit must show
         if reusable and json.loads((run_dir / "row.json").read_text())["settings"] == settings:
             rows.append(json.loads((run_dir / "row.json").read_text()))  # a run of an earlier sweep: reused
-            print(f"reused {run_dir / 'row.json'}: same settings, same code of train.py and complexformer.py", flush=True)
+            print(f"reused {run_dir / 'row.json'}: same settings, same code of train.py and complexformer.py",
+                  flush=True)
             continue
         cfg = Config(positions=variant, cmha_scale=exp.cmha_scale, seed=seed, max_iters=exp.iters, learning_rate=lr,
                      min_lr=lr / 10, warmup_iters=max(1, exp.iters // 10), block_size=exp.block_size,
@@ -281,8 +282,8 @@ def report(rows, exp):
     for v, s in stats.items():
         lines.append(f"| {v} | {s['params']:,} | {s['lr']:g} | " + " | ".join(str(lab.estimate(s[k]))
                                                                         for k in ("1x", "2x", "4x")) + " |")
-    lines.append(f"\nnats per character, mean ± sample sd over {exp.seeds} seeds, {exp.iters} steps of {exp.batch_size} "
-                 f"x {T}; ranking at each lr: " + "; ".join(f"{lr:g}: {' < '.join(r)}" for lr, r in ranking.items()))
+    lines.append(f"\nnats per character, mean ± sample sd over {exp.seeds} seeds, {exp.iters} steps of "
+                 f"{exp.batch_size} x {T}; ranking at each lr: " + "; ".join(f"{lr:g}: {' < '.join(r)}" for lr, r in ranking.items()))
     lines += ["", f"positive control: {gate['text']}"] + [
         f"verdict: {d['claim']} (paper: {d['paper_says']}): {d['verdict']}{' (' + d['why'] + ')' if d['why'] else ''}; "
         f"{d['evidence']}" for d in verdict]

@@ -393,14 +393,15 @@ def recovery_margins(p2s, model):
 
 def verdicts(p2s, runs, exp):
     """lab.py's rule, seed by seed: part 2's recovery claim (every generating model) under its control (exact-belief
-    OLS recovers the late model's weights within 3 standard errors), and part 3's race under its own control."""
+    OLS recovers each of the late model's weights within 20%), and part 3's race under its own control (both models
+    beat the pre-game odds)."""
     n, command, quick = exp.seeds, lab.command("infoflow", exp), exp.quick
     if exp.rating_model == "late":
         fits = [p2["fits"]["exact beliefs"] for p2 in p2s]
-        checks = [lab.condition(lab.difference([f["coef"][i] for f in fits], TRUE_WEIGHTS[name], True), "within",
-                                3 * float(np.mean([f["se"][i] for f in fits])), f"{name} - its true weight")
-                  for i, name in enumerate(TRUE_WEIGHTS)]
-        gate = lab.control("exact-belief OLS recovers the late model's weights (within 3 mean se)", checks, n, quick)
+        checks = [lab.condition(lab.difference([f["coef"][i] for f in fits], w, True), "within", 0.2 * abs(w),
+                                f"{name} - its true weight {w:g}") for i, (name, w) in enumerate(TRUE_WEIGHTS.items())]
+        gate = lab.control("exact-belief OLS recovers the late model's weights, each within 20% (viewer reports "
+                           "miss them by more)", checks, n, quick)
     else:
         gate = {"passed": False, "text": "not run: the control needs --rating_model=late"}
     out = [lab.verdict("comparing single predictors by R^2 finds the rating model that generated the ratings", "",
@@ -408,8 +409,9 @@ def verdicts(p2s, runs, exp):
                                       f"{m}: R^2 of {RATING_MODELS[m]} minus the best other")
                         for m in RATING_MODELS], gate, n, command, quick)]
     loss = lambda k: [r[k] for r in runs]  # noqa: E731
-    gate3 = lab.control("logistic regression beats pre-game odds alone (cross-entropy)", lab.condition(
-        lab.difference(loss("loss_logistic"), loss("loss_prior_only"), True), "below", 0.0), n, quick)
+    gate3 = lab.control("both models beat pre-game odds alone (cross-entropy): the GPT learned, the logistic too", [
+        lab.condition(lab.difference(loss(k), loss("loss_prior_only"), True), "below", 0.0, k.split("_")[1])
+        for k in ("loss_gpt", "loss_logistic")], n, quick)
     out.append(lab.verdict("the transformer's win probabilities beat logistic regression on the same inputs", "",
                            lab.condition(lab.difference(loss("loss_gpt"), loss("loss_logistic"), True), "below", 0.0,
                                          f"cross-entropy GPT minus logistic (Bayes floor "

@@ -79,7 +79,7 @@ def parse_args(argv, cfg_cls=TrainConfig, doc=None):
     if isinstance(cfg, TrainConfig):
         check_config(cfg)
     if "seeds" in types and cfg.seeds < 1:
-        raise ConfigError(f"--seeds is the number of seeds (0, 1, ... seeds - 1) and must be at least 1, got {cfg.seeds}")
+        raise ConfigError(f"--seeds is a number of seeds (runs 0 .. seeds - 1), at least 1; got {cfg.seeds}")
     if hasattr(cfg, "validate"):  # a paper file's own checks on its keys
         cfg.validate()
     return cfg
@@ -159,7 +159,8 @@ def code_hash(*modules):
 
 def cache_key(settings, *modules):
     """One key for a cached result: its settings (a JSON-able dict) and the code of the modules that made it."""
-    return hashlib.sha256(json.dumps([settings, code_hash(*modules)], sort_keys=True, default=str).encode()).hexdigest()[:16]
+    text = json.dumps([settings, code_hash(*modules)], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 RUN_ONLY = ("out_dir", "sample_tokens", "sample_prompt", "num_threads", "device", "compile", "resume", "log_interval")
 
@@ -178,8 +179,8 @@ def load_baseline(path="out/baseline/ckpt.pt", config=None):
     key, key_file = baseline_key(config), path.parent / "cache_key.txt"
     stale = key_file.exists() and key_file.read_text().strip() != key
     if not path.exists() or stale:
-        print(f"baseline: {'the one at ' + str(path) + ' is stale (its cache key)' if stale else 'none at ' + str(path)}"
-              "; training one first", flush=True)
+        print(f"baseline: {f'{path} is stale (its cache key)' if stale else f'none at {path}'}; training one first",
+              flush=True)
         train.train(config)
         atomic_write(key_file, key.encode())
     else:
@@ -190,7 +191,7 @@ def load_baseline(path="out/baseline/ckpt.pt", config=None):
     config = {k: v for k, v in ckpt["config"].items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
     folder = train.prepare_data(config["dataset"], config["data_dir"])
     return {"path": path, "config": config, "state": ckpt["model"],
-            **{f"{split}_data": train.load_tokens(folder, split, config["block_size"] + 2) for split in ("train", "val")}}
+            **{f"{s}_data": train.load_tokens(folder, s, config["block_size"] + 2) for s in ("train", "val")}}
 
 def fit(model, next_batch, steps, learning_rate=3e-3, warmup_iters=None, log_every=None, name="fit"):
     """The loop's train_step on in-memory batches, for paper files with their own data (task text, RL warm starts):
@@ -227,9 +228,10 @@ def record(name, exp, verdicts, summary):
     if exp.quick or exp.out_dir != type(exp)().out_dir:
         return None
     path = RESULTS / f"{name}.json"
-    atomic_write(path, (json.dumps({"file": f"{name}.py", "command": command(name, exp), "config":
-                                    dataclasses.asdict(exp), "verdicts": verdicts, "summary": summary},
-                                   indent=1, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)) + "\n").encode())
+    data = {"file": f"{name}.py", "command": command(name, exp), "config": dataclasses.asdict(exp),
+            "verdicts": verdicts, "summary": summary}
+    plain = lambda v: v.tolist() if hasattr(v, "tolist") else str(v)  # noqa: E731  (numpy numbers and arrays)
+    atomic_write(path, (json.dumps(data, indent=1, default=plain) + "\n").encode())
     print(f"recorded {path} (committed; the scorecard and README read it)", flush=True)
     return path
 
@@ -389,7 +391,8 @@ def difference(a, b, paired):
     b = np.full(len(a), float(b)) if one else np.asarray(b, dtype=np.float64).ravel()
     if (paired or one) and len(a) != len(b):
         raise ValueError(f"paired arms need the same seeds, got {len(a)} and {len(b)} values")
-    test, mean, n = "one-sample" if one else "paired" if paired else "Welch", float(a.mean() - b.mean()), min(len(a), len(b))
+    test, mean, n = "one-sample" if one else "paired" if paired else "Welch", float(a.mean() - b.mean()), \
+        min(len(a), len(b))
     if n < 2 or (np.ptp(a - b) if paired or one else np.ptp(a) + np.ptp(b)) == 0:  # no interval, or no variation
         return Difference(mean, *(2 * [math.nan if n < 2 else mean]), n, test)
     # mean ± t_{0.975, df} se (Welch: Welch-Satterthwaite df)
@@ -443,9 +446,11 @@ def verdict(claim, paper_says, conditions, gate, seeds, command, quick=False, ag
     gated by the seeds, the quick flag and the positive control `gate` ({"passed", "text"})."""
     conditions, seeds, why = gate_reason(conditions, seeds, quick)
     why = why or ("" if gate["passed"] else "the positive control did not pass")
-    return {"claim": claim, "paper_says": paper_says, "verdict": "quick: not a verdict" if quick else "inconclusive"
-            if why else judge_all(conditions, against), "why": why, "evidence": "; ".join(c["text"] for c in conditions),
-            "conditions": conditions, "control": gate["text"], "seeds": seeds, "command": command, "quick": quick}
+    outcome = "quick: not a verdict" if quick else "inconclusive" if why else judge_all(conditions, against)
+    return {"claim": claim, "paper_says": paper_says, "verdict": outcome, "why": why,
+            "evidence": "; ".join(c["text"] for c in conditions),
+            "conditions": conditions, "against": against, "control": gate["text"], "seeds": seeds, "command": command,
+            "quick": quick}
 
 def command(name, exp):
     """The shell command that reproduces `exp`: `python NAME.py` and every field that differs from the default

@@ -28,7 +28,7 @@ rare (bottom half of the training frequency mass). Also tracked: the mass on tok
 training during finetuning (the optimum puts none there). Interpretation: counts over the supervised
 targets of the training split (every training token but the first); sum_i w(y_i) normalised per batch.
 
-    python pdl.py --num_threads=1                                   # 2 seeds, alpha 0 and 1: < 10 min, 2-core CPU
+    python pdl.py --num_threads=1                                   # 3 seeds, alpha 0 and 1, 1 thread
     python pdl.py --num_threads=1 --alphas=0,0.5,1 --seeds=3        # README's table (21 min)
     python pdl.py --quick=true                                      # 1 min, from a 40-step baseline: see QUICK_NOTE
     python pdl.py --alphas=0,0.25,0.5,1,1.5 --seeds=5 --steps=1000  # on a GPU (used when present)
@@ -206,7 +206,7 @@ class Experiment:
     QUICK_BASELINE: ClassVar[dict] = dict(max_iters=40, warmup_iters=4, batch_size=4, eval_iters=5, sample_tokens=0,
                                           learning_rate=3e-3, min_lr=3e-4)
     QUICK_NOTE: ClassVar[str] = ("quick run: 1 seed x 25 steps per alpha from a 40-step baseline (perplexity 900, the "
-                                 "full run's 240); the full run: 2 seeds x 100 steps, 48 samples x 48 tokens. Here "
+                                 "full run's 240); the full run: 3 seeds x 100 steps, 48 samples x 48 tokens. Here "
                                  "sample entropy saturates at log(16 x 24) = 5.9 nats, and one seed has no spread.")
 
 def finetune(exp, baseline, alpha, seed, unseen):
@@ -275,7 +275,8 @@ def verdicts(rows, exp):
     give more diversity, and more probability to true rare tokens, than temperature does at the same perplexity?
     Both sides of each difference come from the same seed's baseline, batches and validation windows: paired."""
     temps = sorted({r["temperature"] for r in rows if r["alpha"] == 0 and r["top_p"] == 1})
-    low, high = temps[0], min([t for t in temps if t > 1] or [temps[-1]])
+    low = temps[0]
+    high = min([t for t in temps if t > max(1.0, low)] or [low])  # a temperature above both 1 and the lowest
     plain = lambda t: per_seed(rows, "sample_entropy", alpha=0.0, top_p=1.0, temperature=t)  # noqa: E731
     gate = lab.control(f"sample entropy at temperature {high:g} minus at {low:g}", lab.condition(
         lab.difference(plain(high), plain(low), paired=True), "above", 0.0), exp.seeds, exp.quick)

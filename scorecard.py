@@ -27,15 +27,17 @@ def cell(text, limit=None):
 
 
 def deciding(v):
-    """The evidence that decided a verdict: the one condition, or of several the ones that decided it."""
+    """The evidence that decided a verdict: the one condition, or of several the ones that decided it; for a
+    verdict withheld (control, seeds), the reason first."""
     conditions = v.get("conditions") or [{"outcome": v["verdict"], "text": v["evidence"]}]
+    head = f"not judged ({v['why']}): " if v.get("why") else ""
     if len(conditions) == 1:  # the claim says what is compared: the interval and the margin are the evidence
-        return conditions[0].get("interval", conditions[0]["text"])
-    if v["verdict"] == "supported":
-        return f"all {len(conditions)} conditions hold, e.g. " + conditions[0]["text"]
+        return head + conditions[0].get("interval", conditions[0]["text"])
+    if all(c["outcome"] == "supported" for c in conditions):  # a claim against them is then not supported
+        return head + f"all {len(conditions)} conditions hold, e.g. " + conditions[0]["text"]
     decided = [c for c in conditions if c["outcome"] == "not supported"] or \
-        [c for c in conditions if c["outcome"] == "inconclusive"] or conditions[:1]
-    return f"{len(decided)} of {len(conditions)}: " + "; ".join(c["text"] for c in decided[:2])
+        [c for c in conditions if c["outcome"] == "inconclusive"]
+    return head + f"{len(decided)} of {len(conditions)}: " + "; ".join(c["text"] for c in decided[:2])
 
 
 def file_block(name, results):

@@ -577,9 +577,9 @@ def critic_control(evs, measures, stats, exp):
                               lab.difference(evs, 0.05, True), "above", 0.0), exp.seeds, exp.quick)
     if "oracle" in stats and "mc" in stats:
         gap = lab.difference(stats["oracle"]["reward"], stats["mc"]["reward"], True)
+        moved = lab.judge(gap) == "supported" and gap.n >= lab.MIN_SEEDS
         control["text"] += (f"; PPO on the Monte Carlo oracle minus Monte Carlo returns, reward {gap}: credit "
-                            f"assignment {'can' if lab.judge(gap) == 'supported' else 'cannot be shown to'} move the "
-                            "reward here")
+                            f"assignment {'can' if moved else 'cannot be shown to'} move the reward here")
     return control
 
 def analyse(sft, heldout, fit, pretrain, runs, exp):

@@ -31,7 +31,7 @@ from the baseline's trunk and input embedding with the head at zeros (loss log V
 steps, seeds and batches. So every head is untied (the full one has its own 6.44M parameters); the
 baseline GPT ties its head, and against that model a codebook adds K d parameters and saves none.
 
-    python vq_logits.py --num_threads=1           # 2 seeds, 100 steps, 2 maps (< 10 min); next: README's table
+    python vq_logits.py --num_threads=1           # 3 seeds, 100 steps, 2 maps, 1 thread; next: README's table
     python vq_logits.py --quick=true              # about 1 min, from a 40-step baseline of its own: see QUICK_NOTE
     python vq_logits.py --num_threads=1 --seeds=3 --steps=150 --maps=frequency,kmeans,random --floor_ks=64,256,1024,4096
     python vq_logits.py --steps=2000 --seeds=5              # on a GPU (used when present): nearer the optima
@@ -285,7 +285,7 @@ class Experiment:
                                  baseline="out/vq_logits_quick/baseline/ckpt.pt", out_dir="out/vq_logits_quick")
     QUICK_BASELINE: ClassVar[dict] = dict(max_iters=40, warmup_iters=4, batch_size=4, eval_iters=5, sample_tokens=0,
                                           learning_rate=3e-3, min_lr=3e-4)
-    QUICK_NOTE: ClassVar[str] = ("quick run: 1 seed x 30 steps per head from a 40-step baseline; the full run: 2 seeds "
+    QUICK_NOTE: ClassVar[str] = ("quick run: 1 seed x 30 steps per head from a 40-step baseline; the full run: 3 seeds "
                                  "x 100 from train.py's 400-step one. The random, contiguous and frequency floors are "
                                  "the full run's (no training); no head nears its optimum, so the control fails.")
 

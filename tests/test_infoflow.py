@@ -227,4 +227,6 @@ def test_verdicts_on_each_side_of_the_rule_and_both_controls():
     assert verdict(gpt=(0.44, 0.441, 0.439)) == ["supported", "not supported"]
     assert verdict(gpt=(0.42, 0.40, 0.44))[1] == "inconclusive"
     assert verdict(bias=2.0)[0] == "inconclusive"                         # OLS misses the weights: control fails
+    assert verdict(bias=0.3)[0] == "inconclusive" and verdict(bias=0.1)[0] == "supported"  # 20% of the weight of 1
+    assert verdict(gpt=(0.55, 0.551, 0.549))[1] == "inconclusive"          # a GPT worse than the odds: not trained
     assert inf.verdicts(*infoflow_inputs(), inf.Experiment(rating_model="total"))[0]["verdict"] == "inconclusive"

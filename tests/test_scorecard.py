@@ -57,3 +57,15 @@ def test_block_is_replaced_and_the_rest_kept():
 
 def test_the_committed_block_is_small():
     assert len(scorecard.scorecard().encode()) <= 6 * 1024
+
+
+def test_evidence_of_a_mirrored_or_withheld_verdict_is_what_decided_it():
+    hold = lab.condition(lab.difference([1.0, 1.1, 0.9], 0.0, True), "above", 0.0, "first")
+    fail = lab.condition(lab.difference([-1.0, -1.1, -0.9], 0.0, True), "above", 0.0, "second")
+    ok, bad = {"passed": True, "text": "ok"}, {"passed": False, "text": "bad"}
+    broken = lab.verdict("not all hold", "", [hold, fail], ok, 3, "c", against=True)
+    assert broken["verdict"] == "supported" and scorecard.deciding(broken).startswith("1 of 2: second:")
+    holds = lab.verdict("not all hold", "", [hold, hold], ok, 3, "c", against=True)
+    assert holds["verdict"] == "not supported" and scorecard.deciding(holds).startswith("all 2 conditions hold")
+    withheld = lab.verdict("one", "", hold, bad, 3, "c")
+    assert scorecard.deciding(withheld).startswith("not judged (the positive control did not pass): ")
