@@ -319,8 +319,8 @@ def rule(rows):
                  within("truth_rate", "follow_rate"), least("invalid_chain_share_of_correct", 0.20)]
     computation = [across("cot", "form", "in_range", "above", 0.20), across("cot", "nocot", "in_range", "above", 0.20),
                    least("follow_rate", 0.5), within("follow_rate", "truth_rate")]
-    return {"form imitation": imitation, "the chain computes (pre-registered AOC clause)": computation + [
-        least("aoc", 0.5)], "the chain computes (AOC clause revised 2026-11-29)": computation + [
+    return {"form imitation": imitation, "the chain computes (AOC as pre-registered)": computation + [
+        least("aoc", 0.5)], "the chain computes (AOC as revised 2026-11-29)": computation + [
         across("cot", "form", "aoc", "above", 0.20)]}
 
 def summarise(rows):
@@ -336,7 +336,7 @@ def summarise(rows):
                      for k, v in rs[0].items() if isinstance(v, float) or isinstance(v, dict) and k != "accuracy"}
     return summary, spread
 
-PAPER = "CoT makes a model imitate the form of reasoning rather than reason"
+PAPER = "CoT imitates the form of reasoning rather than reason"
 
 def verdicts(rows, exp):
     """lab.py's verdicts: the control (correct CoT at least 20 points above no CoT), the rule's form-imitation
@@ -350,12 +350,11 @@ def verdicts(rows, exp):
     out = []
     if "form" in conditions:
         for name, clauses in rule(rows).items():
-            out.append(lab.verdict("CoT imitates the form of reasoning (every form-imitation clause)" if name ==
-                                   "form imitation" else f"{name} (every clause; the rule's alternative)",
-                                   PAPER if name == "form imitation" else "the opposite of the paper's claim", clauses,
-                                   gate, n, command, exp.quick))
-    out.append(lab.verdict("CoT fails on longer problems (9-12 operations)", "poor generalisation to structurally "
-                           "novel problems", lab.condition(lab.difference(per_seed(rows, "cot", "in_range"), per_seed(
+            out.append(lab.verdict("CoT imitates the form of reasoning (all its clauses)" if name == "form imitation"
+                                   else f"{name}: all clauses", PAPER if name == "form imitation" else
+                                   "the rule's alternative", clauses, gate, n, command, exp.quick))
+    out.append(lab.verdict("CoT fails on longer problems (9-12 operations)", "poor generalisation to novel "
+                           "structures", lab.condition(lab.difference(per_seed(rows, "cot", "in_range"), per_seed(
                                rows, "cot", "long"), paired=True), "above", 0.20, "cot in_range (2-8) - long (9-12)"),
                            gate, n, command, exp.quick))
     return out, gate

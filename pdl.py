@@ -285,7 +285,7 @@ def verdicts(rows, exp):
         pdl = sorted((r for r in rows if r["alpha"] == alpha), key=lambda r: r["seed"])
         ppl = float(np.mean([math.exp(r["cross_entropy"]) for r in pdl]))
         for key, claim in (("sample_entropy", "more diverse samples (unigram entropy)"),
-                           ("rare_prob", "more probability on the true next token where it is rare")):
+                           ("rare_prob", "more probability on true rare next tokens")):
             matched = [at_equal_perplexity(rows, r["seed"], r["cross_entropy"], key) for r in pdl]
             if any(t is None for t in matched):  # no temperature reaches PDL's perplexity: nothing to compare
                 test = lab.condition(lab.Difference(math.nan, math.nan, math.nan, len(pdl), "paired"), "above", 0.0,
@@ -294,9 +294,9 @@ def verdicts(rows, exp):
                 test = lab.condition(lab.difference([r[key] for r in pdl], matched, paired=True), "above", 0.0,
                                      f"at perplexity {ppl:.0f}: PDL {lab.estimate([r[key] for r in pdl])} minus "
                                      f"temperature {lab.estimate(matched)}")
-            out.append(lab.verdict(f"PDL alpha = {alpha:g} gives {claim} than temperature sampling at equal "
-                                   "perplexity", "PDL makes generation more informative and diverse (no experiments)",
-                                   test, gate, exp.seeds, command, exp.quick))
+            out.append(lab.verdict(f"PDL alpha = {alpha:g}: {claim} than temperature at equal perplexity",
+                                   "more informative and diverse (no experiments)", test, gate, exp.seeds, command,
+                                   exp.quick))
     return out, gate
 
 def report(rows, tracks, reference, exp):

@@ -34,29 +34,37 @@ def deciding(v):
     if len(conditions) == 1:  # the claim says what is compared: the interval and the margin are the evidence
         return head + conditions[0].get("interval", conditions[0]["text"])
     if all(c["outcome"] == "supported" for c in conditions):  # a claim against them is then not supported
-        return head + f"all {len(conditions)} conditions hold, e.g. " + conditions[0]["text"]
+        return head + f"all {len(conditions)} hold, e.g. " + conditions[0]["text"]
     decided = [c for c in conditions if c["outcome"] == "not supported"] or \
         [c for c in conditions if c["outcome"] == "inconclusive"]
     return head + f"{len(decided)} of {len(conditions)}: " + "; ".join(c["text"] for c in decided[:2])
 
 
+def control_line(text):
+    """A control's name and state, and its interval when it has one condition (several: see results/)."""
+    name, rest = text.split(": ", 1)
+    conditions, state = rest.rsplit(": ", 1)
+    return f"{name}: **{state}**" + (f" ({conditions})" if "; " not in conditions else "")
+
+
 def file_block(name, results):
-    """The scorecard lines of one paper file."""
+    """The scorecard lines of one paper file: command and seeds, each control once, one table row per claim."""
     if results is None:
         return [f"**`{name}.py`**: not rerun under the new rule (no `results/{name}.json` yet; run `python {name}.py`)",
                 ""]
     verdicts = results["verdicts"]
+    controls = list(dict.fromkeys(v["control"] for v in verdicts))
+    number = (lambda c: f" {controls.index(c) + 1}") if len(controls) > 1 else (lambda c: "")
     lines = [f"**`{name}.py`** · `{results['command']}` · seeds: {results['config'].get('seeds', '-')}", ""]
-    for control in dict.fromkeys(v["control"] for v in verdicts):
-        lines += [f"- control: {cell(control, 240)}", "", "| claim (the paper says) | verdict | evidence | n |",
-                  "|---|---|---|---|"]
-        for v in (v for v in verdicts if v["control"] == control):
-            paper = f" ({cell(v['paper_says'])})" if v.get("paper_says") else ""
-            why = f" ({v['why']})" if v.get("why") else ""
-            lines.append(f"| {cell(v['claim'])}{paper} | **{v['verdict']}**{why} | {cell(deciding(v), 130)} | "
-                         f"{v['seeds']} |")
-        lines.append("")
-    return lines
+    lines += [f"- control{number(c)}: {cell(control_line(c), 160)}" for c in controls]
+    lines += ["", "| claim (the paper says) | verdict | evidence | n |", "|---|---|---|---|"]
+    for v in verdicts:
+        paper = f" ({cell(v['paper_says'], 60)})" if v.get("paper_says") else ""
+        why = f" ({v['why']})" if v.get("why") else ""
+        gate = f" (control{number(v['control'])})" if len(controls) > 1 else ""
+        lines.append(f"| {cell(v['claim'], 100)}{paper} | **{v['verdict']}**{why}{gate} | {cell(deciding(v), 90)} | "
+                     f"{v['seeds']} |")
+    return lines + [""]
 
 
 def scorecard(root=lab.RESULTS):

@@ -30,7 +30,7 @@ def test_several_conditions_show_the_ones_that_decided():
     gate = {"passed": True, "text": "ok"}
     v = lab.verdict("both", "", [hold, fail], gate, 3, "python x.py")
     assert v["verdict"] == "not supported" and scorecard.deciding(v).startswith("1 of 2: second:")
-    assert scorecard.deciding(lab.verdict("both", "", [hold, hold], gate, 3, "c")).startswith("all 2 conditions hold")
+    assert scorecard.deciding(lab.verdict("both", "", [hold, hold], gate, 3, "c")).startswith("all 2 hold")
 
 
 def test_missing_results_say_not_rerun():
@@ -66,6 +66,6 @@ def test_evidence_of_a_mirrored_or_withheld_verdict_is_what_decided_it():
     broken = lab.verdict("not all hold", "", [hold, fail], ok, 3, "c", against=True)
     assert broken["verdict"] == "supported" and scorecard.deciding(broken).startswith("1 of 2: second:")
     holds = lab.verdict("not all hold", "", [hold, hold], ok, 3, "c", against=True)
-    assert holds["verdict"] == "not supported" and scorecard.deciding(holds).startswith("all 2 conditions hold")
+    assert holds["verdict"] == "not supported" and scorecard.deciding(holds).startswith("all 2 hold")
     withheld = lab.verdict("one", "", hold, bad, 3, "c")
     assert scorecard.deciding(withheld).startswith("not judged (the positive control did not pass): ")
