@@ -401,7 +401,7 @@ def verdicts(p2s, runs, exp):
         checks = [lab.condition(lab.difference([f["coef"][i] for f in fits], w, True), "within", 0.2 * abs(w),
                                 f"{name} - its true weight {w:g}") for i, (name, w) in enumerate(TRUE_WEIGHTS.items())]
         gate = lab.control("exact-belief OLS recovers the late model's weights, each within 20% (viewer reports "
-                           "miss them by more)", checks, n, quick)
+                           "fail it)", checks, n, quick)
     else:
         gate = {"passed": False, "text": "not run: the control needs --rating_model=late"}
     out = [lab.verdict("comparing single predictors by R^2 finds the rating model that generated the ratings", "",

@@ -330,7 +330,7 @@ def final_loss(runs, mapping):
     """The last validation loss of each seed's head, in seed order (heads pair by seed: same trunk and batches)."""
     return [r["curve"][-1][1] for r in sorted((r for r in runs if r["map"] == mapping), key=lambda r: r["seed"])]
 
-def gaps(runs, mapping):
+def gap_curves(runs, mapping):
     """Per evaluation step: (step, per-seed differences val loss(map) - val loss(full)), paired by seed."""
     by_seed = {r["seed"]: dict(r["curve"]) for r in runs if r["map"] == "identity"}
     curves = [[dict(r["curve"])[s] - by_seed[r["seed"]][s] for s, _ in r["curve"]]
@@ -346,7 +346,8 @@ def verdicts(runs, floors, unigram, timings, exp):
     """The control, then one verdict per claim by lab.py's rule, the burden of proof on the claim: "within +4%"
     is supported only when the whole 95% interval of the seed-paired gap lies below 0.039 nats."""
     maps, n, command = exp.maps.split(","), exp.seeds, lab.command("vq_logits", exp)
-    gap, floor = {m: gaps(runs, m)[-1][1] for m in maps}, {f["map"]: f for f in floors if f["K"] == exp.vq_k}
+    gap = {m: gap_curves(runs, m)[-1][1] for m in maps}
+    floor = {f["map"]: f for f in floors if f["K"] == exp.vq_k}
     checks = [lab.condition(lab.difference(final_loss(runs, "identity"), unigram, True), "below", -0.1,
                             f"the full head's val loss minus the add-one unigram model's {unigram:.3f}")]
     if {"random", "frequency"} <= set(gap):
@@ -388,11 +389,12 @@ def report(runs, floors, unigram, timings, exp):
         f = next((f for f in floors if f["K"] == exp.vq_k and f["map"] == m), {})
         cells = ["full softmax (untied)" if m == "identity" else m, r["K"],
                  f"{r['params']['head'] / 1e6:.3f}M", f"{r['params']['total'] / 1e6:.2f}M",
-                 lab.estimate(final_loss(runs, m)), "-" if m == "identity" else lab.estimate(gaps(runs, m)[-1][1]),
+                 lab.estimate(final_loss(runs, m)),
+                 "-" if m == "identity" else lab.estimate(gap_curves(runs, m)[-1][1]),
                  "{floor:.3f} [{low:.3f}, {high:.3f}]".format(**f) if f else "-",
                  f"{np.median([x['ms_per_iter'] for x in runs if x['map'] == m]):.0f}"]
         lines.append("| " + " | ".join(map(str, cells)) + " |")
-    curves = {m: gaps(runs, m) for m in maps}
+    curves = {m: gap_curves(runs, m) for m in maps}
     lines += ["", "Gap to the full head over training (nats, mean ± sample sd):", "",
               "| step | " + " | ".join(maps) + " |", "|---" * (len(maps) + 1) + "|"]
     lines += [f"| {s} | " + " | ".join(str(lab.estimate(curves[m][i][1])) for m in maps) + " |"
