@@ -252,8 +252,8 @@ def summarise(rows, exp):
     return stats, ranking
 
 
-CLAIMS = (("lower loss than RoPE at the training context", "1x", "lower perplexity than RoPE"),
-          ("lower loss than RoPE past the training context (4x)", "4x", "better long-context coherence than RoPE"))
+CLAIMS = (("lower loss than RoPE within the training context", "1x", "lower perplexity than RoPE"),
+          ("lower loss than RoPE past it (positions 128-255)", "4x", "better long-context coherence"))
 
 
 def verdicts(stats, exp):

@@ -336,7 +336,7 @@ def summarise(rows):
                      for k, v in rs[0].items() if isinstance(v, float) or isinstance(v, dict) and k != "accuracy"}
     return summary, spread
 
-PAPER = "CoT imitates the form of reasoning rather than reason"
+PAPER = "imitates the form rather than reasons"
 
 def verdicts(rows, exp):
     """lab.py's verdicts: the control (correct CoT at least 20 points above no CoT), the rule's form-imitation
@@ -350,11 +350,11 @@ def verdicts(rows, exp):
     out = []
     if "form" in conditions:
         for name, clauses in rule(rows).items():
-            out.append(lab.verdict("CoT imitates the form of reasoning (all its clauses)" if name == "form imitation"
+            out.append(lab.verdict("CoT imitates the form of reasoning (all clauses)" if name == "form imitation"
                                    else f"{name}: all clauses", PAPER if name == "form imitation" else
                                    "the rule's alternative", clauses, gate, n, command, exp.quick))
-    out.append(lab.verdict("CoT fails on longer problems (9-12 operations)", "poor generalisation to novel "
-                           "structures", lab.condition(lab.difference(per_seed(rows, "cot", "in_range"), per_seed(
+    out.append(lab.verdict("CoT fails on longer problems (9-12 operations)", "poor generalisation",
+                           lab.condition(lab.difference(per_seed(rows, "cot", "in_range"), per_seed(
                                rows, "cot", "long"), paired=True), "above", 0.20, "cot in_range (2-8) - long (9-12)"),
                            gate, n, command, exp.quick))
     return out, gate

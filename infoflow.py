@@ -404,7 +404,7 @@ def verdicts(p2s, runs, exp):
                            "fail it)", checks, n, quick)
     else:
         gate = {"passed": False, "text": "not run: the control needs --rating_model=late"}
-    out = [lab.verdict("comparing single predictors by R^2 finds the rating model that generated the ratings", "",
+    out = [lab.verdict("comparing single predictors by R^2 finds the model that generated the ratings", "",
                        [lab.condition(lab.difference(recovery_margins(p2s, m), 0.0, True), "above", 0.0,
                                       f"{m}: R^2 of {RATING_MODELS[m]} minus the best other")
                         for m in RATING_MODELS], gate, n, command, quick)]
@@ -412,7 +412,7 @@ def verdicts(p2s, runs, exp):
     gate3 = lab.control("both models beat pre-game odds alone (cross-entropy): the GPT learned, the logistic too", [
         lab.condition(lab.difference(loss(k), loss("loss_prior_only"), True), "below", 0.0, k.split("_")[1])
         for k in ("loss_gpt", "loss_logistic")], n, quick)
-    out.append(lab.verdict("the transformer's win probabilities beat logistic regression on the same inputs", "",
+    out.append(lab.verdict("the GPT's win probabilities beat logistic regression on the same inputs", "",
                            lab.condition(lab.difference(loss("loss_gpt"), loss("loss_logistic"), True), "below", 0.0,
                                          f"cross-entropy GPT minus logistic (Bayes floor "
                                          f"{lab.estimate(loss('loss_bayes_floor'))})"), gate3, n, command, quick))

@@ -349,7 +349,7 @@ def group_rows(keys, rows, what, min_rows=2, max_rows=None):
 
 MIN_SEEDS = 3
 VERDICTS = ("supported", "not supported", "inconclusive", "quick: not a verdict")
-NEEDS = {"above": "> {:g}", "below": "< {:g}", "within": "within ±{:g}"}  # the claim: d > m, d < m or |d| < m
+NEEDS = {"above": "> {:.3g}", "below": "< {:.3g}", "within": "within ±{:.3g}"}  # the claim: d > m, d < m or |d| < m
 
 def decimals(scale):
     """Decimals to print a number whose uncertainty is `scale`: 3, or more when the scale is smaller."""
@@ -381,7 +381,8 @@ class Difference:
         if not np.isfinite(self.high - self.low):
             return f"{self.mean:+.3f} (no interval from n={self.n})"
         d = decimals((self.high - self.low) / 2)
-        return f"{self.mean:+.{d}f} [{self.low:+.{d}f}, {self.high:+.{d}f}] (95% {self.test} t, n={self.n})"
+        kind = f"{self.test} t" if self.test in ("paired", "Welch", "one-sample") else self.test
+        return f"{self.mean:+.{d}f} [{self.low:+.{d}f}, {self.high:+.{d}f}] (95% {kind}, n={self.n})"
 
 def difference(a, b, paired):
     """a - b with its 95% t-interval. a, b: values over seeds. paired=True: the arms share seeds (same starts and

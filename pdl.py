@@ -284,7 +284,7 @@ def verdicts(rows, exp):
     for alpha in sorted({r["alpha"] for r in rows if r["alpha"] > 0}):
         pdl = sorted((r for r in rows if r["alpha"] == alpha), key=lambda r: r["seed"])
         ppl = float(np.mean([math.exp(r["cross_entropy"]) for r in pdl]))
-        for key, claim in (("sample_entropy", "more diverse samples (unigram entropy)"),
+        for key, claim in (("sample_entropy", "more diverse samples"),
                            ("rare_prob", "more probability on true rare next tokens")):
             matched = [at_equal_perplexity(rows, r["seed"], r["cross_entropy"], key) for r in pdl]
             if any(t is None for t in matched):  # no temperature reaches PDL's perplexity: nothing to compare
@@ -295,7 +295,7 @@ def verdicts(rows, exp):
                                      f"at perplexity {ppl:.0f}: PDL {lab.estimate([r[key] for r in pdl])} minus "
                                      f"temperature {lab.estimate(matched)}")
             out.append(lab.verdict(f"PDL alpha = {alpha:g}: {claim} than temperature at equal perplexity",
-                                   "more informative and diverse (no experiments)", test, gate, exp.seeds, command,
+                                   "more diverse, informative (no experiments)", test, gate, exp.seeds, command,
                                    exp.quick))
     return out, gate
 

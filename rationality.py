@@ -673,8 +673,8 @@ def verdicts(runs2, runs3, exp):
                         lab.condition(lab.difference([r["supermarket_vs_risk"] for r in runs3[high]],
                                                      [r["supermarket_vs_risk"] for r in runs3[low]], True)), n,
                         exp.quick)
-    out.append(lab.verdict(f"the paper's correlation pattern is absent at common weight {low:g} (a clause clearly "
-                           "fails)", "the pattern needs a small common skill (2505.05275)",
+    out.append(lab.verdict(f"the paper's correlation pattern is absent at common weight {low:g}",
+                           "the pattern needs a small common skill",
                            pattern_clauses(runs3[low], low),
                            gate3, n, command, exp.quick, against=True))
     return out

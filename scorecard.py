@@ -20,9 +20,9 @@ START, END = "<!-- scorecard:start (python scorecard.py writes this block) -->",
 
 
 def cell(text, limit=None):
-    """One markdown table cell: no pipes or newlines inside, "(95% paired t, n=3)" as "(paired)" (n has its own
-    column); at most `limit` characters."""
-    text = re.sub(r" \(95% ([\w-]+( [\w-]+)?) t, n=\d+\)", r" (\1)", " ".join(str(text).replace("|", "/").split()))
+    """One markdown table cell: no pipes or newlines inside, no "(95% paired t, n=3)" (every interval is a 95% one;
+    its kind is in results/, n has its own column); at most `limit` characters."""
+    text = re.sub(r" \(95% [^,()]*, n=\d+\)", "", " ".join(str(text).replace("|", "/").split()))
     return text if limit is None or len(text) <= limit else text[:limit - 1] + "…"
 
 
@@ -34,46 +34,47 @@ def deciding(v):
     if len(conditions) == 1:  # the claim says what is compared: the interval and the margin are the evidence
         return head + conditions[0].get("interval", conditions[0]["text"])
     if all(c["outcome"] == "supported" for c in conditions):  # a claim against them is then not supported
-        return head + f"all {len(conditions)} hold, e.g. " + conditions[0]["text"]
+        return head + f"all {len(conditions)} hold: " + conditions[0]["text"]
     decided = [c for c in conditions if c["outcome"] == "not supported"] or \
         [c for c in conditions if c["outcome"] == "inconclusive"]
     return head + f"{len(decided)} of {len(conditions)}: " + "; ".join(c["text"] for c in decided[:2])
 
 
-def control_line(text):
-    """A control's name and state, and its interval when it has one condition (several: see results/)."""
+def control_row(text, label, seeds):
+    """A positive control as a table row: its name, its state (passed, FAILED, not judged), its first interval."""
     name, rest = text.split(": ", 1)
     conditions, state = rest.rsplit(": ", 1)
-    return f"{name}: **{state}**" + (f" ({conditions})" if "; " not in conditions else "")
+    more = f" (+{conditions.count('; ')} more)" if "; " in conditions else ""
+    return f"| control{' ' + label if label else ''}: {cell(name, 85)} | **{state}** | " \
+           f"{cell(conditions.split('; ')[0], 70)}{more} | {seeds} |"
 
 
-def file_block(name, results):
-    """The scorecard lines of one paper file: command and seeds, each control once, one table row per claim."""
+def file_rows(name, results):
+    """The scorecard rows of one paper file: a row naming it and its command, each control, each claim."""
     if results is None:
-        return [f"**`{name}.py`**: not rerun under the new rule (no `results/{name}.json` yet; run `python {name}.py`)",
-                ""]
-    verdicts = results["verdicts"]
+        return [f"| **`{name}.py`**: not rerun under the new rule (no `results/{name}.json` yet) | | | |"]
+    verdicts, seeds = results["verdicts"], results["config"].get("seeds", "-")
     controls = list(dict.fromkeys(v["control"] for v in verdicts))
-    number = (lambda c: f" {controls.index(c) + 1}") if len(controls) > 1 else (lambda c: "")
-    lines = [f"**`{name}.py`** · `{results['command']}` · seeds: {results['config'].get('seeds', '-')}", ""]
-    lines += [f"- control{number(c)}: {cell(control_line(c), 160)}" for c in controls]
-    lines += ["", "| claim (the paper says) | verdict | evidence | n |", "|---|---|---|---|"]
+    label = (lambda c: f"c{controls.index(c) + 1}") if len(controls) > 1 else (lambda c: "")
+    rows = [f"| **`{name}.py`** · `{results['command']}` | | | |"]
+    rows += [control_row(c, label(c), seeds) for c in controls]
     for v in verdicts:
-        paper = f" ({cell(v['paper_says'], 60)})" if v.get("paper_says") else ""
+        paper = f" ({cell(v['paper_says'], 45)})" if v.get("paper_says") else ""
         why = f" ({v['why']})" if v.get("why") else ""
-        gate = f" (control{number(v['control'])})" if len(controls) > 1 else ""
-        lines.append(f"| {cell(v['claim'], 100)}{paper} | **{v['verdict']}**{why}{gate} | {cell(deciding(v), 90)} | "
-                     f"{v['seeds']} |")
-    return lines + [""]
+        gate = f" ({label(v['control'])})" if len(controls) > 1 else ""
+        rows.append(f"| {cell(v['claim'], 85)}{paper} | **{v['verdict']}**{why}{gate} | {cell(deciding(v), 80)} | "
+                    f"{v['seeds']} |")
+    return rows
 
 
 def scorecard(root=lab.RESULTS):
-    """The whole block, for every paper file, in file order."""
-    lines = []
+    """The whole block, one table, every paper file in file order."""
+    lines = ["| claim (the paper says) | verdict | evidence: 95% interval against the claim's margin | n |",
+             "|---|---|---|---|"]
     for name in lab.paper_files():
         path = Path(root) / f"{name}.json"
-        lines += file_block(name, json.loads(path.read_text()) if path.exists() else None)
-    return "\n".join(lines).rstrip()
+        lines += file_rows(name, json.loads(path.read_text()) if path.exists() else None)
+    return "\n".join(lines)
 
 
 def with_scorecard(readme, block):

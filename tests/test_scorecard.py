@@ -13,15 +13,18 @@ def entry(**fields):
     return {**lab.verdict("A beats B", "+4%", one, gate, 3, "python x.py --seeds=3"), **fields}
 
 
-def test_a_block_per_file_shows_command_control_once_and_each_claims_own_interval():
+def test_a_row_per_file_control_and_claim_each_with_its_own_interval():
     results = {"command": "python x.py", "config": {"seeds": 3},
                "verdicts": [entry(), entry(claim="B | C", paper_says="")]}
-    lines = scorecard.file_block("x", results)
-    assert lines[0] == "**`x.py`** · `python x.py` · seeds: 3"
-    assert sum(line.startswith("- control:") for line in lines) == 1
-    rows = [line for line in lines if line.startswith("| ") and "claim (the paper says)" not in line]
-    assert rows[0] == "| A beats B (+4%) | **supported** | +1.000 [+0.752, +1.248] (one-sample), needs > 0 | 3 |"
-    assert rows[1].startswith("| B / C | **supported**")
+    rows = scorecard.file_rows("x", results)
+    assert rows[0] == "| **`x.py`** · `python x.py` | | | |"
+    assert rows[1] == "| control: C minus D | **passed** | +1.000 [+0.900, +1.100], needs > 0 | 3 |"
+    assert rows[2] == "| A beats B (+4%) | **supported** | +1.000 [+0.752, +1.248], needs > 0 | 3 |"
+    assert rows[3].startswith("| B / C | **supported**") and len(rows) == 4
+    second = dict(entry(), control="E: +1.000 [+0.900, +1.100], needs > 0; +2.000 [+1.9, +2.1], needs > 0: FAILED")
+    rows = scorecard.file_rows("x", {**results, "verdicts": [entry(), second]})
+    assert rows[2].startswith("| control c2: E | **FAILED** |") and rows[2].endswith("(+1 more) | 3 |")
+    assert "(c2)" in rows[4] and "(c1)" in rows[3]
 
 
 def test_several_conditions_show_the_ones_that_decided():
@@ -34,14 +37,14 @@ def test_several_conditions_show_the_ones_that_decided():
 
 
 def test_missing_results_say_not_rerun():
-    assert "not rerun under the new rule" in scorecard.file_block("x", None)[0]
+    assert "not rerun under the new rule" in scorecard.file_rows("x", None)[0]
 
 
 def test_scorecard_reads_each_paper_file_in_order(tmp_path):
     (tmp_path / "vapo.json").write_text(json.dumps({"command": "python vapo.py", "config": {"seeds": 3},
                                                     "verdicts": [entry(claim="VAPO beats PPO")]}))
     block = scorecard.scorecard(tmp_path)
-    names = [line.split("`")[1] for line in block.splitlines() if line.startswith("**`")]
+    names = [line.split("`")[1] for line in block.splitlines() if line.startswith("| **`")]
     assert names == [f"{n}.py" for n in lab.paper_files()] and "VAPO beats PPO" in block
     assert block.count("not rerun under the new rule") == len(names) - 1
 
