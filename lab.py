@@ -434,12 +434,12 @@ def gate_reason(conditions, seeds, quick):
     return conditions, seeds, "quick run" if quick else f"{seeds} seed(s); a verdict needs {MIN_SEEDS}" * (
         seeds < MIN_SEEDS)
 
-def control(text, conditions, seeds, quick=False):
+def control(text, conditions, seeds, quick=False, note=""):
     """A positive control judged by the same rule: {"passed", "text"}; it passes only where a claim would be
-    supported (never from a quick run or too few seeds)."""
+    supported (never from a quick run or too few seeds). text: its name (no ": " inside); note: printed after."""
     conditions, seeds, why = gate_reason(conditions, seeds, quick)
     passed = judge_all(conditions) == "supported" and not why
-    return {"passed": passed, "text": f"{text}: {'; '.join(c['text'] for c in conditions)}: " +
+    return {"passed": passed, "text": f"{text}: {'; '.join(c['text'] for c in conditions)}{note}: " +
             ("passed" if passed else f"not judged ({why})" if why else "FAILED")}
 
 def verdict(claim, paper_says, conditions, gate, seeds, command, quick=False, against=False):

@@ -30,7 +30,7 @@ def deciding(v):
     """The evidence that decided a verdict: the one condition, or of several the ones that decided it; for a
     verdict withheld (control, seeds), the reason first."""
     conditions = v.get("conditions") or [{"outcome": v["verdict"], "text": v["evidence"]}]
-    head = f"not judged ({v['why']}): " if v.get("why") else ""
+    head = "not judged: " if v.get("why") else ""  # why: in the verdict column
     if len(conditions) == 1:  # the claim says what is compared: the interval and the margin are the evidence
         return head + conditions[0].get("interval", conditions[0]["text"])
     if all(c["outcome"] == "supported" for c in conditions):  # a claim against them is then not supported
@@ -45,8 +45,8 @@ def control_row(text, label, seeds):
     name, rest = text.split(": ", 1)
     conditions, state = rest.rsplit(": ", 1)
     more = f" (+{conditions.count('; ')} more)" if "; " in conditions else ""
-    return f"| control{' ' + label if label else ''}: {cell(name, 85)} | **{state}** | " \
-           f"{cell(conditions.split('; ')[0], 70)}{more} | {seeds} |"
+    return f"| control{' ' + label if label else ''}: {cell(name, 60)} | **{state}** | " \
+           f"{cell(conditions.split('; ')[0], 60)}{more} | {seeds} |"
 
 
 def file_rows(name, results):
@@ -59,17 +59,17 @@ def file_rows(name, results):
     rows = [f"| **`{name}.py`** · `{results['command']}` | | | |"]
     rows += [control_row(c, label(c), seeds) for c in controls]
     for v in verdicts:
-        paper = f" ({cell(v['paper_says'], 45)})" if v.get("paper_says") else ""
-        why = f" ({v['why']})" if v.get("why") else ""
+        paper = f" ({cell(v['paper_says'], 40)})" if v.get("paper_says") else ""
+        why = f" ({v['why'].replace('the positive control did not pass', 'control failed')})" if v.get("why") else ""
         gate = f" ({label(v['control'])})" if len(controls) > 1 else ""
-        rows.append(f"| {cell(v['claim'], 85)}{paper} | **{v['verdict']}**{why}{gate} | {cell(deciding(v), 80)} | "
+        rows.append(f"| {cell(v['claim'], 70)}{paper} | **{v['verdict']}**{why}{gate} | {cell(deciding(v), 66)} | "
                     f"{v['seeds']} |")
     return rows
 
 
 def scorecard(root=lab.RESULTS):
     """The whole block, one table, every paper file in file order."""
-    lines = ["| claim (the paper says) | verdict | evidence: 95% interval against the claim's margin | n |",
+    lines = ["| claim (the paper says) | verdict | evidence: 95% interval, margin | n |",
              "|---|---|---|---|"]
     for name in lab.paper_files():
         path = Path(root) / f"{name}.json"

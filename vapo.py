@@ -570,17 +570,17 @@ def verdicts(stats, gate, exp):
 def critic_control(evs, measures, stats, exp):
     """The positive control, by lab.py's rule: the pretrained critic's held-out EV above 0.05 (the lookup tables
     beside it say what a critic could reach), and whether credit assignment can move the reward at all here."""
-    control = lab.control(f"pretrained critic's held-out EV (tables: on 'a wrong token so far' {measures['table_ev']:.3f}, "
-                          f"on it and the steps left {measures['table_ev_steps_left']:.3f}, on the number of operations "
-                          f"alone {measures['table_ev_n_ops']:.3f}, on the SFT's least likely token so far "
-                          f"{measures['table_ev_least_likely']:.3f}) minus 0.05", lab.condition(
-                              lab.difference(evs, 0.05, True), "above", 0.0), exp.seeds, exp.quick)
+    note = ""
     if "oracle" in stats and "mc" in stats:
         gap = lab.difference(stats["oracle"]["reward"], stats["mc"]["reward"], True)
         moved = lab.judge(gap) == "supported" and gap.n >= lab.MIN_SEEDS
-        control["text"] += (f"; PPO on the Monte Carlo oracle minus Monte Carlo returns, reward {gap}: credit "
-                            f"assignment {'can' if moved else 'cannot be shown to'} move the reward here")
-    return control
+        note = (f"; PPO on the Monte Carlo oracle minus Monte Carlo returns, reward {gap} (credit assignment "
+                f"{'can' if moved else 'cannot be shown to'} move the reward here)")
+    return lab.control(f"pretrained critic's held-out EV minus 0.05 (lookup tables on 'a wrong token so far' "
+                       f"{measures['table_ev']:.3f}, on it and the steps left {measures['table_ev_steps_left']:.3f}, "
+                       f"on the number of operations alone {measures['table_ev_n_ops']:.3f}, on the SFT's least "
+                       f"likely token so far {measures['table_ev_least_likely']:.3f})", lab.condition(
+                           lab.difference(evs, 0.05, True), "above", 0.0), exp.seeds, exp.quick, note)
 
 def analyse(sft, heldout, fit, pretrain, runs, exp):
     """Everything measured after training: the task (P(success | a wrong token so far) for the teacher and the SFT;
