@@ -283,10 +283,9 @@ def report(rows, exp):
         lines.append(f"| {v} | {s['params']:,} | {s['lr']:g} | " + " | ".join(str(lab.estimate(s[k]))
                                                                         for k in ("1x", "2x", "4x")) + " |")
     lines.append(f"\nnats per character, mean ± sample sd over {exp.seeds} seeds, {exp.iters} steps of "
-                 f"{exp.batch_size} x {T}; ranking at each lr: " + "; ".join(f"{lr:g}: {' < '.join(r)}" for lr, r in ranking.items()))
-    lines += ["", f"positive control: {gate['text']}"] + [
-        f"verdict: {d['claim']} (paper: {d['paper_says']}): {d['verdict']}{' (' + d['why'] + ')' if d['why'] else ''}; "
-        f"{d['evidence']}" for d in verdict]
+                 f"{exp.batch_size} x {T}; ranking at each lr: " +
+                 "; ".join(f"{lr:g}: {' < '.join(r)}" for lr, r in ranking.items()))
+    lines += ["", f"positive control: {gate['text']}"] + [lab.verdict_line(d) for d in verdict]
     table = "\n".join(lines)
     lab.write_results(out, table, {"config": dataclasses.asdict(exp), "runs": rows, "summary": stats,
                                    "ranking": ranking, "verdict": verdict})

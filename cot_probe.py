@@ -300,15 +300,11 @@ def evaluate(model, condition, exp, seed):
     row["linear_probe"] = probe_running_values(model, condition, 6, 3 * n, rng)
     return row
 
-def per_seed(rows, condition, key):
-    """One number per seed, in seed order (so that measures of one model pair by seed)."""
-    return [r[key] for r in sorted((r for r in rows if r["condition"] == condition), key=lambda r: r["seed"])]
-
 def rule(rows):
     """The decision rule's clauses (module docstring) as lab.py conditions, each judged by its 95% interval: the
     form-imitation clauses, and the computation clauses with the AOC clause as pre-registered and as revised.
     Across conditions the models saw different data (Welch); within the cot model, measures pair by seed."""
-    v = lambda c, k: per_seed(rows, c, k)  # noqa: E731
+    v = lambda c, k: lab.per_seed(rows, k, condition=c)  # noqa: E731
     across = lambda a, b, k, side, margin: lab.condition(  # noqa: E731
         lab.difference(v(a, k), v(b, k), paired=False), side, margin, f"{k} {a} - {b}")
     within = lambda k1, k2: lab.condition(  # noqa: E731
@@ -344,19 +340,18 @@ def verdicts(rows, exp):
     conditions, command, n = {r["condition"] for r in rows}, lab.command("cot_probe", exp), exp.seeds
     if not {"cot", "nocot"} <= conditions:
         return [], {"passed": False, "text": "not run: the positive control needs the cot and nocot conditions"}
-    gate = lab.control("correct CoT above no CoT at 2-8 operations", lab.condition(lab.difference(
-        per_seed(rows, "cot", "in_range"), per_seed(rows, "nocot", "in_range"), paired=False), "above", 0.20), n,
-        exp.quick)
+    acc = lambda c, k="in_range": lab.per_seed(rows, k, condition=c)  # noqa: E731
+    gate = lab.control("correct CoT above no CoT at 2-8 operations", lab.condition(
+        lab.difference(acc("cot"), acc("nocot"), paired=False), "above", 0.20), n, exp.quick)
     out = []
     if "form" in conditions:
         for name, clauses in rule(rows).items():
             out.append(lab.verdict("CoT imitates the form of reasoning (all clauses)" if name == "form imitation"
                                    else f"{name}: all clauses", PAPER if name == "form imitation" else
                                    "the rule's alternative", clauses, gate, n, command, exp.quick))
-    out.append(lab.verdict("CoT fails on longer problems (9-12 operations)", "poor generalisation",
-                           lab.condition(lab.difference(per_seed(rows, "cot", "in_range"), per_seed(
-                               rows, "cot", "long"), paired=True), "above", 0.20, "cot in_range (2-8) - long (9-12)"),
-                           gate, n, command, exp.quick))
+    out.append(lab.verdict("CoT fails on longer problems (9-12 operations)", "poor generalisation", lab.condition(
+        lab.difference(acc("cot"), acc("cot", "long"), paired=True), "above", 0.20, "cot in_range (2-8) - long (9-12)"),
+        gate, n, command, exp.quick))
     return out, gate
 
 def report(rows, exp):
@@ -383,9 +378,7 @@ def report(rows, exp):
             spread["cot"]["failure_modes_9_12"][k]) for k, v in s["failure_modes_9_12"].items()), "Per-step accuracy, "
             f"the true chain given up to the step, 12 operations, steps 1-12: {steps('step_accuracy_12_ops')}; writes "
             f"'>' instead: {steps('stop_share_12_ops')}; 8 operations, steps 1-8: {steps('step_accuracy_8_ops')}"]
-    lines += ["", f"positive control: {gate['text']}"] + [
-        f"verdict: {v['claim']}: {v['verdict']}{' (' + v['why'] + ')' if v['why'] else ''}; {v['evidence']}"
-        for v in verdict]
+    lines += ["", f"positive control: {gate['text']}"] + [lab.verdict_line(v) for v in verdict]
     text = "\n".join(lines)
     lab.write_results(out, text, {"config": dataclasses.asdict(exp), "runs": rows, "summary": summary,
                                   "spread": spread, "verdict": verdict})

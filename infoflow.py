@@ -448,8 +448,7 @@ def report(p2s, runs, games, reported, ratings, gpt_paths, bayes_paths, exp):
     lines += [f"| {k} | " + " | ".join("{:.3f}".format(np.mean([r['flow'][k][c] for r in runs]))
                                       for c in ("gpt_mean", "bayes_mean", "correlation")) + " |" for k in runs[0]["flow"]]
     v = verdicts(p2s, runs, exp)
-    lines += ["", "Verdicts:"] + [f"- {x['verdict'].upper()}{' (' + x['why'] + ')' if x['why'] else ''}: {x['claim']} "
-                                  f"({x['evidence']}); control: {x['control']}" for x in v]
+    lines += ["", "Verdicts:"] + [f"{lab.verdict_line(x)}; control: {x['control']}" for x in v]
     table = "\n".join(lines)
     lab.write_results(out, table, {"config": dataclasses.asdict(exp), "verdict": v, "part2": p2, "part2_seeds": p2s,
                                    "part3": runs})

@@ -453,6 +453,16 @@ def verdict(claim, paper_says, conditions, gate, seeds, command, quick=False, ag
             "conditions": conditions, "against": against, "control": gate["text"], "seeds": seeds, "command": command,
             "quick": quick}
 
+def per_seed(rows, key, **match):
+    """One number per seed, in seed order (so that two arms pair by seed), of the rows whose fields equal `match`."""
+    return [r[key] for r in sorted((r for r in rows if all(r[k] == v for k, v in match.items())),
+                                   key=lambda r: r["seed"])]
+
+def verdict_line(v):
+    """How every file's report prints a verdict: VERDICT (why): claim (paper: ...); the evidence."""
+    why, paper = f" ({v['why']})" if v["why"] else "", f" (paper: {v['paper_says']})" if v["paper_says"] else ""
+    return f"- {v['verdict'].upper()}{why}: {v['claim']}{paper}; {v['evidence']}"
+
 def command(name, exp):
     """The shell command that reproduces `exp`: `python NAME.py` and every field that differs from the default
     (from the quick defaults when exp.quick)."""

@@ -265,11 +265,6 @@ def at_equal_perplexity(rows, seed, cross_entropy, key):
     x, y = zip(*curve)
     return float(np.interp(cross_entropy, x, y)) if x[0] <= cross_entropy <= x[-1] else None
 
-def per_seed(rows, key, **match):
-    """One number per seed (seed order) for the runs whose fields equal `match`."""
-    return [r[key] for r in sorted((r for r in rows if all(r[k] == v for k, v in match.items())),
-                                   key=lambda r: r["seed"])]
-
 def verdicts(rows, exp):
     """Control: temperature must raise sample entropy (lab.py's rule, seed-paired). Then, for each alpha > 0: does PDL
     give more diversity, and more probability to true rare tokens, than temperature does at the same perplexity?
@@ -277,7 +272,7 @@ def verdicts(rows, exp):
     temps = sorted({r["temperature"] for r in rows if r["alpha"] == 0 and r["top_p"] == 1})
     low = temps[0]
     high = min([t for t in temps if t > max(1.0, low)] or [low])  # a temperature above both 1 and the lowest
-    plain = lambda t: per_seed(rows, "sample_entropy", alpha=0.0, top_p=1.0, temperature=t)  # noqa: E731
+    plain = lambda t: lab.per_seed(rows, "sample_entropy", alpha=0.0, top_p=1.0, temperature=t)  # noqa: E731
     gate = lab.control(f"sample entropy at temperature {high:g} minus at {low:g}", lab.condition(
         lab.difference(plain(high), plain(low), paired=True), "above", 0.0), exp.seeds, exp.quick)
     out, command = [], lab.command("pdl", exp)
@@ -326,8 +321,7 @@ def report(rows, tracks, reference, exp):
         f"alpha {a:g}: " + ", ".join(f"{it} {np.mean([t['unseen_mass'][i][1] for t in tracks if t['alpha'] == a]):.3f}"
                                      for i, (it, _) in enumerate(tracks[0]["unseen_mass"]))
         for a in sorted({t["alpha"] for t in tracks}))]
-    lines += ["", "Verdicts:"] + [f"- {v['verdict'].upper()}{' (' + v['why'] + ')' if v['why'] else ''}: {v['claim']} "
-                                  f"(paper: {v['paper_says']}; ours: {v['evidence']})" for v in verdict_list]
+    lines += ["", "Verdicts:"] + [lab.verdict_line(v) for v in verdict_list]
     lines += [f"- control: {gate['text']}"]
     table = "\n".join(lines)
     lab.write_results(out, table, {"config": dataclasses.asdict(exp), "verdict": verdict_list, "runs": rows,

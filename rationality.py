@@ -714,8 +714,7 @@ def report(exp, runs2, r3, verdicts, temps):
                      f"{f('across_periods')} | {r['cells_at_ceiling'].mean:.0%} / {r['lab_at_ceiling'].mean:.0%} | "
                      f"{'yes' if paper_pattern({k: v.mean for k, v in r.items()}) else 'no'} (means) |")
     lines += ["| paper (2505.05275) | about 0 | moderate | low to moderate | low to moderate | | |", "", "Verdicts:"]
-    lines += [f"- {v['verdict'].upper()}{' (' + v['why'] + ')' if v['why'] else ''}: {v['claim']} ({v['evidence']}); "
-              f"control: {v['control']}" for v in verdicts]
+    lines += [f"{lab.verdict_line(v)}; control: {v['control']}" for v in verdicts]
     table = "\n".join(lines)
     lab.write_results(out, table, {"config": dataclasses.asdict(exp), "verdict": verdicts, "part2": runs2,
                                    "part3": {str(w): {k: dataclasses.asdict(e) for k, e in r.items()}

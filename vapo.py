@@ -660,8 +660,7 @@ def report(analysis, pretrain, exp):
               f"value pretraining: {exp.value_pretrain_steps} steps; held-out EV " +
               ", ".join(f"seed {s}: {p['ev']:.3f}" for s, p in pretrain.items()),
               "", f"positive control: {analysis['control']['text']}"]
-    lines += [f"verdict: {d['claim']} (paper: {d['paper_says']}): {d['verdict']}{' (' + d['why'] + ')' if d['why'] else ''}; "
-              f"{d['evidence']}" for d in analysis["verdict"]]
+    lines += [lab.verdict_line(d) for d in analysis["verdict"]]
     lab.write_results(out, "\n".join(lines), {"config": dataclasses.asdict(exp), "value_pretraining": pretrain,
                                               **analysis})
     lab.record("vapo", exp, analysis["verdict"], {"task": measures, "per_seed": stats,

@@ -399,8 +399,7 @@ def report(runs, floors, unigram, timings, exp):
               "| step | " + " | ".join(maps) + " |", "|---" * (len(maps) + 1) + "|"]
     lines += [f"| {s} | " + " | ".join(str(lab.estimate(curves[m][i][1])) for m in maps) + " |"
               for i, (s, _) in enumerate(curves[maps[0]])]
-    lines += ["", "Verdicts:"] + [f"- {v['verdict'].upper()}{' (' + v['why'] + ')' if v['why'] else ''}: {v['claim']} "
-                                  f"(paper: {v['paper_says']}; ours: {v['evidence']})" for v in verdict_list]
+    lines += ["", "Verdicts:"] + [lab.verdict_line(v) for v in verdict_list]
     lines.append(f"- control: {gate['text']}")
     table = "\n".join(lines)
     lab.write_results(out, table, {"config": dataclasses.asdict(exp), "verdict": verdict_list, "runs": runs,
