@@ -452,8 +452,6 @@ def report(p2s, runs, games, reported, ratings, gpt_paths, bayes_paths, exp):
     table = "\n".join(lines)
     lab.write_results(out, table, {"config": dataclasses.asdict(exp), "verdict": v, "part2": p2, "part2_seeds": p2s,
                                    "part3": runs})
-    lab.record("infoflow", exp, v, {"part2_recovery": [p["recovery"] for p in p2s], "part2_fits": [p["fits"] for p in p2s],
-                                    "part3": [{k: x for k, x in r.items() if k.startswith("loss")} for r in runs]})
 
     import matplotlib
     matplotlib.use("Agg")
@@ -500,6 +498,7 @@ def report(p2s, runs, games, reported, ratings, gpt_paths, bayes_paths, exp):
     fig.tight_layout()
     lab.save_figure(fig, out / "infoflow.png")
     print("\n" + table + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'infoflow.png'}")
+    return v
 
 
 def run(argv):
@@ -526,7 +525,10 @@ def run(argv):
     print("part 3: a GPT as the audience, against logistic regression and the Bayesian floor", flush=True)
     runs = [part3(exp, s) for s in range(exp.seeds)]
     _, gpt_paths, bayes_paths = runs[0]
-    report([p[3] for p in parts2], [r for r, _, _ in runs], games, reported, ratings, gpt_paths, bayes_paths, exp)
+    p2s, part3 = [p[3] for p in parts2], [r for r, _, _ in runs]
+    v = report(p2s, part3, games, reported, ratings, gpt_paths, bayes_paths, exp)
+    lab.record("infoflow", exp, v, {"part2_recovery": [p["recovery"] for p in p2s], "part2_fits": [p["fits"] for p in p2s],
+                                    "part3": [{k: x for k, x in r.items() if k.startswith("loss")} for r in part3]})
     if exp.quick:
         print(exp.QUICK_NOTE)
     return 0
