@@ -525,10 +525,10 @@ def run(argv):
     print("part 3: a GPT as the audience, against logistic regression and the Bayesian floor", flush=True)
     runs = [part3(exp, s) for s in range(exp.seeds)]
     _, gpt_paths, bayes_paths = runs[0]
-    p2s, part3 = [p[3] for p in parts2], [r for r, _, _ in runs]
-    v = report(p2s, part3, games, reported, ratings, gpt_paths, bayes_paths, exp)
+    p2s, part3_rows = [p[3] for p in parts2], [r for r, _, _ in runs]
+    v = report(p2s, part3_rows, games, reported, ratings, gpt_paths, bayes_paths, exp)
     lab.record("infoflow", exp, v, {"part2_recovery": [p["recovery"] for p in p2s], "part2_fits": [p["fits"] for p in p2s],
-                                    "part3": [{k: x for k, x in r.items() if k.startswith("loss")} for r in part3]})
+                                    "part3": [{k: x for k, x in r.items() if k.startswith("loss")} for r in part3_rows]})
     if exp.quick:
         print(exp.QUICK_NOTE)
     return 0
