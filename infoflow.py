@@ -14,7 +14,7 @@ belief vector; for two outcomes that is sqrt(2) |dp|: ours are theirs / sqrt(2),
 regression coefficients and nothing else.)
 
 1. The measures on anyone's data: `python infoflow.py --beliefs=beliefs.csv` (columns game,t,belief and
-   an optional rating; read by lab.read_csv, one reader for both tools), surprise in the early,
+   an optional rating; read by csvtools.read_csv, one reader for both tools), surprise in the early,
    middle and late thirds of each game (a step counts in the third of its later point), the sum of
    squared changes, and the OLS regression of ratings on the three segment surprises.
 2. A world where the answer is known (a simulation; it validates the method and does not replace the
@@ -47,7 +47,7 @@ import torch.nn.functional as F
 
 import lab
 import train
-from lab import InputError, first_bad_row, group_rows, read_csv
+from csvtools import InputError, first_bad_row, group_rows, read_csv
 
 # -----------------------------------------------------------------------------
 # Part 1: the measures

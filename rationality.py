@@ -55,7 +55,7 @@ from scipy.sparse.csgraph import connected_components, shortest_path
 
 import lab
 import train
-from lab import InputError, first_bad_row, group_rows, read_csv
+from csvtools import InputError, first_bad_row, group_rows, read_csv
 
 MAX_OBS = 3000            # per subject: the dense T x T method holds several T x T arrays (3000: 72 MB each)
 MPI_MAX_COMPONENT = 500   # the MPI's Bellman-Ford is O(n^3) per step: larger components are not searched
@@ -308,7 +308,7 @@ def bronars_many(p, budget, n_sim, rng, rtol=1e-9):
 
 
 # -----------------------------------------------------------------------------
-# Part 1b: your data, `python rationality.py --data=choices.csv` (lab.read_csv, infoflow.py's reader too)
+# Part 1b: your data, `python rationality.py --data=choices.csv` (csvtools.read_csv, infoflow.py's reader too)
 
 
 def read_choices(path):
@@ -773,7 +773,7 @@ def run(argv):
             analyse_csv(lab.parse_args(argv, CsvOptions, __doc__))
             return 0
         exp = lab.parse_args(argv, Experiment, __doc__)
-    except (lab.ConfigError, lab.InputError) as e:
+    except (lab.ConfigError, InputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     experiment(exp)
