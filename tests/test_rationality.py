@@ -144,7 +144,7 @@ def bronars_power(p, x, n_sim=1000, seed=0):
     """Share of uniform-random choosers on the same budgets (prices and spending) who violate GARP (Bronars 1987)."""
     p = np.asarray(p, dtype=np.float64)
     budget = np.einsum("tk,tk->t", p, np.asarray(x, dtype=np.float64))
-    return float(rat.bronars_many(p[None], budget[None], n_sim, np.random.default_rng(seed))[0])
+    return float(rat.bronars_many(p[None], budget[None], n_sim, [seed])[0][0])
 
 
 def test_random_choosers_on_25_budgets_violate_garp():
@@ -221,7 +221,8 @@ def run_in(tmp_path, monkeypatch, capsys, *args):
     ("subject,p1,p2,x1,x2\na,1,2,1,4\na,2,1,4\n", "row 3: 4 fields, expected 5"),
     ("subject,p1,p2,x1,x2\na,1,2,1,4\na,2,one,4,1\n", "row 3: p1, p2, x1, x2 must be numbers"),
     ("subject,p1,p2,x1\na,1,2,1\n", "row 1: columns must be"),
-    ("subject,p1,p2,x1,x2\na,1,2,1,4\na,2,1,4,1\nb,1,1,1,1\n", "row 4: subject 'b' has 1 row"),
+    ("subject,p1,p2,x1,x2\nb,1,1,1,1\n", "row 2: subject 'b' has 1 row(s); need at least 2"),
+    ("subject,p1,p2,x1,x2\na,1e300,2,1,4\na,2,1,4,1\n", "row 2: |value| above 1e+100"),
     (b"subject,p1,p2,x1,x2\na,1,2,1,4\nb\xe9,2,1,4,1\n", "row 3: not UTF-8 text (byte 0xe9)"),
     ("subject,p1,p2,x1,x2\n" + "a,1,2,1,4\n" * 6, "row 2: subject 'a' has 6 observations; the dense T x T method takes at most 5"),
 ])
@@ -253,6 +254,29 @@ def test_csv_end_to_end_with_or_without_a_byte_order_mark(tmp_path, monkeypatch,
     assert abs(float(a["mpi_max"]) - 6 / 18) < 1e-9
     assert (b["garp"], b["ccei"], c["garp"], c["ccei"], c["mpi_max"]) == ("false", "1", "true", "1", "0")
     assert "subjects 3/3 (100%)" in out
+
+
+def test_csv_quotes_names_maps_columns_and_skips_a_one_row_subject(tmp_path, monkeypatch, capsys):
+    write(tmp_path, 'ID;Price A;Price B;Qty A;Qty B\n"Smith, J";1;2;1;4\n"Smith, J";2;1;4,5;1\nsolo;1;1;1;1\n')
+    code, out, err = run_in(tmp_path, monkeypatch, capsys, "--bronars=20",
+                            "--columns=id=subject,price a=p1,price b=p2,qty a=x1,qty b=x2")
+    assert code == 0, err
+    assert "warning: row 4: subject 'solo' has 1 row(s)" in out and "1 subject(s) with one row left out" in out
+    lines = (tmp_path / "out" / "rationality" / "indices.csv").read_text().splitlines()
+    assert len(lines) == 2 and lines[1].startswith('"Smith, J",2,false,')          # quoted: 12 fields, not 13
+    import csv
+    assert len(next(csv.reader(lines[1:]))) == len(rat.COLUMNS)
+
+
+def test_bronars_power_of_a_subject_does_not_depend_on_the_others():
+    rng = np.random.default_rng(8)
+    p = rng.uniform(0.5, 2.0, (3, 10, 2))
+    budget = np.ones((3, 10))
+    alone = rat.bronars_many(p[1:2], budget[1:2], 200, [rat.subject_seed("b")])
+    together = rat.bronars_many(p, budget, 200, [rat.subject_seed(n) for n in "abc"])
+    assert alone[0][0] == together[0][1] and alone[1][0] == together[1][1]
+    assert together[1][1] == pytest.approx(np.sqrt(together[0][1] * (1 - together[0][1]) / 200))
+    assert rat.subject_seed("b") == rat.subject_seed("b") != rat.subject_seed("c")
 
 
 def test_csv_marks_a_houtman_maks_bound(tmp_path, monkeypatch, capsys):
@@ -294,9 +318,10 @@ def test_optimal_points_maximise_ces_utility():
 def test_prompts_have_one_length_per_frame_and_answers_parse():
     mn = rat.draw_budgets(200, np.random.default_rng(2))
     for frame in ("plain", "price", "discrete"):
-        lengths = {len(rat.prompt_text(d, row, frame)) for d in rat.DOMAINS for row in mn}
+        lengths = {len(rat.prompt_text(d, row, frame, k)) for d in rat.DOMAINS for row in mn for k in range(8)}
         assert len(lengths) == 1
-        assert all(c in rat.STOI for c in rat.prompt_text("soci", mn[0], frame) + "100\n")
+        assert all(c in rat.STOI for c in rat.prompt_text("soci", mn[0], frame, 7) + "100\n")
+    assert rat.prompt_text("risk", (0.53, 0.87), "plain", 3) == "risk p3 0.53 0.87>"
     assert rat.parse_answer("62\n4", "plain") == 62 and rat.parse_answer("100\n", "plain") == 100
     assert rat.parse_answer("101\n", "plain") is None and rat.parse_answer("6.\n", "plain") is None
     assert rat.parse_answer("60\n", "discrete") == 60 and rat.parse_answer("62\n", "discrete") is None
@@ -310,25 +335,32 @@ def test_noise_calibration_hits_its_target_and_is_monotone():
     assert abs(value - 0.99) < 0.005
 
 
-def rationality_runs(gpt, people=0.97, random=0.7, weight0_supermarket=0.0):
+def rationality_runs(gpt, people=0.97, random=0.7, weight0_supermarket=0.0, people_slope=1.0):
     """Three seeds of part 2 (every domain alike) and part 3 at weights 0 and 1, with a little per-seed jitter."""
     jitter = (0.0, 0.004, -0.004)
-    runs2 = [dict.fromkeys(rat.DOMAINS, {"people": people + d, "random": random + d, **{
-        k: v + d for k, v in gpt.items()}}) for d in jitter]
+    runs2 = [dict.fromkeys(rat.DOMAINS, {"people": people + d, "random": random + d, "people_slope": people_slope + d,
+                                         **{k: v + d for k, v in gpt.items()}}) for d in jitter]
     world = lambda w, d: dict(supermarket_vs_risk=(w if w else weight0_supermarket) + d, among_lab_tasks=0.3 + d,  # noqa
                               across_categories=0.2 + d, across_periods=0.2 + d, cells_at_ceiling=0.5, lab_at_ceiling=0.5)
     return runs2, {w: [world(w, d) for d in jitter] for w in (0.0, 1.0)}
 
 
+GPT = dict(gpt_plain_T0=0.99, gpt_plain_T1=0.8, gpt_price_T0=0.95, gpt_discrete_T0=0.99, gpt_plain_T0_slope=0.9)
+
+
 def test_verdicts_on_each_side_of_the_rule_and_both_controls():
     exp = rat.Experiment(common_weights="0,1")
-    gpt = dict(gpt_plain_T0=0.99, gpt_plain_T1=0.8, gpt_price_T0=0.95, gpt_discrete_T0=0.99)
+    gpt = GPT
     verdict = lambda runs: [v["verdict"] for v in rat.verdicts(*runs, exp)]  # noqa: E731
-    # greedy above people; sampled below; price lowers; 11 options do not (a difference of exactly 0)
+    # greedy above people and responsive; sampled below; price lowers; 11 options do not (a difference of exactly 0)
     assert verdict(rationality_runs(gpt))[:4] == ["supported", "supported", "supported", "not supported"]
     assert verdict(rationality_runs({**gpt, "gpt_plain_T0": 0.97}))[0] == "not supported"  # 0.000: not above
+    assert verdict(rationality_runs({**gpt, "gpt_plain_T0_slope": 0.3}))[0] == "not supported"  # below the margin
+    assert verdict(rationality_runs({**gpt, "gpt_plain_T0_slope": 0.505}))[0] == "inconclusive"  # interval spans 0.5
     failed = rat.verdicts(*rationality_runs(gpt, random=0.99), exp)
     assert all(v["verdict"] == "inconclusive" for v in failed[:4]) and failed[4]["verdict"] != "inconclusive"
+    deaf = rat.verdicts(*rationality_runs(gpt, people_slope=0.2), exp)   # the measure cannot see prices: no verdict
+    assert all(v["verdict"] == "inconclusive" for v in deaf[:4]) and "responsive" in deaf[0]["control"]
     # part 3: the pattern already at weight 0 -> "needs a common skill" is not supported; broken at 0 -> supported
     assert verdict(rationality_runs(gpt))[4] == "not supported"
     assert verdict(rationality_runs(gpt, weight0_supermarket=0.5))[4] in ("supported", "inconclusive")
@@ -337,6 +369,31 @@ def test_verdicts_on_each_side_of_the_rule_and_both_controls():
     flat = rationality_runs(gpt)
     flat[1][1.0] = flat[1][0.0]                                 # no rise with the common skill: control fails
     assert rat.verdicts(*flat, exp)[4]["verdict"] == "inconclusive"
+
+
+def test_a_chooser_that_ignores_the_prompt_is_perfectly_consistent_and_fails_the_claim():
+    """The case that must flip the headline: always answering 50 scores CCEI 1 and slope 0. Judged as our GPT, it
+    beats the people on consistency and still gets 'not supported'; its framing claims get no verdict."""
+    mn, points, optimum, _ = rat.people("soci", 30, 25, 4.0, np.random.default_rng(0), "test")
+    constant, exact = rat.scores(mn, np.full(points.shape, 50.0), optimum, "c"), rat.scores(mn, optimum, optimum, "o")
+    assert constant["c"] == 1.0 and constant["c_slope"] == 0.0 and constant["c_distinct"] == 1.0
+    assert exact["o"] == pytest.approx(1.0) and exact["o_slope"] == pytest.approx(1.0) and exact["o_distinct"] > 20
+    people = rat.scores(mn, points, optimum, "p")
+    assert people["p"] < 1.0 and 0.7 < people["p_slope"] < 1.3 and people["p_invalid"] == 0.0
+    as_gpt = dict.fromkeys(["gpt_plain_T0", "gpt_plain_T1", "gpt_price_T0", "gpt_discrete_T0"], 1.0)
+    v = rat.verdicts(*rationality_runs({**as_gpt, "gpt_plain_T0_slope": 0.0}), rat.Experiment(common_weights="0,1"))
+    assert v[0]["verdict"] == "not supported" and "GPT - people, soci: +0.030" in v[0]["evidence"]
+    assert v[2]["verdict"] == v[3]["verdict"] == "inconclusive" and v[2]["why"] == "the positive control did not pass"
+
+
+def test_demand_slope_by_hand_and_persona_codes():
+    optimum = np.array([[10.0, 20.0, 30.0], [5.0, 5.0, 6.0]])
+    assert rat.demand_slope(2 * optimum + 3, optimum) == pytest.approx(2.0)     # run means removed: the slope only
+    answers = np.array([[np.nan, 20.0, 31.0], [np.nan] * 3])                    # invalid answers left out
+    assert rat.demand_slope(answers, optimum) == pytest.approx(1.1)
+    assert rat.distinct_answers(np.array([[1.0, 1.0, 2.0], [np.nan, 3.0, 3.0]])) == 1.5
+    codes = rat.persona_code("risk", np.array([0.45, 0.55, 0.5, 0.45]), np.array([-0.9, -0.6, 0.1, 0.5]))
+    assert codes.tolist() == [0, 5, 6, 3]
 
 
 def test_part3_common_skill_raises_the_supermarket_lab_correlation():
@@ -362,7 +419,7 @@ def test_quick_run_is_smaller_writes_elsewhere_and_says_so(monkeypatch, check_qu
     full, quick = check_quick(rat.Experiment)
     assert quick.quick and lab.parse_args(["--quick=true", "--train_steps=7"], rat.Experiment).train_steps == 7
     gpt = dict.fromkeys(["gpt_plain_T0", "gpt_plain_T1", "gpt_price_T0", "gpt_discrete_T0"], 1.0)
-    people = {"people": 0.97, "random": 0.7, **gpt}
+    people = {"people": 0.97, "random": 0.7, "people_slope": 1.0, "gpt_plain_T0_slope": 0.0, **gpt}
     monkeypatch.setattr(rat, "part2", lambda exp, seed: dict.fromkeys(rat.DOMAINS, people))
     monkeypatch.setattr(rat, "part3_world", lambda exp, w, rng: dict(
         supermarket_vs_risk=w, among_lab_tasks=0.3, across_categories=0.2, across_periods=0.2, cells_at_ceiling=0.5,
