@@ -113,6 +113,42 @@ def test_scc_garp_equals_brute_force_with_many_ties():
         assert rat.garp(p, x) == brute_force_garp(p, x), (p, x)
 
 
+def three_cycle_through(middle, T):
+    """A ratio matrix (T, T) whose only violation is the 3-cycle a -> middle -> b, b -P-> a: no 2-cycle, so only the
+    closure through `middle` finds it (the last pivot of Warshall's loop when middle = T - 1). Returns R, (a, b)."""
+    a, b = [k for k in (0, 1, 2, T - 1) if k != middle][:2]
+    R = np.full((T, T), 1.5)
+    np.fill_diagonal(R, 1.0)
+    R[a, middle] = R[middle, b] = 1.0                 # ties: weak edges, not strict (no other witness)
+    R[b, a] = 0.9
+    return R, (a, b)
+
+
+@pytest.mark.parametrize("T", [3, 60, 61, 80])    # T <= 60: Warshall's closure; above: strongly connected components
+def test_a_violation_found_only_through_the_last_observation(T):
+    for middle in (0, T - 1):
+        R, (a, b) = three_cycle_through(middle, T)
+        assert rat.violates_many(R[None], 1.0)[0], (T, middle)
+        R[b, a] = 1.5                                   # no strict edge back: GARP holds
+        assert not rat.violates_many(R[None], 1.0)[0], (T, middle)
+
+
+def test_garp_beyond_60_observations_equals_brute_force():
+    rng = np.random.default_rng(9)
+    for trial in range(6):
+        p, x = rng.uniform(0.5, 2, (70, 2)), rng.uniform(0, 10, (70, 2))
+        x[rng.random(70) < 0.9] = x[0] * rng.uniform(0.5, 1.5)   # mostly scaled copies: few, long violations
+        assert rat.garp(p, x) == brute_force_garp(p, x)
+
+
+def test_ccei_of_an_almost_free_violation_is_its_tiny_ratio():
+    # each bundle costs 1e-6 of the other's budget: strictly preferred both ways; GARP_e holds only for e <= 1e-6
+    p, x = [[1, 1e-6], [1e-6, 1]], [[1, 0], [0, 1]]
+    assert rat.ccei(p, x) == pytest.approx(1e-6) and not rat.garp(p, x, e=2e-6) and rat.garp(p, x, e=1e-6)
+    # a good with price 0: each bundle is free at the other's prices; GARP_e fails for every e > 0, so the CCEI is 0
+    assert rat.ccei([[1, 0], [0, 1]], [[1, 0], [0, 1]]) == 0.0 and rat.garp([[1, 0], [0, 1]], [[1, 0], [0, 1]], e=0.0)
+
+
 def test_garp_holds_just_below_ccei_and_fails_just_above():
     rng = np.random.default_rng(1)
     for trial in range(50):
