@@ -729,14 +729,14 @@ def verdicts(runs2, runs3, exp):
                        + responsive_everywhere(col("people_slope"), "people"), n, exp.quick)
     greedy, sampled = col(f"gpt_plain_{T0}"), col(f"gpt_plain_T{temps[-1]:g}")
     responds = responsive_everywhere(col(f"gpt_plain_{T0}_slope"), "GPT")
-    out = [lab.verdict(f"our GPT greedy (T={temps[0]:g}) is more consistent than the simulated people it learned "
-                       "from, and responds to prices", "GPT-3.5 more consistent than people",
+    out = [lab.verdict(f"our GPT greedy (T={temps[0]:g}) is more consistent than the people and responds to prices",
+                       "GPT-3.5 more consistent than people",
                        higher_everywhere(greedy, people, "GPT - people") + responds, gate, n, command, exp.quick),
            lab.verdict(f"our GPT sampled at T={temps[-1]:g} is less consistent than the people", "",
                        higher_everywhere(people, sampled, "people - GPT"), gate, n, command, exp.quick)]
     gate_frames = lab.control(f"our GPT responds to prices (plain frame, T={temps[0]:g})", responds, n, exp.quick)
     gate_frames = gate_frames if gate["passed"] else gate            # the file's control gates every claim
-    out += [lab.verdict(f"the {name} framing lowers our GPT's consistency", f"it does (CCEI {paper})",
+    out += [lab.verdict(f"the {name} framing lowers our GPT's consistency", f"GPT-3.5's CCEI fell to {paper}",
                         higher_everywhere(greedy, col(f"gpt_{frame}_{T0}"), f"plain - {frame}"), gate_frames, n,
                         command, exp.quick)
             for name, frame, paper in (("price", "price", "0.70-0.90"), ("11-option", "discrete", "0.78-0.91"))]
