@@ -1,15 +1,8 @@
 """
-lab.py: what every paper file shares beyond the model (train.py has the model, the data and the training loop):
-1. the command line: `--key=value` checked against a config dataclass, `--help`, `--quick=true`, and
-   `python train.py --variant=NAME` (a file with `Config` and `build_model(cfg, train_data)` is trained by the
-   loop; a file with only `run(argv) -> int` is handed the rest of the command line);
-2. shared steps: `load_baseline` (the checkpoint vq_logits and pdl finetune), `fit`, caches keyed on code;
-3. outputs: results in out/<file>/ and the committed results/<file>.json, figures, the end of a train.py run;
-4. the one statistics and verdict rule (see `verdict`). The economics files' CSV tools are in csvtools.py.
+lab.py: what every paper file shares beyond train.py's model, data and loop: 1. the command line; 2. load_baseline,
+fit, caches keyed on code; 3. results, figures, a train.py run's end; 4. the one verdict rule. CSV tools: csvtools.py.
 """
-import ast, contextlib, dataclasses, functools, hashlib, importlib, inspect, json, math, os, re, shlex, sys
-import warnings
-from dataclasses import dataclass
+import ast, contextlib, dataclasses, functools, hashlib, importlib, inspect, json, math, os, re, shlex, sys, warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +11,10 @@ import torch
 import train
 from train import ConfigError, DataError, NonFiniteLoss, TrainConfig, atomic_write
 
-HERE = train.HERE
-RESULTS = HERE / "results"  # the committed summaries: the scorecard and README read these
+RESULTS = train.HERE / "results"  # the committed summaries: the scorecard and README read these
+say = functools.partial(print, flush=True)  # progress that shows at once, even when the output is piped
 
-
-# -----------------------------------------------------------------------------
-# 1. The command line
-
+# 1. The command line ---------------------------------------------------------
 CHOICES = {"device": ("auto", "cpu", "cuda", "mps"), "dtype": ("auto", "float32", "bfloat16"),
            "compile": ("auto", "true", "false")}
 AT_LEAST_1 = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradient_accumulation_steps", "eval_interval",
@@ -32,7 +22,6 @@ AT_LEAST_1 = ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "gradie
 AT_LEAST_0 = ("max_iters", "warmup_iters", "sample_tokens", "num_threads", "weight_decay", "grad_clip", "min_lr")
 
 def check_config(cfg):
-    """Raise ConfigError for a TrainConfig no run could use (parse_args calls it)."""
     for key, allowed in CHOICES.items():
         if getattr(cfg, key) not in allowed:
             raise ConfigError(f"--{key}={getattr(cfg, key)} is not valid; choose one of: {', '.join(allowed)}")
@@ -49,20 +38,27 @@ def check_config(cfg):
         raise ConfigError(f"--n_embd={cfg.n_embd} must be n_head={cfg.n_head} times an even head size (RoPE)")
 
 def parse_value(key, text, typ):
+    bools = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
     try:
-        if typ is bool and text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValueError
-        return text.lower() in ("true", "1", "yes") if typ is bool else typ(text)
-    except ValueError:
+        return bools[text.lower()] if typ is bool else typ(text)
+    except (KeyError, ValueError):
         kind = {int: "an integer", float: "a number", bool: "true or false"}.get(typ, typ.__name__)
         raise ConfigError(f"--{key} expects {kind}, got '{text}'") from None
 
 def parse_args(argv, cfg_cls=TrainConfig, doc=None):
-    """--key=value pairs typed from cfg_cls; returns a validated config, or raises ConfigError. --quick=true starts
-    from cfg_cls.QUICK (the flags given still win). --help (or -h) prints the usage lines of `doc` and every key
-    with its default and comment, then exits 0."""
+    """A checked cfg_cls from --key=value pairs (--quick=true: from cfg_cls.QUICK) or ConfigError; --help: the keys."""
     if "--help" in argv or "-h" in argv:
-        print_help(cfg_cls, doc or train.__doc__)
+        doc, comments = doc or train.__doc__, {}
+        print("\n".join(line.strip() for line in doc.splitlines() if line.strip().startswith(("python ", "torchrun "))))
+        if issubclass(cfg_cls, TrainConfig):
+            print(f"variants (--variant=NAME): baseline, {', '.join(paper_files())}")
+        print("\nkeys (--key=value):")
+        for klass in reversed([k for k in cfg_cls.__mro__ if dataclasses.is_dataclass(k)]):  # a subclass's comment wins
+            with contextlib.suppress(OSError, TypeError):  # no source: no comments
+                source = inspect.getsource(klass)
+                comments.update(re.findall(r"^[ \t]+(\w+): [\w\[\], ]+ = .*?[ \t]#[ \t]*(.*)$", source, re.M))
+        for f in dataclasses.fields(cfg_cls):
+            print(f"  {'--' + f.name + '=' + str(f.default):<36} {comments.get(f.name, '')}")
         sys.exit(0)
     cfg, types = cfg_cls(), {f.name: f.type for f in dataclasses.fields(cfg_cls)}
     if "quick" in types and any(a.startswith("--quick=") and parse_value("quick", a[8:], bool) for a in argv):
@@ -84,50 +80,25 @@ def parse_args(argv, cfg_cls=TrainConfig, doc=None):
         cfg.validate()
     return cfg
 
-def field_comments(cls):
-    """The `# comment` after each field of a dataclass and of the dataclasses it extends (for --help)."""
-    comments = {}
-    for klass in reversed([k for k in cls.__mro__ if dataclasses.is_dataclass(k)]):
-        with contextlib.suppress(OSError, TypeError):
-            for line in inspect.getsource(klass).splitlines():
-                if m := re.match(r"\s+(\w+): [\w\[\], ]+ = .*?\s#\s*(.*)$", line):
-                    comments[m[1]] = m[2]
-    return comments
-
-def print_help(cfg_cls, doc):
-    """The `python ...` command lines of a module docstring, then each key, its default and its comment."""
-    print("\n".join(line.strip() for line in doc.splitlines() if line.strip().startswith(("python ", "torchrun "))))
-    if issubclass(cfg_cls, TrainConfig):
-        print(f"variants (--variant=NAME): baseline, {', '.join(paper_files())}")
-    print("\nkeys (--key=value):")
-    comments = field_comments(cfg_cls)
-    for f in dataclasses.fields(cfg_cls):
-        print(f"  {'--' + f.name + '=' + str(f.default):<36} {comments.get(f.name, '')}")
-
 def paper_files(defining=("build_model", "run")):
     """The .py files next to train.py that define one of these functions at top level (read, not imported)."""
-    return [p.stem for p in sorted(HERE.glob("*.py")) if p.stem not in ("train", "lab") and any(
+    return [p.stem for p in sorted(train.HERE.glob("*.py")) if p.stem not in ("train", "lab") and any(
         isinstance(node, ast.FunctionDef) and node.name in defining for node in ast.parse(p.read_text("utf-8")).body)]
 
-def load_variant(name):
-    if name == "baseline":
-        return None
-    if name not in paper_files():
-        raise ConfigError(f"unknown variant '{name}'; valid variants: baseline, {', '.join(paper_files())}")
-    if str(HERE) not in sys.path:
-        sys.path.insert(0, str(HERE))
-    return importlib.import_module(name)
-
 def main(argv=None):
-    """`python train.py [--variant=NAME] [--key=value ...]`: the baseline, or a paper file's model in the loop."""
+    """`python train.py [--variant=NAME] [--key=value ...]`: the baseline, or a paper file's model in the loop (a file
+    with `Config` and `build_model(cfg, train_data)`); a file with only `run(argv) -> int` gets the rest of argv."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         name = ([a.split("=", 1)[1] for a in argv if a.startswith("--variant=")] or ["baseline"])[-1]
-        module, rest = load_variant(name), [a for a in argv if not a.startswith("--variant=")]
+        if name != "baseline" and name not in paper_files():
+            raise ConfigError(f"unknown variant '{name}'; valid variants: baseline, {', '.join(paper_files())}")
+        if str(train.HERE) not in sys.path:
+            sys.path.insert(0, str(train.HERE))
+        module = importlib.import_module(name) if name != "baseline" else None
         if module is not None and hasattr(module, "run") and not hasattr(module, "build_model"):
-            return module.run(rest)  # a file with its own outer loop takes over its command line
-        cfg = parse_args(rest, getattr(module, "Config", TrainConfig), module.__doc__ if module else None)
-        cfg = dataclasses.replace(cfg, variant=name)
+            return module.run([a for a in argv if not a.startswith("--variant=")])  # it takes over its command line
+        cfg = parse_args(argv, getattr(module, "Config", TrainConfig), module.__doc__ if module else None)
         summary = train.train(cfg, getattr(module, "build_model", None))
         if module is None and int(os.environ.get("RANK", 0)) == 0:  # the key load_baseline reads (rank 0 writes)
             atomic_write(Path(summary["out_dir"]) / "cache_key.txt", baseline_key(cfg).encode())
@@ -142,13 +113,9 @@ def main(argv=None):
         if train.dist.is_initialized():  # a run stopped early under torchrun leaves cleanly too
             train.dist.destroy_process_group()
 
-
-# -----------------------------------------------------------------------------
-# 2. Shared steps: the baseline, fit, caches
-
+# 2. Shared steps: the baseline, fit, caches ----------------------------------
 def code_hash(*modules):
-    """sha256 (12 hex digits) of these modules' code, without comments and docstrings: only an edit that can change
-    a result invalidates a cache."""
+    """sha256 (12 hex digits) of these modules' code without comments and docstrings: only edits that can matter."""
     digest = hashlib.sha256()
     for tree in (ast.parse(Path(m.__file__).read_text(encoding="utf-8")) for m in modules):
         for node in ast.walk(tree):
@@ -165,38 +132,31 @@ def cache_key(settings, *modules):
 RUN_ONLY = ("out_dir", "sample_tokens", "sample_prompt", "num_threads", "device", "compile", "resume", "log_interval")
 
 def baseline_key(cfg):
-    """The cache key of a checkpoint trained by train.train(cfg): its settings (not where or how fast it ran) and
-    train.py's code. `python train.py` writes it beside ckpt.pt; load_baseline checks it."""
+    """The cache key of train.train(cfg)'s checkpoint: its settings (not where or how it ran) and train.py's code."""
     return cache_key({k: v for k, v in dataclasses.asdict(cfg).items() if k not in RUN_ONLY}, train)
 
 def load_baseline(path="out/baseline/ckpt.pt", config=None):
-    """What a finetuning experiment needs from the baseline checkpoint: {"path", "config" (its TrainConfig fields),
-    "state", "train_data", "val_data"}. It trains one first (with `config`, a TrainConfig; by default
-    `python train.py`'s) when there is none at `path`, or when the cache key beside it says that other settings or
-    another train.py made it. A checkpoint with no key (trained by hand) is used as given."""
+    """{"path", "config" (TrainConfig fields), "state", "train_data", "val_data"} of the baseline checkpoint, trained
+    first (with `config`, default `python train.py`'s) when absent or its cache key differs; with no key: as given."""
     path, config = Path(path), dataclasses.replace(config or TrainConfig(), out_dir=str(Path(path).parent),
                                                    sample_tokens=0)
     key, key_file = baseline_key(config), path.parent / "cache_key.txt"
     stale = key_file.exists() and key_file.read_text().strip() != key
     if not path.exists() or stale:
-        print(f"baseline: {f'{path} is stale (its cache key)' if stale else f'none at {path}'}; training one first",
-              flush=True)
+        say(f"baseline: {f'{path} is stale (its cache key)' if stale else f'none at {path}'}; training one first")
         train.train(config)
         atomic_write(key_file, key.encode())
     else:
         why = f"cache key {key}: same settings, same train.py code" if key_file.exists() else "no cache key: as given"
-        print(f"baseline: reusing {path} ({why})", flush=True)
+        say(f"baseline: reusing {path} ({why})")
     ckpt = train.load_checkpoint(path)
-    print(f"baseline: {ckpt['iter_num']} iterations, val loss {ckpt['history']['val'][-1][1]:.4f}", flush=True)
+    say(f"baseline: {ckpt['iter_num']} iterations, val loss {ckpt['history']['val'][-1][1]:.4f}")
     config = {k: v for k, v in ckpt["config"].items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
-    folder = train.prepare_data(config["dataset"], config["data_dir"])
-    return {"path": path, "config": config, "state": ckpt["model"],
-            **{f"{s}_data": train.load_tokens(folder, s, config["block_size"] + 2) for s in ("train", "val")}}
+    _, _, (train_data, val_data) = train.load_data(TrainConfig(**config), 0, 1)  # the splits it was trained on
+    return {"path": path, "config": config, "state": ckpt["model"], "train_data": train_data, "val_data": val_data}
 
 def fit(model, next_batch, steps, learning_rate=3e-3, warmup_iters=None, log_every=None, name="fit"):
-    """The loop's train_step on in-memory batches, for paper files with their own data (task text, RL warm starts):
-    AdamW, warmup and cosine to learning_rate / 10, clipping at 1.0, and every log_every steps a progress line with
-    ETA and the NaN check. next_batch() -> (x, y) with targets -1 where there is no loss. Returns the losses."""
+    """The loop's step on next_batch() -> (x, y) (targets -1: no loss): AdamW, warmup, cosine to lr / 10, NaN check."""
     cfg = TrainConfig(max_iters=steps, learning_rate=learning_rate, min_lr=learning_rate / 10,
                       warmup_iters=max(1, steps // 10) if warmup_iters is None else warmup_iters)
     optimizer = train.make_optimizer(model, cfg, next(model.parameters()).device)
@@ -208,23 +168,17 @@ def fit(model, next_batch, steps, learning_rate=3e-3, warmup_iters=None, log_eve
             if not math.isfinite(recent := torch.stack(losses[-log_every:]).mean().item()):
                 raise NonFiniteLoss(f"{name}: loss is {recent} by step {it}")
             seconds = (train.time.time() - timer) / it
-            print(train.progress_line(name, it, steps, seconds, f"loss {recent:.4f}", f"{1e3 * seconds:.0f} ms"),
-                  flush=True)
+            say(train.progress_line(name, it, steps, seconds, f"loss {recent:.4f}", f"{1e3 * seconds:.0f} ms"))
     model.eval()
     return torch.stack(losses).tolist()
 
-
-# -----------------------------------------------------------------------------
-# 3. Outputs
-
+# 3. Outputs ------------------------------------------------------------------
 def write_results(out_dir, table, data):
-    """A paper file's outputs: results.md (the markdown table) and results.json, both atomically."""
     atomic_write(Path(out_dir) / "results.md", (table + "\n").encode())
     atomic_write(Path(out_dir) / "results.json", json.dumps(data, indent=1, default=str).encode())
 
 def record(name, exp, verdicts, summary):
-    """The committed summary of a full run, results/<name>.json: its command, config, verdicts and the numbers they
-    rest on (no rows, no checkpoints). A quick run, or one with its own --out_dir, records nothing here."""
+    """results/<name>.json: a full run's command, config, verdicts, their numbers (not for quick or --out_dir runs)."""
     if exp.quick or exp.out_dir != type(exp)().out_dir:
         return None
     path = RESULTS / f"{name}.json"
@@ -232,25 +186,23 @@ def record(name, exp, verdicts, summary):
             "verdicts": verdicts, "summary": summary}
     plain = lambda v: v.tolist() if hasattr(v, "tolist") else str(v)  # noqa: E731  (numpy numbers and arrays)
     atomic_write(path, (json.dumps(data, indent=1, default=plain) + "\n").encode())
-    print(f"recorded {path} (committed; the scorecard and README read it)", flush=True)
+    say(f"recorded {path} (committed; the scorecard and README read it)")
     return path
 
 def unigram_entropies(train, val, n_symbols):
-    """Entropy (nats) of the train unigram distribution, and val cross-entropy under add-one unigrams.
-    A model that learns anything beyond symbol frequencies ends well below both."""
+    """Train unigram entropy, val cross-entropy under add-one unigrams (nats): a model that learns ends below both."""
     counts = np.bincount(np.asarray(train), minlength=n_symbols).astype(np.float64)
     p, smoothed = counts[counts > 0] / counts.sum(), (counts + 1) / (counts.sum() + len(counts))
     return float(-(p * np.log(p)).sum()), float(-np.log(smoothed[np.asarray(val)]).mean())
 
 def report_run(cfg, summary):
     """The end of `python train.py`: the final loss against unigram yardsticks, the loss curve and a sample."""
-    out_dir, history, model = Path(summary["out_dir"]), summary["history"], summary["model"]
+    out_dir, history, model, val = Path(summary["out_dir"]), summary["history"], summary["model"], summary["val_loss"]
     if int(os.environ.get("RANK", 0)) or not history["val"]:
         return
     folder = train.prepare_data(cfg.dataset, cfg.data_dir)
     encode, decode, n_symbols = train.codec(folder)
     h_train, h_val = unigram_entropies(*(train.load_tokens(folder, s, 0) for s in ("train", "val")), n_symbols)
-    val = summary["val_loss"]
     print(f"val {val:.4f}: {h_train - val:+.3f} nats against the train unigram entropy ({h_train:.3f}), "
           f"{h_val - val:+.3f} against an add-one unigram model of the val text ({h_val:.3f})")
     import matplotlib
@@ -272,19 +224,16 @@ def report_run(cfg, summary):
         print("-" * 60 + "\n" + text + "\n" + "-" * 60)
 
 def save_figure(fig, path):
-    """Save a matplotlib figure atomically (tight layout) and close it."""
     import matplotlib.pyplot as plt
     fig.tight_layout()
     atomic_write(path, functools.partial(fig.savefig, format=Path(path).suffix.lstrip(".")))
     plt.close(fig)
 
-
-# -----------------------------------------------------------------------------
-# 4. Statistics and the verdict rule, stated once. An Estimate is a mean, a sample SD (ddof 1) and n; a Difference
-# of two arms carries its 95% t-interval (paired when the arms share seeds, Welch otherwise, one-sample against a
-# number). A claim is supported when the whole interval lies on the claim's side of its margin, not supported when
-# it lies on the other side, inconclusive otherwise; never from fewer than MIN_SEEDS seeds or a quick run, and only
-# when the file's positive control, judged by the same rule, passed.
+# 4. Statistics and the verdict rule, stated once -----------------------------
+# An Estimate is a mean, a sample SD (ddof 1) and n; a Difference of two arms carries its 95% t-interval (paired when
+# the arms share seeds, Welch otherwise, one-sample against a number). A claim is supported when the whole interval lies
+# on the claim's side of its margin, not supported when it lies on the other side, inconclusive otherwise; never from
+# fewer than MIN_SEEDS seeds or a quick run, and only when the file's positive control, judged by the same rule, passed.
 
 MIN_SEEDS = 3
 VERDICTS = ("supported", "not supported", "inconclusive", "quick: not a verdict")
@@ -294,7 +243,7 @@ def decimals(scale):
     """Decimals to print a number whose uncertainty is `scale`: 3, or more when the scale is smaller."""
     return 3 if not np.isfinite(scale) or scale < 1e-9 else int(np.clip(-math.floor(math.log10(scale)), 3, 6))
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Estimate:
     mean: float
     sd: float   # sample standard deviation (ddof 1); NaN with one value
@@ -308,7 +257,7 @@ def estimate(values):
     v = np.asarray(values, dtype=np.float64).ravel()
     return Estimate(float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else math.nan, len(v))
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Difference:
     mean: float
     low: float   # the 95% t-interval; NaN when it cannot be formed (one value)
@@ -324,8 +273,7 @@ class Difference:
         return f"{self.mean:+.{d}f} [{self.low:+.{d}f}, {self.high:+.{d}f}] (95% {kind}, n={self.n})"
 
 def difference(a, b, paired):
-    """a - b with its 95% t-interval. a, b: values over seeds. paired=True: the arms share seeds (same starts and
-    batches), the interval of the per-seed differences; False: Welch's interval; b a number: one-sample."""
+    """a - b over seeds with its 95% t-interval: paired (the arms share seeds), Welch, or one-sample (b a number)."""
     from scipy import stats
     a, one = np.asarray(a, dtype=np.float64).ravel(), np.ndim(b) == 0
     b = np.full(len(a), float(b)) if one else np.asarray(b, dtype=np.float64).ravel()
@@ -342,9 +290,7 @@ def difference(a, b, paired):
     return Difference(mean, *map(float, result.confidence_interval()), n, test)
 
 def judge(diff, side="above", margin=0.0):
-    """supported: the whole interval on the claim's side of the margin; not supported: the whole interval on the
-    other side (touching the margin counts there); inconclusive otherwise, or without an interval (NaN compares
-    false both ways)."""
+    """The rule on one interval: touching the margin counts against; no interval (NaN compares false): inconclusive."""
     low, high = diff.low, diff.high
     claims, against = {"above": (low > margin, high <= margin), "below": (high < margin, low >= margin),
                        "within": (-margin < low and high < margin, low >= margin or high <= -margin)}[side]
@@ -358,39 +304,27 @@ def condition(diff, side="above", margin=0.0, label=""):
     return {"outcome": judge(diff, side, margin), "n": diff.n, "interval": interval,
             "text": f"{label}: {interval}" if label else interval}
 
-def judge_all(conditions, against=False):
-    """Several conditions: supported when every one is, not supported when any one is not. against=True: the
-    claim is that they do not all hold, so the outcome is mirrored."""
-    outcomes = [c["outcome"] for c in conditions]
-    outcome = "supported" if all(o == "supported" for o in outcomes) else \
-        "not supported" if "not supported" in outcomes else "inconclusive"
-    return {"supported": "not supported", "not supported": "supported"}.get(outcome, outcome) if against else outcome
-
-def gate_reason(conditions, seeds, quick):
-    """(conditions as a list, why no verdict may be given: a quick run, or fewer seeds than MIN_SEEDS in the data)."""
-    conditions = [conditions] if isinstance(conditions, dict) else conditions
-    seeds = min([seeds] + [c["n"] for c in conditions])  # the seeds the data hold, not only the ones asked for
-    return conditions, seeds, "quick run" if quick else f"{seeds} seed(s); a verdict needs {MIN_SEEDS}" * (
-        seeds < MIN_SEEDS)
-
 def control(text, conditions, seeds, quick=False, note=""):
-    """A positive control judged by the same rule: {"passed", "text"}; it passes only where a claim would be
-    supported (never from a quick run or too few seeds). text: its name (no ": " inside); note: printed after."""
-    conditions, seeds, why = gate_reason(conditions, seeds, quick)
-    passed = judge_all(conditions) == "supported" and not why
-    return {"passed": passed, "text": f"{text}: {'; '.join(c['text'] for c in conditions)}{note}: " +
-            ("passed" if passed else f"not judged ({why})" if why else "FAILED")}
+    """A positive control, judged as a claim with no control of its own: {"passed", "text"}; text: no ": " inside."""
+    v = verdict(text, "", conditions, {"passed": True, "text": ""}, seeds, "", quick)
+    passed = v["verdict"] == "supported"
+    return {"passed": passed, "text": f"{text}: {v['evidence']}{note}: " +
+            ("passed" if passed else f"not judged ({v['why']})" if v["why"] else "FAILED")}
 
 def verdict(claim, paper_says, conditions, gate, seeds, command, quick=False, against=False):
-    """The one verdict record every paper file's verdicts() returns: the claim's condition(s) judged by the rule,
-    gated by the seeds, the quick flag and the positive control `gate` ({"passed", "text"})."""
-    conditions, seeds, why = gate_reason(conditions, seeds, quick)
-    why = why or ("" if gate["passed"] else "the positive control did not pass")
-    outcome = "quick: not a verdict" if quick else "inconclusive" if why else judge_all(conditions, against)
-    return {"claim": claim, "paper_says": paper_says, "verdict": outcome, "why": why,
-            "evidence": "; ".join(c["text"] for c in conditions),
-            "conditions": conditions, "against": against, "control": gate["text"], "seeds": seeds, "command": command,
-            "quick": quick}
+    """The record every paper file's verdicts() returns: the claim's conditions together (supported when every one is,
+    not supported when any one is not; mirrored when against), gated by quick, the seeds and the control `gate`."""
+    conditions = [conditions] if isinstance(conditions, dict) else conditions
+    seeds = min([seeds] + [c["n"] for c in conditions])  # the seeds the data hold, not only the ones asked for
+    why = ("quick run" if quick else f"{seeds} seed(s); a verdict needs {MIN_SEEDS}" if seeds < MIN_SEEDS
+           else "" if gate["passed"] else "the positive control did not pass")
+    got = {c["outcome"] for c in conditions}
+    outcome = "not supported" if "not supported" in got else "supported" if got <= {"supported"} else "inconclusive"
+    outcome = {"supported": "not supported", "not supported": "supported"}.get(outcome, outcome) if against else outcome
+    return {"claim": claim, "paper_says": paper_says,
+            "verdict": "quick: not a verdict" if quick else "inconclusive" if why else outcome, "why": why,
+            "evidence": "; ".join(c["text"] for c in conditions), "conditions": conditions, "against": against,
+            "control": gate["text"], "seeds": seeds, "command": command, "quick": quick}
 
 def per_seed(rows, key, **match):
     """One number per seed, in seed order (so that two arms pair by seed), of the rows whose fields equal `match`."""
@@ -398,13 +332,11 @@ def per_seed(rows, key, **match):
                                    key=lambda r: r["seed"])]
 
 def verdict_line(v):
-    """How every file's report prints a verdict: VERDICT (why): claim (paper: ...); the evidence."""
     why, paper = f" ({v['why']})" if v["why"] else "", f" (paper: {v['paper_says']})" if v["paper_says"] else ""
     return f"- {v['verdict'].upper()}{why}: {v['claim']}{paper}; {v['evidence']}"
 
 def command(name, exp):
-    """The shell command that reproduces `exp`: `python NAME.py` and every field that differs from the default
-    (from the quick defaults when exp.quick)."""
+    """`python NAME.py` and every field of `exp` that differs from the defaults (the quick ones when exp.quick)."""
     cls = type(exp)
     default = dataclasses.replace(cls(), **cls.QUICK, quick=True) if exp.quick else cls()
     flags = ["--quick=true"] * exp.quick + [

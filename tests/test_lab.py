@@ -1,6 +1,7 @@
 """Tests for lab.py: the statistics and the verdict rule (hand-computed cases on every side), the command builder,
 the seeds option in every file, the committed results' schema, the caches' keys, and train.py's seams."""
 import dataclasses
+import importlib
 import json
 import math
 import os
@@ -76,7 +77,7 @@ def test_verdict_is_gated_by_seeds_quick_and_control_and_conditions_combine():
 
 
 def experiment_class(name):
-    return lab.load_variant(name).Experiment
+    return importlib.import_module(name).Experiment
 
 
 @pytest.mark.parametrize("name", PAPER_FILES)
@@ -109,7 +110,7 @@ def test_command_is_a_real_shell_command_that_parses_back(name):
 
 
 def test_every_committed_result_has_the_schema_the_scorecard_reads():
-    for path in sorted(lab.HERE.glob("results/*.json")):
+    for path in sorted(lab.RESULTS.glob("*.json")):
         data = json.loads(path.read_text())
         name = path.stem
         assert name in PAPER_FILES and data["file"] == f"{name}.py", path

@@ -344,16 +344,19 @@ def test_flops_per_token_and_peak_by_device_name():
                       "NVIDIA H200": 989e12} and peak["H100"] == 989e12
 
 
-def test_rng_state_round_trip_includes_cuda(monkeypatch):
+def test_rng_state_round_trip_through_resume_includes_cuda(monkeypatch):
     """Resume restores every stream, the CUDA one included (faked here: tests never need a GPU)."""
     fake = {"state": torch.tensor([1, 2, 3], dtype=torch.uint8)}
     monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: fake["state"].clone())
     monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: fake.update(state=state))
-    gen = torch.Generator().manual_seed(5)
-    state = train.rng_state(gen, torch.device("cuda"), 1)
+    gen, model = torch.Generator().manual_seed(5), tiny_gpt()
+    optimizer = train.make_optimizer(model, TrainConfig(), torch.device("cpu"))
+    ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "iter_num": 7, "history": {},
+            "rng": train.rng_state(gen, torch.device("cuda"), 1)}
+    monkeypatch.setattr(train, "load_checkpoint", lambda *args, **kwargs: ckpt)  # no file, no CUDA map_location
     expected = (torch.rand(3, generator=gen), torch.rand(3))
     fake["state"] = torch.tensor([9], dtype=torch.uint8)
-    train.set_rng_state(state, gen, torch.device("cuda"), 0)
+    assert train.resume("ckpt.pt", model, optimizer, gen, torch.device("cuda"), 0, lambda *a: None) == (7, {})
     assert torch.equal(torch.rand(3, generator=gen), expected[0]) and torch.equal(torch.rand(3), expected[1])
     assert fake["state"].tolist() == [1, 2, 3]
 
