@@ -724,12 +724,12 @@ def verdicts(runs2, runs3, exp):
     col = lambda k: {d: [r[d][k] for r in runs2] for d in DOMAINS}  # noqa: E731  (per domain, seed order)
     n, command = exp.seeds, lab.command("rationality", exp)
     people, T0 = col("people"), f"T{temps[0]:g}"
-    gate = lab.control("people above uniform-random choosers (mean CCEI) and responsive to prices",
+    gate = lab.control("people beat random choosers (CCEI) and respond to prices",
                        higher_everywhere(people, col("random"), "people - random")
                        + responsive_everywhere(col("people_slope"), "people"), n, exp.quick)
     greedy, sampled = col(f"gpt_plain_{T0}"), col(f"gpt_plain_T{temps[-1]:g}")
     responds = responsive_everywhere(col(f"gpt_plain_{T0}_slope"), "GPT")
-    out = [lab.verdict(f"our GPT greedy (T={temps[0]:g}) is more consistent than the people and responds to prices",
+    out = [lab.verdict(f"greedy GPT (T={temps[0]:g}) more consistent than the people and price-responsive",
                        "GPT-3.5 more consistent than people",
                        higher_everywhere(greedy, people, "GPT - people") + responds, gate, n, command, exp.quick),
            lab.verdict(f"our GPT sampled at T={temps[-1]:g} is less consistent than the people", "",

@@ -58,11 +58,12 @@ def file_rows(name, results):
     label = (lambda c: f"c{controls.index(c) + 1}") if len(controls) > 1 else (lambda c: "")
     rows = [f"| **`{name}.py`** · `{results['command']}` | | | |"]
     rows += [control_row(c, label(c), seeds) for c in controls]
-    for v in verdicts:
-        paper = f" ({cell(v['paper_says'], 40)})" if v.get("paper_says") else ""
+    for v, before in zip(verdicts, [{}] + verdicts):
+        said = v.get("paper_says") and v["paper_says"] != before.get("paper_says")  # said once for a run of claims
+        paper = f" ({cell(v['paper_says'], 36)})" if said else ""
         why = f" ({v['why'].replace('the positive control did not pass', 'control failed')})" if v.get("why") else ""
         gate = f" ({label(v['control'])})" if len(controls) > 1 else ""
-        rows.append(f"| {cell(v['claim'], 70)}{paper} | **{v['verdict']}**{why}{gate} | {cell(deciding(v), 66)} | "
+        rows.append(f"| {cell(v['claim'], 60)}{paper} | **{v['verdict']}**{why}{gate} | {cell(deciding(v), 58)} | "
                     f"{v['seeds']} |")
     return rows
 
