@@ -396,7 +396,7 @@ def test_verdicts_on_each_side_of_the_rule_and_both_controls():
     failed = rat.verdicts(*rationality_runs(gpt, random=0.99), exp)
     assert all(v["verdict"] == "inconclusive" for v in failed[:4]) and failed[4]["verdict"] != "inconclusive"
     deaf = rat.verdicts(*rationality_runs(gpt, people_slope=0.2), exp)   # the measure cannot see prices: no verdict
-    assert all(v["verdict"] == "inconclusive" for v in deaf[:4]) and "responsive" in deaf[0]["control"]
+    assert all(v["verdict"] == "inconclusive" for v in deaf[:4]) and "respond to prices" in deaf[0]["control"]
     # part 3: the pattern already at weight 0 -> "needs a common skill" is not supported; broken at 0 -> supported
     assert verdict(rationality_runs(gpt))[4] == "not supported"
     assert verdict(rationality_runs(gpt, weight0_supermarket=0.5))[4] in ("supported", "inconclusive")
