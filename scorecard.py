@@ -45,6 +45,7 @@ def control_row(text, label, seeds):
     name, rest = text.split(": ", 1)
     conditions, state = rest.rsplit(": ", 1)
     more = f" (+{conditions.count('; ')} more)" if "; " in conditions else ""
+    seeds = min(map(int, re.findall(r", n=(\d+)\)", conditions)), default=seeds)  # the seeds it was judged on
     return f"| control{' ' + label if label else ''}: {cell(name, 60)} | **{state}** | " \
            f"{cell(conditions.split('; ')[0], 60)}{more} | {seeds} |"
 

@@ -72,3 +72,12 @@ def test_evidence_of_a_mirrored_or_withheld_verdict_is_what_decided_it():
     assert holds["verdict"] == "not supported" and scorecard.deciding(holds).startswith("all 2 hold")
     withheld = lab.verdict("one", "", hold, bad, 3, "c")
     assert scorecard.deciding(withheld).startswith("not judged: ")
+
+
+def test_a_control_row_shows_the_seeds_it_was_judged_on():
+    text = "recovery: late: +0.1 [+0.0, +0.2] (95% one-sample t, n=20), needs > 0; b: +1 [+0, +2] (95% paired t, n=20)" \
+           ", needs > 0: passed"
+    row = scorecard.control_row(text, "c1", 3)
+    assert row.endswith("| 20 |") and "**passed**" in row and "(+1 more)" in row
+    assert scorecard.control_row("name: +1 (no interval from n=1), needs > 0: not judged (quick run)", "", 1) \
+        .endswith("| 1 |")
