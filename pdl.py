@@ -10,7 +10,10 @@ token occurs in the training targets, so rare, informative tokens count more:
 alpha = 0 is standard cross-entropy; the authors' defaults are alpha = 1 and eps = 1e-7 and they
 suggest alpha in [0.25, 1.5]. Their claim: generation becomes more informative and diverse. The paper
 has no experiments (its released trainer overrides a method the Hugging Face Trainer never calls, so
-the released code never applied the weights): everything measured here is ours.
+the released code never applied the weights): everything measured here is ours. The weights are the
+inverse-token-frequency (ITF) loss of Nakamura, Sudoh, Yoshino and Nakamura (arXiv:1811.08100, 2018), raised to
+a power and normalised per batch; the tilted optimum below is the logit-adjustment result of Menon et al.
+(ICLR 2021, arXiv:2007.07314) read the other way round.
 
 What the loss optimises (our derivation, checked by a test). Minimising the expected PDL numerator
 sum_y P(y|x) w(y) (-log q(y|x)) over q gives  q*(y | x) = P(y | x) w(y) / sum_y' P(y' | x) w(y'):  the
