@@ -23,7 +23,8 @@ in a code, one of which usually dominates; codes of equal-frequency tokens have 
 construction, and what they lose, H(y | c) - H(y | c, x), only training shows.
 
 Ours and the paper's. The paper's: the codebook head (the `lm_head` seam); random, contiguous and k-means
-maps; C trained by backprop. OURS: the frequency-balanced map (codes of equal training-token mass); the
+maps; C trained by backprop. OURS: the frequency-balanced map (codes of equal training-token mass: the
+frequency binning of class-based RNN language models, Mikolov et al., ICASSP 2011); the
 floor and its estimate; the identity map (K = V), exactly the full softmax, as the reference head; the
 O(K) training loss  -log p(y) = logsumexp_j(L_code[j] + log n_j) - L_code[M(y)]  (the paper's speed claim
 needs it; evaluation scatters to V, sampling is O(K)). What we changed and why: every head starts alike,
