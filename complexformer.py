@@ -22,8 +22,8 @@ k as adjacent (re, im) pairs, the same layout as train.py's RoPE, and
   real dot product is s_mn, so the shared causal attention (F.scaled_dot_product_attention, 1/sqrt(d))
   runs unchanged. `pairwise_scores` keeps the direct T x T form as the reference in the tests.
 - With delta = 1 and b = 0 the rotated q is exactly RoPE's: CMHA reduces to the baseline (a test).
-  We initialise there by default; `--cmha_init=authors` draws delta ~ N(0, s^2) with s = (D/2)^(-1/2),
-  D the head size, and b = 0 (our reading of their init, "N(0, (D/2)^-1/2)").
+  We initialise there by default (`--positions=cmha`); `--positions=cmha_authors` draws delta ~ N(0, s^2) with
+  s = (D/2)^(-1/2), D the head size, and b = 0 (our reading of their init, "N(0, (D/2)^-1/2)").
 
 Two things to know about the parameters.
 - The branch cut. atan2 jumps from +pi to -pi as a pair crosses the negative real axis. With integer
@@ -37,12 +37,15 @@ Two things to know about the parameters.
 
 What is the paper's and what is ours.
 - Paper (abstract) and authors' code: the Euler transform, the adaptive per-head, per-frequency angle
-  delta (phi_q - phi_k) + b, RoPE's relative term (m - n) omega_j, the real part as the score, their
-  random start for delta.
+  delta (phi_q - phi_k) + b, a relative position term Delta(P_mn, i) in the angle, the real part as the
+  score, their random start for delta.
 - Ours: the causal mask (their complex path has none); the 1/sqrt(d) of the shared attention, which their
   complex path does not apply (`--cmha_scale=none` follows them by scaling the rotated query by sqrt(d));
   the delta = 1 start that makes CMHA exactly RoPE at step 0; weight decay off for delta and b; the
   adjacent-pair layout of the shared RoPE; everything in the experiment below.
+- Ours: the positional term. The abstract's Delta(P_mn, i) is per head i; ours is RoPE's (m - n) omega_j, fixed,
+  with the same frequencies omega_j (the shared GPT's tables) in every head and layer. Only delta_hj and b_hj,
+  which act on the phase difference phi_q - phi_k and not on m - n, are per head (and per layer and frequency).
 
 The experiment (`python complexformer.py`). Position schemes only matter once a model uses context, and
 after 100 CPU steps of GPT-2 BPE at 128 wide no model did (they all sat at the unigram loss). So we
@@ -99,13 +102,16 @@ class CMHARotation(nn.Module):
         self.delta.no_weight_decay = self.b.no_weight_decay = True  # decay would pull delta from 1 to 0
 
     def euler(self, x, with_bias):
-        """(re, im) -> r (cos a, sin a) with a = delta phi (+ b): the rotated pair before positions."""
-        re, im = x.unflatten(-1, (-1, 2)).unbind(-1)        # (B, T, nh, D/2) each: adjacent pairs, as in train.py
+        """(re, im) -> r (cos a, sin a) with a = delta phi (+ b): the rotated pair before positions. Computed in at
+        least float32 (bf16/fp16 inputs, e.g. under autocast, are upcast, as train.apply_rope does) and returned in
+        x's dtype, so at delta = 1, b = 0 it rounds back to x and CMHA matches RoPE to the rounding of the output."""
+        xf = train.at_least_float32(x)
+        re, im = xf.unflatten(-1, (-1, 2)).unbind(-1)       # (B, T, nh, D/2) each: adjacent pairs, as in train.py
         # Euler transform: r = |z|, phi = arg z (atan2's branch cut on the negative real axis)
         r, phi = torch.hypot(re, im), torch.atan2(im, re)
         # adaptive angle: delta_hj phi (+ b_hj); delta and b are (nh, D/2)
-        angle = self.delta.to(x.dtype) * phi + (self.b.to(x.dtype) if with_bias else 0.0)
-        return torch.stack([r * torch.cos(angle), r * torch.sin(angle)], dim=-1).flatten(-2)
+        angle = self.delta.to(xf.dtype) * phi + (self.b.to(xf.dtype) if with_bias else 0.0)
+        return torch.stack([r * torch.cos(angle), r * torch.sin(angle)], dim=-1).flatten(-2).type_as(x)
 
     def forward(self, q, k, cos, sin):
         # then the positional rotation m omega_j / n omega_j with the shared GPT's own RoPE tables

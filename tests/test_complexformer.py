@@ -47,6 +47,27 @@ def test_delta_one_b_zero_equals_rope_attention(dtype, tol):
     assert (g_a - g_b).abs().max() < 100 * tol
 
 
+def bf16_ulp(x):
+    """The spacing of bf16 numbers at |x| (8 significant bits): 2^(floor(log2 |x|) - 7), in float32."""
+    return torch.ldexp(torch.ones_like(x, dtype=torch.float32), torch.frexp(x.float()).exponent - 8)
+
+
+def test_delta_one_equals_rope_under_bf16_autocast():
+    """The GPU path: q, k come out of c_attn in bf16 under autocast. RoPE rotates in float32 and rounds once; CMHA at
+    delta = 1, b = 0 must agree with it to within one bf16 step of the output (an Euler transform done in bf16 rounds
+    r, phi, cos and sin first and lands many steps away on small entries)."""
+    torch.manual_seed(6)
+    B, T, nh, D = 2, 16, 2, 16
+    x, c_attn = torch.randn(B, T, nh * D), torch.nn.Linear(nh * D, 2 * nh * D, bias=False)
+    cos, sin = (t[:, None] for t in train.rope_tables(D, T))  # (T, 1, D/2), float32, as the GPT passes them
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        q, k = c_attn(x).view(B, T, 2, nh, D).unbind(2)
+        rope, cmha = train.RoPE()(q, k, cos, sin), cf.CMHARotation(nh, D)(q, k, cos, sin)
+    assert q.dtype == torch.bfloat16
+    for r, c in zip(rope, cmha):
+        assert c.dtype == torch.bfloat16 and ((c.float() - r.float()).abs() <= bf16_ulp(r)).all()
+
+
 def test_factorised_equals_pairwise():
     torch.manual_seed(1)
     B, nh, T, D = 2, 3, 7, 8
