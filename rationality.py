@@ -155,14 +155,12 @@ def _greedy_removal(R, rtol):
     return removed
 
 
-def _violating_cycles(R, keep, rtol):
-    """Node sets of violating cycles among the kept observations: for each head b of a strict edge
-    a -> b inside a component, the strict edge closed by a shortest weak path b -> ... -> a."""
-    idx = np.flatnonzero(keep)
-    weak, strict = relations(R[np.ix_(idx, idx)], 1.0, rtol)
+def _strict_cycles(weak, strict):
+    """Violating cycles of a relation (weak contains strict), as edge lists: for each head b of a strict edge
+    a -> b closed by a weak path b -> ... -> a, the shortest such cycle."""
     dist, pred = shortest_path(csr_matrix(weak), unweighted=True, return_predecessors=True)
     a, b = np.nonzero(strict & np.isfinite(dist.T))
-    cycles, heads = set(), set()
+    cycles, heads = [], set()
     for k in np.argsort(dist[b, a], kind="stable"):
         if b[k] in heads:
             continue
@@ -171,8 +169,15 @@ def _violating_cycles(R, keep, rtol):
         while node != b[k]:
             node = pred[b[k], node]
             path.append(node)
-        cycles.add(frozenset(idx[path].tolist()))
+        cycles.append(list(zip(path[1:] + path[:1], path)))
     return cycles
+
+
+def _violating_cycles(R, keep, rtol):
+    """Node sets of violating cycles among the kept observations (_strict_cycles at e = 1)."""
+    idx = np.flatnonzero(keep)
+    weak, strict = relations(R[np.ix_(idx, idx)], 1.0, rtol)
+    return {frozenset(idx[[i for i, _ in c]].tolist()) for c in _strict_cycles(weak, strict)}
 
 
 def _min_removal(R, rtol, deadline):
@@ -289,6 +294,88 @@ def money_pump(p, x, rtol=1e-9):
     return hi, (0.0 if lo == math.inf else lo), exact
 
 
+def _varian_component(R, rtol, deadline):
+    """(e, exact) for one strongly connected component R (n, n) of the strict relation at e = 1 (see varian)."""
+    n = len(R)
+    strict1 = relations(R, 1.0, rtol)[1]
+    free = strict1 & (R <= 0)                                 # x_j costs nothing at p_i: an edge at every e_i >= 0
+    label = components(free)
+    fixed = np.bincount(label)[label] > 1                     # on a cycle of free edges: e_i = 0 (they stay weak)
+    drop = strict1 & ~free & ~fixed[:, None]                  # i -> j is there iff e_i > R_ij
+    level, vals, owner = np.full((n, n), -1), [], []          # level k of node owner[k]: e at or below vals[k]
+    for i in range(n):
+        v = np.unique(R[i, drop[i]])
+        level[i, drop[i]] = len(vals) + np.searchsorted(v, R[i, drop[i]])
+        vals, owner = vals + v.tolist(), owner + [i] * len(v)
+    vals, owner = np.array(vals), np.array(owner, dtype=int)
+    last = np.append(owner[1:] != owner[:-1], True)[:len(vals)]   # each node's highest level
+    gain = np.where(last, 1.0, np.append(vals[1:], 1.0)) - vals   # 1 - e_i = sum of gain over i's levels b = 1
+
+    def cycles_at(e):                                         # as level sets: dropping any one breaks the cycle
+        weak = free | (drop & (R < e[:, None]))
+        return [np.array([level[i, j] for i, j in c if level[i, j] >= 0])
+                for c in _strict_cycles(weak, weak & ~fixed[:, None])]
+
+    def feasible(e):
+        """the better of e repaired (on each cycle left, lower the e_i that loses least) and the CCEI."""
+        e, flat = e.copy(), np.where(fixed, 0.0, ccei_many(R[None], rtol)[0])
+        while cycles := cycles_at(e):
+            for c in cycles:
+                if np.all(e[owner[c]] > vals[c]):             # not broken by an earlier repair
+                    k = c[np.argmin(e[owner[c]] - vals[c])]
+                    e[owner[k]] = vals[k]
+        return e if e.sum() > flat.sum() or cycles_at(flat) else flat
+
+    e, cuts = np.where(fixed, 0.0, 1.0), set()
+    up = np.flatnonzero(~last)                                # b_k <= b_k+1: e at or below level k, so below k + 1
+    monotone = LinearConstraint(csr_matrix((np.tile([1.0, -1.0], len(up)), (np.repeat(np.arange(len(up)), 2),
+                                np.stack([up, up + 1], 1).ravel())), shape=(len(up), len(vals))), -np.inf, 0)
+    while cycles := cycles_at(e):
+        new = {frozenset(c.tolist()) for c in cycles} - cuts
+        if not new or time.monotonic() > deadline:
+            return feasible(e), False
+        cuts |= new
+        rows = np.repeat(np.arange(len(cuts)), [len(c) for c in cuts])
+        A = csr_matrix((np.ones(len(rows)), (rows, np.concatenate([sorted(c) for c in cuts]))),
+                       shape=(len(cuts), len(vals)))
+        # min sum_k gain_k b_k  s.t.  sum_{k in C} b_k >= 1 for every cycle C found, b monotone, b in {0, 1};
+        # scaled by 1e3: HiGHS's absolute gap (1e-6) is then 1e-9 in sum(e_t)
+        res = milp(1e3 * gain, integrality=np.ones(len(vals)), bounds=Bounds(0, 1),
+                   constraints=[LinearConstraint(A, 1, np.inf), monotone],
+                   options={"time_limit": max(0.05, deadline - time.monotonic()), "mip_rel_gap": 0})
+        if res.x is None:
+            return feasible(e), False
+        e, b = np.where(fixed, 0.0, 1.0), res.x > 0.5
+        np.minimum.at(e, owner[b], vals[b])
+        if res.status != 0:                                   # time limit: not proven optimal
+            return feasible(e), False
+    return e, True
+
+
+def varian(p, x, rtol=1e-9, time_limit=10.0):
+    """Varian's index (Varian 1990, 1993; revpref's AVI): (index, exact). index = sup of mean(e_t) over vectors
+    e in [0, 1]^T with GARP_e: no i R_e j (closure of e_i E_ii >= E_ij) with j P_e i (e_j E_jj > E_ji), ties
+    as in the module docstring. A supremum: e_t just below R_tj drops the edge t -> j, so it is reached in the
+    limit at e_t in {R_tj: j != t} U {1} (or at e_t = 0 exactly, on a cycle of bundles free at each other's
+    prices). 1.0 when GARP holds or fails through ties only; at least the CCEI (every e_t = CCEI) and, with positive
+    prices, the Houtman-Maks share (a dropped observation, e_t near 0, reveals nothing). NP-hard (Smeulders,
+    Spieksma, Cherchye and De Rock 2014). Each strongly connected component of the strict relation at e = 1 alone
+    (every edge at any e below 1 is one of these; the rest keep e_t = 1): an integer program in the style of
+    Demuynck and Rehbeck (2023), cycle constraints in place of utility levels, with binaries b = 1 where e_t is at
+    or below the k-th of t's distinct ratios: minimise sum(1 - e_t) such that every violating cycle found drops
+    an edge, cycles added lazily until the edges kept are acyclic. Optimal to 1e-9 in sum(e_t); exponential in
+    the worst case. Past time_limit seconds, index is the better of the last relaxation made feasible and the CCEI,
+    exact False."""
+    R = ratio_matrix(p, x)
+    label, e, exact = components(relations(R, 1.0, rtol)[1]), np.ones(len(R)), True
+    deadline = time.monotonic() + time_limit
+    for comp in np.flatnonzero(np.bincount(label) > 1):     # a cycle of strict edges: GARP fails there
+        nodes = np.flatnonzero(label == comp)
+        e[nodes], ok = _varian_component(R[np.ix_(nodes, nodes)], rtol, deadline)
+        exact &= ok
+    return float(e.mean()), bool(exact)
+
+
 def random_bundles(p, budget, rng):
     """Bundles uniform on each budget line (p (..., T, K), spending (..., T)): shares ~ Dirichlet(1, ..., 1)."""
     shares = rng.dirichlet(np.ones(p.shape[-1]), size=budget.shape)
@@ -345,7 +432,8 @@ class CsvOptions:
     data: str = ""               # CSV file: subject,p1..pK,x1..xK, one row per observation
     columns: str = ""            # other column names mapped onto ours: their=ours,... (e.g. id=subject,price_a=p1)
     bronars: int = 100           # random choosers per subject for Bronars' power (0: skip); seeded by subject name
-    hm_time_limit: float = 10.0  # seconds per subject for the exact Houtman-Maks; then the best bound, marked *
+    hm_time_limit: float = 10.0  # seconds per subject for each exact integer program (Houtman-Maks, Varian); then *
+    varian: bool = True          # Varian's index: one more integer program per violating subject (false: skip it)
     out_dir: str = "out/rationality"
 
     def validate(self):
@@ -353,8 +441,8 @@ class CsvOptions:
             raise lab.ConfigError("--data=FILE needs a file name, --bronars >= 0 and --hm_time_limit > 0")
 
 
-COLUMNS = ["subject", "n_obs", "garp", "ccei", "houtman_maks", "hm_exact", "hm_upper", "mpi_max", "mpi_min",
-           "mpi_min_exact", "bronars", "bronars_se"]
+COLUMNS = ["subject", "n_obs", "garp", "ccei", "houtman_maks", "hm_exact", "hm_upper", "varian", "varian_exact",
+           "mpi_max", "mpi_min", "mpi_min_exact", "bronars", "bronars_se"]
 
 
 def analyse_csv(opt):
@@ -373,9 +461,11 @@ def analyse_csv(opt):
             power = bronars_many(p, np.einsum("stk,stk->st", p, x), opt.bronars, [subject_seed(s) for s in chunk]) \
                 if opt.bronars else np.full((2, len(chunk)), np.nan)
             for k, s in enumerate(chunk):
-                hm, mpi = ((1.0, True, 1.0), (0.0, 0.0, True)) if consistent[k] else \
-                    (houtman_maks(*data[s], time_limit=opt.hm_time_limit), money_pump(*data[s]))
-                table[s] = dict(zip(COLUMNS[1:], (T, bool(consistent[k]), float(c[k]), *hm, *mpi,
+                hm, av, mpi = ((1.0, True, 1.0), (1.0, True), (0.0, 0.0, True)) if consistent[k] else \
+                    (houtman_maks(*data[s], time_limit=opt.hm_time_limit),
+                     varian(*data[s], time_limit=opt.hm_time_limit) if opt.varian else (math.nan, False),
+                     money_pump(*data[s]))
+                table[s] = dict(zip(COLUMNS[1:], (T, bool(consistent[k]), float(c[k]), *hm, *av, *mpi,
                                                   float(power[0][k]), float(power[1][k]))))
             if time.time() - last > 2 or len(table) == len(data):
                 rate, last = (time.time() - t0) / len(table), time.time()
@@ -385,16 +475,17 @@ def analyse_csv(opt):
         return str(v).lower() if isinstance(v, bool) else f"{v:.10g}" if isinstance(v, float) else str(v)
     out = write_csv(Path(opt.out_dir) / "indices.csv", COLUMNS,
                     [[s] + [fmt(table[s][c]) for c in COLUMNS[1:]] for s in data])
-    print(f"{'subject':>12} {'n_obs':>5} {'garp':>5} {'ccei':>7} {'hm':>7} " + " ".join(
+    print(f"{'subject':>12} {'n_obs':>5} {'garp':>5} {'ccei':>7} {'hm':>7} {'varian':>7} " + " ".join(
         f"{c:>8}" for c in ("mpi_max", "mpi_min", "bronars")))
     for s in list(data)[:20]:
         r = table[s]
         print(f"{s:>12} {r['n_obs']:5d} {str(r['garp']).lower():>5} {r['ccei']:7.4f} "
-              f"{r['houtman_maks']:6.3f}{'' if r['hm_exact'] else '*'} {r['mpi_max']:8.4f} "
+              f"{r['houtman_maks']:6.3f}{'' if r['hm_exact'] else '*'} {r['varian']:6.3f}"
+              f"{'' if r['varian_exact'] else '*'} {r['mpi_max']:8.4f} "
               f"{r['mpi_min']:7.4f}{'' if r['mpi_min_exact'] else '*'} {r['bronars']:8.3f}")
     print((f"... and {len(data) - 20:,} more subjects\n" if len(data) > 20 else "")
-          + f"hm*: not proven optimal within --hm_time_limit={opt.hm_time_limit:g} s (hm_upper in the file bounds "
-          "it); mpi: money pump index of the most / least severe violating cycle, any length (mpi_min*: an upper "
+          + f"hm*, varian*: not proven optimal within --hm_time_limit={opt.hm_time_limit:g} s (hm_upper in the file "
+          "bounds hm); varian: Varian's index, the largest mean of per-observation efficiencies; mpi: money pump index of the most / least severe violating cycle, any length (mpi_min*: an upper "
           f"bound, ties form a cycle); bronars: share of {opt.bronars} random choosers on the same budgets who "
           f"violate GARP (bronars_se: its Monte Carlo standard error)"
           + (f"\n{len(skipped)} subject(s) with one row left out (see the warnings above)" if skipped else "")
@@ -822,7 +913,7 @@ def report(exp, runs2, r3, verdicts, temps):
 
 def bench():
     """garp_T2000_seconds, ccei_T2000_seconds: 2 goods, uniform-random choices on random budgets (median of 3);
-    csv_subjects_per_s: `--data` end to end on 10,000 simulated subjects x 25 choices, 2 goods (one run)."""
+    csv_subjects_per_s: `--data --varian=false` end to end on 10,000 simulated subjects x 25 choices, 2 goods."""
     import contextlib
     import tempfile
 
@@ -842,7 +933,7 @@ def bench():
         path = Path(tmp) / "choices.csv"
         path.write_text("subject,p1,p2,x1,x2\n" + "".join(f"s{i // T}," + ",".join(f"{v:.6g}" for v in row) + "\n"
                                                        for i, row in enumerate(px)))
-        csv_seconds = seconds(analyse_csv, CsvOptions(data=str(path), out_dir=tmp))
+        csv_seconds = seconds(analyse_csv, CsvOptions(data=str(path), out_dir=tmp, varian=False))
     return {**rows, "csv_subjects_per_s": n / csv_seconds, "csv_10k_subjects_seconds": csv_seconds}
 
 

@@ -236,6 +236,178 @@ def test_ratio_matrix_rejects_bad_shapes_and_empty_bundles():
         rat.ratio_matrix([[1, 2], [1, 1]], [[0, 0], [1, 1]])
 
 
+# --- Varian's index -----------------------------------------------------------
+def brute_force_varian(p, x, rtol=1e-9, below=1e-7):
+    """max mean(c) over every vector c with each c_t in {0, 1} U {R_tj: j != t, 0 < R_tj < 1} for which GARP holds
+    (Warshall's closure, ties within rtol weak and not strict) at e_t = c_t (1 - below): just below each candidate,
+    the supremum (c_t = 0: e_t = 0 exactly, e_t cannot go lower). Vectorised over all the vectors at once."""
+    p, x = np.asarray(p, float), np.asarray(x, float)
+    E = p @ x.T
+    R = E / np.diag(E)[:, None]
+    T = len(R)
+    candidates = [sorted({0.0, 1.0} | {float(r) for j, r in enumerate(R[t]) if j != t and 0 < r < 1}) for t in range(T)]
+    c = np.array(list(itertools.product(*candidates)))                      # (N, T)
+    e = (c * (1 - below))[:, :, None]
+    off = ~np.eye(T, dtype=bool)
+    weak, strict = (R <= e * (1 + rtol)) & off, (R < e * (1 - rtol)) & off
+    reach = weak.copy()
+    for k in range(T):
+        reach |= reach[:, :, k:k + 1] & reach[:, k:k + 1, :]
+    ok = ~np.any(reach & strict.transpose(0, 2, 1), axis=(1, 2))
+    return float(c[ok].mean(1).max())
+
+
+def dynamic_programming_varian(p, x, rtol=1e-9):
+    """The same index as a best order (no free bundles, R > 0): edges point down a topological order, so each t
+    placed below a set S gets e_t = min(1, min over its edges into S of R_tj); dp over subsets placed on top."""
+    R = rat.ratio_matrix(p, x)
+    T = len(R)
+    W = np.where((R < 1 - rtol) & ~np.eye(T, dtype=bool), R, 1.0)
+    assert W.min() > 0
+    low = np.ones((1 << T, T))                          # low[S, t] = min(1, min_{j in S} W[t, j])
+    for S in range(1, 1 << T):
+        low[S] = np.minimum(low[S & (S - 1)], W[:, (S & -S).bit_length() - 1])
+    dp = np.full(1 << T, -np.inf)
+    dp[0] = 0.0
+    for S in range(1 << T):
+        for t in range(T):
+            if not S >> t & 1:
+                dp[S | 1 << t] = max(dp[S | 1 << t], dp[S] + low[S, t])
+    return dp[-1] / T
+
+
+def from_ratios(R):
+    """Data with the ratio matrix R (unit diagonal, R >= 0): prices p_t = R_t, bundle t = one unit of good t."""
+    R = np.asarray(R, float)
+    return R, np.eye(len(R))
+
+
+def random_data(rng, kind, T, K):
+    if kind == 0:                                       # continuous: no ties
+        return rng.uniform(0.5, 2, (T, K)), rng.uniform(0, 10, (T, K))
+    if kind == 1:                                       # small integers: ties and repeated bundles
+        p, x = rng.integers(1, 4, (T, K)).astype(float), rng.integers(0, 4, (T, K)).astype(float)
+        x[x.sum(1) == 0, 0] = 1
+        return p, x
+    if kind == 2:                                       # free goods (price 0): bundles free at other prices
+        p, x = rng.integers(0, 3, (T, K)).astype(float), rng.integers(0, 3, (T, K)).astype(float)
+        x[x.sum(1) == 0, 0] = 1
+        p[(p * x).sum(1) == 0] += x[(p * x).sum(1) == 0] > 0
+        return p, x
+    p, x = rng.uniform(0.5, 2, (T, K)), rng.uniform(0, 10, (T, K))   # repeated bundles, bundles on a budget line
+    for t in range(1, T):
+        s, u = int(rng.integers(0, t)), rng.random()
+        if u < 0.3:
+            x[t] = x[s]
+        elif u < 0.7:
+            x[t] = x[t] * (p[s] @ x[s]) / (p[s] @ x[t])  # exactly on s's budget line (up to rounding)
+    return p, x
+
+
+def test_varian_is_one_where_garp_holds_or_fails_through_ties_only():
+    rng = np.random.default_rng(0)
+    p, m, a = rng.uniform(0.2, 3.0, (40, 3)), rng.uniform(50, 150, 40), rng.dirichlet(np.ones(3))
+    for x in (a * m[:, None] / p, a * (m / (p @ a))[:, None]):   # Cobb-Douglas and Leontief maximisers
+        assert rat.garp(p, x) and rat.varian(p, x) == (1.0, True)
+    p, x = [[1, 1], [2, 1]], [[1, 1], [2, 0]]           # E = [[2, 2], [3, 4]]: 0 -> 1 a tie, 1 -> 0 strict
+    assert not rat.garp(p, x) and rat.ccei(p, x) == 1.0 and rat.varian(p, x) == (1.0, True)
+    p, x = from_ratios([[1, 1, 2], [2, 1, 0.5], [0.6, 2, 1]])   # 0 -> 1 a tie closes 1 -> 2 -> 0 (strict)
+    assert not rat.garp(p, x) and rat.varian(p, x) == (1.0, True)
+
+
+def test_varian_two_observations_by_hand():
+    p, x = [[1, 2], [2, 1]], [[1, 4], [4, 1]]          # E = [[9, 6], [6, 9]]: both ratios 2/3
+    v, exact = rat.varian(p, x)
+    assert exact and abs(v - (1 + 2 / 3) / 2) < 1e-15 and abs(rat.ccei(p, x) - 2 / 3) < 1e-15
+    p, x = from_ratios([[1, 0.5], [0.8, 1]])            # lower the one whose edge costs least: e = (1, 0.8)
+    v, exact = rat.varian(p, x)
+    assert exact and abs(v - 0.9) < 1e-15 and abs(rat.ccei(p, x) - 0.8) < 1e-15
+    assert rat.houtman_maks(p, x)[0] == 0.5
+
+
+def test_varian_lowers_the_observation_on_both_cycles():
+    # 2-cycles 0 <-> 1 and 0 <-> 2: e_0 = 0.9 breaks both (mean 2.9 / 3); e_1 = e_2 = 0.9 only 2.8 / 3, and
+    # e_0 = 0.95 (breaking 0 <-> 2) with e_1 = 0.9 2.85 / 3
+    p, x = from_ratios([[1, 0.9, 0.95], [0.9, 1, 2], [0.9, 2, 1]])
+    v, exact = rat.varian(p, x)
+    assert exact and abs(v - 2.9 / 3) < 1e-15 and abs(rat.ccei(p, x) - 0.9) < 1e-15
+
+
+def test_varian_solves_each_violating_component_and_keeps_one_elsewhere():
+    R = np.full((5, 5), 2.0)
+    np.fill_diagonal(R, 1.0)
+    R[0, 1] = R[1, 0] = 2 / 3                           # a 2-cycle: 1 + 2/3
+    R[2, 3], R[3, 2] = 0.5, 0.8                         # another: 1 + 0.8
+    R[4, :4] = 0.7                                      # observation 4 prefers all, none prefers it: e_4 = 1
+    v, exact = rat.varian(*from_ratios(R))
+    assert exact and abs(v - (1 + 2 / 3 + 1 + 0.8 + 1) / 5) < 1e-15
+
+
+def test_varian_with_free_bundles_by_hand():
+    # each bundle free at the other's prices: 0 R 1 at every e_0 >= 0, strictly for e_0 > 0; so e = 0 (CCEI 0 too)
+    p, x = from_ratios([[1, 0], [0, 1]])
+    assert rat.varian(p, x) == (0.0, True) and rat.ccei(p, x) == 0.0
+    p, x = from_ratios([[1, 0], [0.5, 1]])              # one side free: e_0 = 1, e_1 = 0.5
+    assert rat.varian(p, x) == (0.75, True)
+    # 0 <-> 1 free both ways (e = 0), 0 -> 2 free: that weak edge closes 2 -> 0 (R 0.5), so e_2 = 0.5
+    p, x = from_ratios([[1, 0, 0], [0, 1, 2], [0.5, 2, 1]])
+    assert rat.varian(p, x) == (0.5 / 3, True) and brute_force_varian(p, x) == 0.5 / 3
+
+
+def test_varian_equals_brute_force_on_small_data_with_ties():
+    rng = np.random.default_rng(1)
+    seen = dict(below_one=0, ties_only=0, above_ccei=0, above_hm=0, free=0)
+    for trial in range(320):
+        kind, T, K = trial % 4, int(rng.integers(2, 6 if trial % 5 else 7)), int(rng.integers(2, 4))
+        p, x = random_data(rng, kind, T, K)
+        v, exact = rat.varian(p, x)
+        c, best = rat.ccei(p, x), brute_force_varian(p, x)
+        assert exact and abs(v - best) < 1e-12, (p, x, v, best)
+        assert c <= v <= 1 and (v == 1) == (c == 1), (p, x)
+        if np.all(p > 0):                               # no free bundles: a dropped observation reveals nothing
+            hm = rat.houtman_maks(p, x)[0]
+            assert hm <= v + 1e-15, (p, x)
+            seen["above_hm"] += hm < v < 1
+        seen["below_one"] += v < 1
+        seen["ties_only"] += v == 1 and not rat.garp(p, x)
+        seen["above_ccei"] += c < v < 1
+        seen["free"] += v < 1 and np.any(rat.ratio_matrix(p, x) == 0)
+    assert min(seen.values()) >= 5, seen                # every case was exercised
+
+
+def test_varian_equals_dynamic_programming_on_larger_data():
+    rng = np.random.default_rng(2)
+    for trial in range(24):
+        T = int(rng.integers(7, 12))
+        if trial % 2:
+            p, x = random_data(rng, 1, T, 2)
+        else:
+            p = rng.uniform(0.1, 1.0, (T, 2))
+            x = rat.random_bundles(p, np.ones(T), rng)
+        v, exact = rat.varian(p, x)
+        assert exact and abs(v - dynamic_programming_varian(p, x)) < 1e-12, (p, x)
+
+
+def test_varian_invariant_to_reordering_and_rescaling():
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.1, 1.0, (15, 3))
+    x = rat.random_bundles(p, np.ones(15), rng)
+    order, scale = rng.permutation(15), rng.uniform(0.5, 5, (15, 1))
+    v, exact = rat.varian(p, x)
+    assert exact and v < 1
+    assert abs(rat.varian(p[order] * scale, 3 * x[order])[0] - v) < 1e-12   # prices per budget, units
+
+
+def test_varian_after_its_time_limit_is_feasible_and_marked():
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0.1, 1.0, (40, 2))
+    x = rat.random_bundles(p, np.ones(40), rng)
+    v, exact = rat.varian(p, x)
+    fast, fast_exact = rat.varian(p, x, time_limit=1e-9)
+    assert exact and not fast_exact
+    assert rat.ccei(p, x) <= fast <= v and v < 1
+
+
 def write(tmp_path, content):
     path = tmp_path / "choices.csv"
     path.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -288,6 +460,7 @@ def test_csv_end_to_end_with_or_without_a_byte_order_mark(tmp_path, monkeypatch,
     a, b, c = (dict(zip(rat.COLUMNS, line.split(","))) for line in lines[1:])
     assert (a["garp"], a["houtman_maks"], a["hm_exact"]) == ("false", "0.5", "true") and abs(float(a["ccei"]) - 2 / 3) < 1e-9
     assert abs(float(a["mpi_max"]) - 6 / 18) < 1e-9
+    assert abs(float(a["varian"]) - 5 / 6) < 1e-9 and a["varian_exact"] == "true" and b["varian"] == "1"
     assert (b["garp"], b["ccei"], c["garp"], c["ccei"], c["mpi_max"]) == ("false", "1", "true", "1", "0")
     assert "subjects 3/3 (100%)" in out
 
@@ -451,7 +624,6 @@ def test_smoke_experiment(tmp_path):
 
 def test_quick_run_is_smaller_writes_elsewhere_and_says_so(monkeypatch, check_quick):
     """--quick=true: every size smaller, its own folder, flags given still win, verdicts marked quick."""
-    import train
     full, quick = check_quick(rat.Experiment)
     assert quick.quick and lab.parse_args(["--quick=true", "--train_steps=7"], rat.Experiment).train_steps == 7
     gpt = dict.fromkeys(["gpt_plain_T0", "gpt_plain_T1", "gpt_price_T0", "gpt_discrete_T0"], 1.0)
@@ -466,3 +638,10 @@ def test_quick_run_is_smaller_writes_elsewhere_and_says_so(monkeypatch, check_qu
     rat.experiment(full)
     assert len(written[0]) == 5 and all(v["quick"] and "--quick=true" in v["command"] for v in written[0])
     assert not any(v["quick"] or "--quick" in v["command"] for v in written[1])
+
+
+def test_csv_varian_can_be_skipped(tmp_path, monkeypatch, capsys):
+    write(tmp_path, "subject,p1,p2,x1,x2\na,1,2,1,4\na,2,1,4,1\n")
+    code, out, err = run_in(tmp_path, monkeypatch, capsys, "--bronars=0", "--varian=false")
+    row = dict(zip(rat.COLUMNS, (tmp_path / "out" / "rationality" / "indices.csv").read_text().splitlines()[1].split(",")))
+    assert code == 0 and row["varian"] == "nan" and row["varian_exact"] == "false" and row["houtman_maks"] == "0.5"
