@@ -51,7 +51,7 @@ import torch.nn.functional as F
 
 import lab
 import train
-from csvtools import InputError, first_bad_row, group_rows, read_csv, write_csv
+from csvtools import InputError, first_bad_row, group_rows, parse_column_map, read_csv, write_csv
 
 # -----------------------------------------------------------------------------
 # Part 1: the measures
@@ -94,13 +94,14 @@ def ols(X, y, robust=False, names=None):
     return beta, np.sqrt(np.diag(cov)), float(r2)
 
 
-def read_beliefs(path):
+def read_beliefs(path, columns=""):
     """({game: (t, belief, rating or None)}, skipped games [(game, first row, count)]) from a CSV with columns
-    game,t,belief[,rating]; a game with one row (no change of belief) is skipped, for the caller to warn about."""
+    game,t,belief[,rating] (columns: the --columns map of other names onto these); a game with one row (no change
+    of belief) is skipped, for the caller to warn about."""
     def check_header(header):
         if header not in (["game", "t", "belief"], ["game", "t", "belief", "rating"]):
             raise InputError(f"row 1: columns must be game,t,belief or game,t,belief,rating, got {','.join(header)}")
-    header, keys, values, rows = read_csv(path, check_header)
+    header, keys, values, rows = read_csv(path, check_header, parse_column_map(columns))
     t, belief = values[:, 0], values[:, 1]
     first_bad_row(rows, [(~((belief >= 0) & (belief <= 1)), "belief must be in [0, 1]"),
                          (~np.isfinite(values).all(1), "t and rating must be finite numbers")])
@@ -119,6 +120,7 @@ def read_beliefs(path):
 @dataclass
 class CsvOptions:
     beliefs: str = ""              # CSV file: game,t,belief[,rating], one row per reported belief
+    columns: str = ""              # other column names mapped onto ours: their=ours,... (e.g. match=game,minute=t)
     out_dir: str = "out/infoflow"  # measures.csv goes here
     robust_se: bool = False        # White's heteroskedasticity-robust (HC1) standard errors instead of classical
 
@@ -129,7 +131,7 @@ class CsvOptions:
 
 def analyse_csv(opt):
     """The measures of every game, written to measures.csv, and with ratings the regression on surprise by third."""
-    games, skipped = read_beliefs(opt.beliefs)
+    games, skipped = read_beliefs(opt.beliefs, opt.columns)
     cols = ["n_steps", "surprise"] + SEGMENTS + ["sq_changes"]
     table = {g: measures(t, p) for g, (t, p, _) in games.items()}
     rows = [[g] + [f"{m[c]:.10g}" for c in cols] for g, m in table.items()]

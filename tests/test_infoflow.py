@@ -386,3 +386,26 @@ def test_run_end_to_end_records_both_recovery_tables(tmp_path, monkeypatch):
     assert len(data["verdicts"]) == 3 and len(data["summary"]["part2_recovery_reported"]) == 3
     assert set(data["summary"]["part2_recovery_reported"][0]) == set(inf.RATING_MODELS)
     assert all((tmp_path / "out" / "infoflow" / n).exists() for n in ("results.json", "results.md", "infoflow.png"))
+
+
+def test_beliefs_with_other_column_names_and_semicolons(tmp_path, monkeypatch, capsys):
+    write(tmp_path, "Match;Minute;P(A)\nm1;0;0,5\nm1;1;0,75\nm1;2;1\n")
+    monkeypatch.chdir(tmp_path)
+    code = inf.run([f"--beliefs={tmp_path / 'beliefs.csv'}", "--columns=match=game,minute=t,p(a)=belief"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    row = (tmp_path / "out" / "infoflow" / "measures.csv").read_text().splitlines()[1].split(",")
+    assert row[:3] == ["m1", "2", "0.5"]                              # two steps, total surprise 0.25 + 0.25
+    code = inf.run([f"--beliefs={tmp_path / 'beliefs.csv'}", "--columns=minute"])
+    assert code == 2 and "--columns must be their=ours pairs" in capsys.readouterr().err
+
+
+def test_a_tied_game_goes_to_the_stronger_side_with_its_strength():
+    """After the last step a tie is decided by one more point, won by A with probability q = 0.5 + strength (the
+    belief table's last row says so); a coin flip there would still average 0.5 over strengths, so check by strength."""
+    games = inf.simulate_games(30000, 2, ["flat"], np.random.default_rng(0))
+    tied = games["events"].sum(1) == 0
+    for s in (-0.15, 0.15):
+        pick = tied & np.isclose(games["strengths"], s)
+        assert pick.sum() > 1000 and abs(games["winners"][pick].mean() - (0.5 + s)) < 0.04
+        assert np.allclose(games["beliefs"][pick, -2], 0.5 + s)        # the belief before the outcome: q
