@@ -14,13 +14,17 @@ periods low to moderately.
    integer program solved with cycles added lazily; past `hm_time_limit` seconds the best subset found is
    reported with its bound, marked inexact), the money pump index over violating cycles of EVERY length (a
    minimum cost-to-time ratio cycle: polynomial, Smeulders, Cherchye, De Rock and Spieksma, JPE 2013, who
-   also show the mean and median MPI NP-hard), and Bronars' power; plus `python rationality.py
-   --data=choices.csv`, batched over subjects (10,000 x 25 in seconds).
+   also show the mean and median MPI NP-hard), Varian's index (the largest mean of per-observation
+   efficiencies; an integer program, cycles added lazily), and Bronars' power with its Monte Carlo error; plus
+   `python rationality.py --data=choices.csv`, batched over subjects (csvtools.py reads the file).
 2. GPT vs people (2305.12763 in miniature, a simulation): simulated noisy utility maximisers calibrated to the
-   paper's human mean CCEIs; "our GPT, trained on simulated people's choices" as text, asked on budgets never
-   seen in training, greedy and sampled, and in two framings of our own: prices as "$1.89" strings and answers
+   paper's human mean CCEIs; "our GPT, trained on simulated people's choices" as text, each prompt carrying a
+   persona (a coarse cell of the person's preferences: ours), asked as held-out people on budgets never seen in
+   training, greedy and sampled, and in two framings of our own: prices as "$1.89" strings and answers
    restricted to multiples of 10 (2% of training lines each). The paper's framings are natural-language
-   prompts to a model trained on the web; ours only change the characters.
+   prompts to a model trained on the web; ours only change the characters. A constant answer is a constant
+   spending share (Cobb-Douglas demand) and has CCEI 1, so every chooser is also scored by how its answers move
+   with the person's demand (demand_slope), and two prompt-ignoring choosers are scored beside the GPT.
 3. Consistency as a skill (2505.05275 in miniature, a simulation): the weight of a common skill in shopping
    noise is swept, and we report which weights reproduce the paper's pattern of correlations.
 
@@ -36,7 +40,7 @@ cycle (e.g. one bundle chosen twice at different prices): a cycle could then gai
 tied observations (a longest-path-like problem), and we report an upper bound, marked inexact.
 
     python rationality.py --data=choices.csv     # indices for your data (columns subject,p1..pK,x1..xK)
-    OMP_NUM_THREADS=1 python rationality.py      # parts 2 and 3, 3 seeds (about 6.5 min on a 2-core CPU)
+    OMP_NUM_THREADS=1 python rationality.py      # parts 2 and 3, 3 seeds (README: its CPU time)
     python rationality.py --quick=true           # the same, smaller (about 1 min): see Experiment.QUICK_NOTE
 """
 import dataclasses
@@ -758,8 +762,8 @@ class Experiment:
     QUICK: ClassVar[dict] = dict(seeds=1, n_people=200, gpt_runs=20, train_steps=200, n_random=100,
                                  part3_subjects=150, out_dir="out/rationality_quick")
     QUICK_NOTE: ClassVar[str] = ("quick run: 1 seed, 200 people per domain, our GPT trained 200 steps and asked 20 x "
-                                 "25 budgets per condition; the full run: 3 seeds, 400 people, 400 steps, 100 runs "
-                                 "(6.5 min). One seed has no spread, so here every difference counts as beyond it.")
+                                 "25 budgets per condition; the full run: 3 seeds, 400 people, 400 steps, 100 held-out "
+                                 "people. One seed gives no interval: a quick run gives no verdicts.")
 
     def lists(self):
         """(seeds plus seed_offset, temperatures, common weights) as numbers."""
