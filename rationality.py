@@ -418,8 +418,8 @@ def read_choices(path, columns=""):
     def check_header(header):
         K = (len(header) - 1) // 2
         if K < 2 or header != ["subject"] + [f"p{k}" for k in range(1, K + 1)] + [f"x{k}" for k in range(1, K + 1)]:
-            raise InputError(f"row 1: columns must be subject,p1..pK,x1..xK with K >= 2 "
-                             f"(e.g. subject,p1,p2,x1,x2; other names: --columns=their=ours,...), got {','.join(header)}")
+            raise InputError(f"row 1: columns must be subject,p1..pK,x1..xK with K >= 2 (e.g. subject,p1,p2,x1,x2; "
+                             f"other names: --columns=their=ours,...), got {','.join(header)}")
     header, keys, values, rows = read_csv(path, check_header, parse_column_map(columns))
     K = (len(header) - 1) // 2
     p, x = values[:, :K], values[:, K:]
@@ -489,8 +489,9 @@ def analyse_csv(opt):
               f"{r['mpi_min']:7.4f}{'' if r['mpi_min_exact'] else '*'} {r['bronars']:8.3f}")
     print((f"... and {len(data) - 20:,} more subjects\n" if len(data) > 20 else "")
           + f"hm*, varian*: not proven optimal within --hm_time_limit={opt.hm_time_limit:g} s (hm_upper in the file "
-          "bounds hm); varian: Varian's index, the largest mean of per-observation efficiencies; mpi: money pump index of the most / least severe violating cycle, any length (mpi_min*: an upper "
-          f"bound, ties form a cycle); bronars: share of {opt.bronars} random choosers on the same budgets who "
+          "bounds hm); varian: Varian's index, the largest mean of per-observation efficiencies; mpi: money "
+          "pump index of the most / least severe violating cycle, any length (mpi_min*: an upper bound, ties form "
+          f"a cycle); bronars: share of {opt.bronars} random choosers on the same budgets who "
           f"violate GARP (bronars_se: its Monte Carlo standard error)"
           + (f"\n{len(skipped)} subject(s) with one row left out (see the warnings above)" if skipped else "")
           + f"\nwrote {out}")
@@ -876,8 +877,9 @@ def report(exp, runs2, r3, verdicts, temps):
               "as the person's demand, 0: ignores prices), mean (sample sd) over seeds; [distinct answers per run]. "
               "The prompt-ignoring choosers (always 50; always the people's median) score CCEI 1.",
               "| domain | " + " | ".join(choosers) + " |", "|---" * (1 + len(choosers)) + "|"]
-    lines += [f"| {d} | " + " | ".join(f"{cell(d, c + '_slope')} [{np.mean([r[d][c + '_distinct'] for r in runs2]):.1f}]"
-                                       for c in choosers) + " |" for d in DOMAINS]
+    distinct = lambda d, c: np.mean([r[d][c + "_distinct"] for r in runs2])  # noqa: E731
+    lines += [f"| {d} | " + " | ".join(f"{cell(d, c + '_slope')} [{distinct(d, c):.1f}]" for c in choosers) + " |"
+              for d in DOMAINS]
     lines += ["", "Part 3 (simulation): Spearman correlations of consistency across subjects, by weight of the common "
               "skill in shopping noise (lab: 0.6); mean (sample sd) over seeds",
               "| common weight | supermarket vs risk | among lab tasks | across categories | across periods "

@@ -414,6 +414,15 @@ def write(tmp_path, content):
     return path
 
 
+def indices(tmp_path):
+    """The rows of the indices.csv a run wrote, as {column: text}; its header is rationality's COLUMNS."""
+    import csv
+    with open(tmp_path / "out" / "rationality" / "indices.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == rat.COLUMNS
+    return [dict(zip(rows[0], r)) for r in rows[1:]]
+
+
 def run_in(tmp_path, monkeypatch, capsys, *args):
     """rationality.run in tmp_path (in process: no second torch import); returns (code, stdout, stderr)."""
     monkeypatch.chdir(tmp_path)
@@ -494,7 +503,7 @@ def test_csv_marks_a_houtman_maks_bound(tmp_path, monkeypatch, capsys):
     x = rat.random_bundles(p, np.ones(60), rng)
     write(tmp_path, "subject,p1,p2,x1,x2\n" + "".join(f"s,{a},{b},{c},{d}\n" for (a, b), (c, d) in zip(p, x)))
     code, out, err = run_in(tmp_path, monkeypatch, capsys, "--bronars=0", "--hm_time_limit=1e-9")
-    row = dict(zip(rat.COLUMNS, (tmp_path / "out" / "rationality" / "indices.csv").read_text().splitlines()[1].split(",")))
+    row = indices(tmp_path)[0]
     assert code == 0 and row["hm_exact"] == "false" and float(row["houtman_maks"]) < float(row["hm_upper"])
     assert "*" in next(line for line in out.splitlines() if line.split()[0] == "s")
 
@@ -643,5 +652,5 @@ def test_quick_run_is_smaller_writes_elsewhere_and_says_so(monkeypatch, check_qu
 def test_csv_varian_can_be_skipped(tmp_path, monkeypatch, capsys):
     write(tmp_path, "subject,p1,p2,x1,x2\na,1,2,1,4\na,2,1,4,1\n")
     code, out, err = run_in(tmp_path, monkeypatch, capsys, "--bronars=0", "--varian=false")
-    row = dict(zip(rat.COLUMNS, (tmp_path / "out" / "rationality" / "indices.csv").read_text().splitlines()[1].split(",")))
+    row = indices(tmp_path)[0]
     assert code == 0 and row["varian"] == "nan" and row["varian_exact"] == "false" and row["houtman_maks"] == "0.5"
