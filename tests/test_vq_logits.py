@@ -1,5 +1,7 @@
 """Tests for vq_logits.py: the codebook output head, its O(K) loss and sampling, the maps, the floor."""
+import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -194,8 +196,11 @@ def test_smoke_experiment(tmp_path, tiny_baseline, monkeypatch):
                         floor_ks="8", bootstrap=20, baseline=tiny_baseline, out_dir=str(tmp_path / "vq"))
     runs, floors, unigram, timings = vq.run_experiment(exp)
     vq.report(runs, floors, unigram, timings, exp)
-    assert [(r["map"], r["seed"]) for r in runs][:3] == [("identity", 0), ("frequency", 0), ("random", 0)]
-    assert len(runs) == 6 and len(floors) == 8 and [s for s, _ in runs[0]["curve"]] == [2, 4]
+    assert [(r["arm"], r["seed"]) for r in runs][:4] == [("full", 0), ("frequency", 0), ("random", 0),
+                                                           ("frequency@zeros", 0)]
+    assert len(runs) == 8 and len(floors) == 8 and [s for s, _ in runs[0]["curve"]] == [2, 4]
+    assert runs[0]["params"]["head"] == 0 and set(runs[0]["projection"]) == {f"{m}@{k}" for m in vq.MAPPINGS
+                                                                              for k in (8, 16)}
     data = json.loads((tmp_path / "vq" / "results.json").read_text())
     assert {"claim", "paper_says", "verdict", "control", "seeds", "command"} <= set(data["verdict"][0])
     assert all(v["verdict"] in ("supported", "not supported", "inconclusive") for v in data["verdict"])
@@ -209,26 +214,29 @@ def test_quick_run_is_smaller_trains_its_own_baseline_and_says_so(tmp_path, chec
     assert quick.quick and lab.parse_args(["--quick=true", "--steps=7"], vq.Experiment).steps == 7
     small, default_baseline = vq.Experiment.QUICK_BASELINE, train.TrainConfig()
     assert small["max_iters"] < default_baseline.max_iters and small["batch_size"] < default_baseline.batch_size
-    runs = [{"map": m, "seed": 0, "params": {"head": 1}, "curve": [(10, 7.0)], "ms_per_iter": 1.0}
-            for m in ("identity", "frequency", "random")]
-    floors = [{"K": 1024, "map": m, "floor": 0.0, "low": 0.0, "high": 0.0} for m in ("frequency", "random")]
+    runs = [dict(r, seed=0) for r in vq_runs([0.01])]
     timings = [dict(full_logits=2.0, code_logits=0.1, scattered_logits=1.0)]
-    marked = vq.verdicts(runs, floors, 6.5, timings, quick)[0]
+    marked = vq.verdicts(runs, 6.5, timings, quick)[0]
     assert all(v["quick"] and "--quick=true" in v["command"] for v in marked)
-    assert not any(v["quick"] for v in vq.verdicts(runs, floors, 6.5, timings, full)[0])
+    assert not any(v["quick"] for v in vq.verdicts(runs, 6.5, timings, full)[0])
     cfg = quick_baseline_config(vq)
     assert (cfg.max_iters, cfg.batch_size) == (small["max_iters"], small["batch_size"])
     assert cfg.out_dir == str(tmp_path / "base")  # beside the checkpoint it was asked for
 
 
-def vq_runs(gaps, random_gap=0.5, full=(5.30, 5.31, 5.29)):
-    """Three seeds of heads: the full head at `full`, the frequency map `gaps` above it, the random map above that."""
+def vq_runs(gaps, random_gap=0.5, full=(5.30, 5.31, 5.29), projection=0.02, codebook=131072):
+    """Three seeds of heads: the full head at `full`, the frequency map `gaps` above it, the random map above that;
+    the full head projected onto either map costs `projection`."""
     runs = []
     for seed, (f, g) in enumerate(zip(full, gaps)):
-        for m, loss in (("identity", f), ("frequency", f + g), ("random", f + g + random_gap)):
-            runs.append({"map": m, "seed": seed, "params": {"head": 1000 if m == "identity" else 10},
-                         "curve": [(50, loss + 1), (100, loss)], "ms_per_iter": 1.0})
+        for arm, loss in (("full", f), ("frequency", f + g), ("random", f + g + random_gap)):
+            runs.append({"arm": arm, "map": arm, "seed": seed, "curve": [(50, loss + 1), (100, loss)],
+                         "params": {"head": 0 if arm == "full" else codebook, "embedding": 6438912},
+                         "ms_per_iter": 1.0, "projection": {"frequency@1024": projection, "random@1024": projection}})
     return runs
+
+
+TIMINGS = [dict(full_logits=2.0, code_logits=t, scattered_logits=1.0) for t in (0.1, 0.11, 0.09)]
 
 
 def test_verdicts_put_the_burden_of_proof_on_the_claim():
@@ -236,16 +244,98 @@ def test_verdicts_put_the_burden_of_proof_on_the_claim():
     not; one that straddles 0.039 is inconclusive; the control (full head below unigram, random gap above the
     frequency gap) gates them all."""
     exp = vq.Experiment(maps="frequency,random")
-    floors = [{"K": 1024, "map": m, "floor": 0.02, "low": 0.01, "high": 0.03} for m in ("frequency", "random")]
-    timings = [dict(full_logits=2.0, code_logits=t, scattered_logits=1.0) for t in (0.1, 0.11, 0.09)]
-    first = lambda runs, unigram=6.5: vq.verdicts(runs, floors, unigram, timings, exp)[0][0]["verdict"]  # noqa: E731
+    first = lambda runs, unigram=6.5: vq.verdicts(runs, unigram, TIMINGS, exp)[0][0]["verdict"]  # noqa: E731
     assert first(vq_runs([0.01, 0.012, 0.008])) == "supported"
     assert first(vq_runs([0.06, 0.061, 0.059])) == "not supported"
     assert first(vq_runs([0.03, 0.045, 0.04])) == "inconclusive"
     assert first(vq_runs([0.01, 0.012, 0.008]), unigram=5.35) == "inconclusive"          # full head near unigram
     assert first(vq_runs([0.01, 0.012, 0.008], random_gap=-0.2)) == "inconclusive"       # the random map better
-    out = vq.verdicts(vq_runs([0.01, 0.012, 0.008]), floors, 6.5, timings, exp)[0]
-    assert [v["verdict"] for v in out[2:]] == ["supported", "supported", "supported", "supported"]
-    slow = [dict(t, code_logits=1.0) for t in timings]
-    assert vq.verdicts(vq_runs([0.01, 0.012, 0.008]), floors, 6.5, slow, exp)[0][-1]["verdict"] == "not supported"
+    out = vq.verdicts(vq_runs([0.01, 0.012, 0.008]), 6.5, TIMINGS, exp)[0]
+    assert [v["verdict"] for v in out] == ["supported", "supported", "not supported", "supported", "not supported",
+                                          "supported"]  # random: trained gap 0.51; the codebook adds parameters
+    slow = [dict(t, code_logits=1.0) for t in TIMINGS]
+    assert vq.verdicts(vq_runs([0.01, 0.012, 0.008]), 6.5, slow, exp)[0][-1]["verdict"] == "not supported"
 
+
+def test_projection_verdict_reads_the_projected_cost_and_the_parameter_count_the_tied_head():
+    exp = vq.Experiment(maps="frequency,random")
+    projected = lambda cost: vq.verdicts(vq_runs([0.01] * 3, projection=cost), 6.5, TIMINGS, exp)[0][1]  # noqa: E731
+    assert projected(0.02)["verdict"] == "supported" and projected(0.2)["verdict"] == "not supported"
+    runs = vq_runs([0.01] * 3)
+    for r in runs:
+        r["projection"]["frequency@1024"] = 0.02 + 0.03 * r["seed"]  # 0.02, 0.05, 0.08: straddles 0.039
+    assert vq.verdicts(runs, 6.5, TIMINGS, exp)[0][1]["verdict"] == "inconclusive"
+    for r in runs:  # each map's verdict reads its own map's projection
+        r["projection"].update({"frequency@1024": 0.02, "random@1024": 0.2})
+    assert [v["verdict"] for v in vq.verdicts(runs, 6.5, TIMINGS, exp)[0][1:4:2]] == ["supported", "not supported"]
+    untied = vq_runs([0.01] * 3)  # a full head with parameters of its own: a small codebook saves some
+    for r in untied:
+        r["params"]["head"] = 6438912 if r["arm"] == "full" else 131072
+    assert vq.verdicts(untied, 6.5, TIMINGS, exp)[0][4]["verdict"] == "supported"
+
+
+def test_gaps_pair_each_seed_with_its_own_full_head_in_any_order():
+    """Full heads far apart by seed, the map a fixed 0.01 above each: the gap is 0.01 at every seed, whatever
+    the order of the runs (a gap against seed 0's full head, or unsorted seeds, is not)."""
+    runs = vq_runs([0.01, 0.01, 0.01], full=(5.0, 5.5, 6.0))
+    gaps = dict(vq.gap_curves(runs[::-1], "frequency"))
+    assert gaps[100] == pytest.approx([0.01] * 3) and gaps[50] == pytest.approx([0.01] * 3)
+    assert vq.final_loss(runs[::-1], "full") == [5.0, 5.5, 6.0]
+
+
+class FixedLogits(torch.nn.Module):
+    """A 'model' whose next-token distribution is the same everywhere: p = softmax(logits)."""
+    def __init__(self, p):
+        super().__init__()
+        self.logits = torch.nn.Parameter(torch.log(torch.tensor(p)))
+
+    def forward(self, x):
+        return self.logits.expand(*x.shape, -1), None
+
+
+def test_projection_cost_hand_case():
+    """p = (0.4, 0.1, 0.25, 0.25) everywhere, codes {0, 1} and {2, 3}, so q = 1/4 each. On text of token 1 alone
+    the cost is log p(1) - log q(1) = log 0.4; of token 0, log 1.6; of token 2, zero. The identity map (one code
+    per token) costs nothing; one code for all costs log 4 + log p(y)."""
+    model, data = FixedLogits([0.4, 0.1, 0.25, 0.25]), lambda t: np.full(200, t)
+    maps = {"pairs": torch.tensor([0, 0, 1, 1]), "identity": torch.arange(4), "one": torch.zeros(4, dtype=torch.long)}
+    for token, pairs in ((1, math.log(0.4)), (0, math.log(1.6)), (2, 0.0)):
+        cost = vq.projection_costs(model, data(token), 8, maps, n_batches=2, batch_size=3)
+        assert cost["pairs"] == pytest.approx(pairs, abs=1e-6) and cost["identity"] == pytest.approx(0, abs=1e-6)
+        assert cost["one"] == pytest.approx(math.log(4) + math.log([0.4, 0.1, 0.25][token]), abs=1e-6)
+
+
+def test_kmeans_reseeds_an_emptied_cluster():
+    """Three distinct points, each repeated, and K = 4: at least one cluster is empty after the first assignment,
+    and stays so without the re-seed; with it every code has members."""
+    x = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 5.0]]).repeat(10, 1)
+    for seed in range(5):
+        assign, _ = vq.kmeans(x, 4, seed=seed)
+        assert len(torch.unique(assign)) == 4
+
+
+def test_every_arm_trains_from_the_same_start_steps_and_batches(monkeypatch, tmp_path):
+    """train_head's wiring: the same seed, steps, rate and baseline for every arm; the full head is the baseline's
+    own (no build function: train.py's tied GPT), the maps are codebook heads from member means, the ablation from
+    zeros, each over the map it names."""
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def fake_train(cfg, build=None):
+        seen.append((cfg, build))
+        raise Stop
+    monkeypatch.setattr(vq.train, "train", fake_train)
+    exp = vq.Experiment(steps=7, learning_rate=1e-3, out_dir=str(tmp_path))
+    baseline = {"config": dataclasses.asdict(train.TrainConfig()), "path": "base.pt"}
+    code_of = {m: torch.arange(10) % 3 for m in vq.MAPPINGS}
+    assert vq.arms(exp) == [("full", "identity", "tied"), ("frequency", "frequency", "mean"),
+                            ("random", "random", "mean"), ("frequency@zeros", "frequency", "zeros")]
+    for arm in vq.arms(exp):
+        with pytest.raises(Stop):
+            vq.train_head(exp, baseline, arm, 2, code_of)
+    for (cfg, build), (_, mapping, init) in zip(seen, vq.arms(exp)):
+        assert (cfg.seed, cfg.max_iters, cfg.learning_rate, cfg.init_from) == (2, 7, 1e-3, "base.pt")
+        assert (build is None) == (init == "tied")
+        assert init == "tied" or (cfg.vq_mapping, cfg.vq_init) == (mapping, init)
