@@ -196,7 +196,8 @@ def test_starts_delta_one_and_authors_std():
     """cmha starts at delta = 1, b = 0 (exactly RoPE); cmha_authors draws delta ~ N(0, (D/2)^-1/2 squared)."""
     rope_start = cf.build_model(cf.Config(positions="cmha", n_layer=2, n_head=4, n_embd=64))
     for block in rope_start.blocks:
-        assert torch.equal(block.attn.rotate.delta, torch.ones(4, 8)) and torch.equal(block.attn.rotate.b, torch.zeros(4, 8))
+        rot = block.attn.rotate
+        assert torch.equal(rot.delta, torch.ones(4, 8)) and torch.equal(rot.b, torch.zeros(4, 8))
     authors = cf.build_model(cf.Config(positions="cmha_authors", n_layer=8, n_head=8, n_embd=256))
     deltas = torch.cat([block.attn.rotate.delta.flatten() for block in authors.blocks])  # 8 x 8 x 16 draws, D = 32
     assert abs(deltas.std().item() - 16 ** -0.5) < 0.02 and abs(deltas.mean().item()) < 0.03
@@ -219,9 +220,8 @@ def test_verdict_needs_the_control():
     """Hand-built seed values on each side of lab.py's rule: supported, inconclusive, not supported, control failed,
     fewer than 3 seeds; a flipped side, a dropped control or the wrong arm fails one of these."""
     rope = [2.04, 2.05, 2.03]
-    stats = lambda cmha, none=(2.38, 2.39, 2.37): {  # noqa: E731
-        "rope": {"1x": rope, "4x": rope}, "none": {"1x": list(none), "4x": list(none)},
-        "cmha": {"1x": list(cmha), "4x": list(cmha)}}
+    arm = lambda x: {"seeds": list(range(len(x))), "1x": list(x), "4x": list(x)}  # noqa: E731
+    stats = lambda cmha, none=(2.38, 2.39, 2.37): {"rope": arm(rope), "none": arm(none), "cmha": arm(cmha)}  # noqa
     exp = cf.Experiment()
     verdict = lambda s, e=exp: [v["verdict"] for v in cf.verdicts(s, e)[0]]  # noqa: E731
     assert verdict(stats([2.00, 2.01, 1.995])) == ["supported"] * 2
@@ -230,7 +230,7 @@ def test_verdict_needs_the_control():
     failed = cf.verdicts(stats([2.00, 2.01, 1.995], none=rope), exp)
     assert [v["verdict"] for v in failed[0]] == ["inconclusive"] * 2 and not failed[1]["passed"]
     assert "control did not pass" in failed[0][0]["why"] and "FAILED" in failed[1]["text"]
-    two = {k: {w: x[:2] for w, x in v.items()} for k, v in stats([2.00, 2.01, 1.995]).items()}
+    two = {k: {w: x[:2] for w, x in v.items()} for k, v in stats([2.00, 2.01, 1.995]).items()}  # seeds 0, 1
     assert verdict(two, cf.Experiment(seeds=2)) == ["inconclusive"] * 2
     assert cf.verdicts({"rope": stats(rope)["rope"]}, exp) [0] == []
     assert "[" in cf.verdicts(stats([2.00, 2.01, 1.995]), exp)[0][0]["evidence"]  # the interval is shown
@@ -244,13 +244,13 @@ def test_quick_run_is_smaller_writes_elsewhere_and_says_so(tmp_path, monkeypatch
     assert quick.quick and quick.out_dir != full.out_dir and set(cf.Experiment.QUICK) == {"seeds", "iters", "out_dir"}
     assert quick.seeds < full.seeds and quick.iters < full.iters and lab.parse_args(
         ["--quick=true", "--seeds=2"], cf.Experiment).seeds == 2
-    stats = {v: {"1x": [2.0], "4x": [2.0]} for v in ("rope", "none", "cmha")}
+    stats = {v: {"seeds": [0], "1x": [2.0], "4x": [2.0]} for v in ("rope", "none", "cmha")}
     assert all(v["quick"] for v in cf.verdicts(stats, quick)[0])
     assert all(v["verdict"] == "quick: not a verdict" for v in cf.verdicts(stats, quick)[0])
     assert "--quick=true" in cf.verdicts(stats, quick)[0][0]["command"]
-    exp = cf.Experiment(variants="rope", seeds=1, out_dir=str(tmp_path))
-    settings = {**dataclasses.asdict(exp), "variants": "rope", "lrs": 2e-3, "seeds": 0, "out_dir": None,
-                "quick": None, "code": lab.code_hash(train, cf)}
+    exp = cf.Experiment(variants="rope", seeds=1, arm_lrs="rope:2e-3", out_dir=str(tmp_path))
+    settings = {**{k: getattr(exp, k) for k in cf.RUN_KEYS}, "variant": "rope", "lr": 2e-3, "seed": 0,
+                "code": cf.training_code()}
     (tmp_path / "rope_lr0.002_seed0").mkdir()
     (tmp_path / "rope_lr0.002_seed0" / "row.json").write_text(json.dumps({"variant": "rope", "settings": settings}))
     monkeypatch.setattr(train, "train", lambda *a, **k: pytest.fail("trained a run it could reuse"))
@@ -268,3 +268,142 @@ def test_quick_run_is_smaller_writes_elsewhere_and_says_so(tmp_path, monkeypatch
         **settings, "code": "an older edit"}}))
     with pytest.raises(Trained):  # a row made by other code is not reused
         cf.run_experiment(exp)
+
+
+def test_each_variant_builds_what_it_says():
+    """rope and none: the shared steps; each CMHA arm: its start, and trained or frozen (buffers, not parameters)."""
+    cfg = dict(n_layer=2, n_head=2, n_embd=16, seed=3)
+    starts = {name: cf.build_model(cf.Config(positions=name, **cfg)) for name in cf.POSITIONS}
+    assert type(starts["rope"].blocks[0].attn.rotate) is train.RoPE
+    assert type(starts["none"].blocks[0].attn.rotate) is train.NoRotation
+    rotate = {name: m.blocks[1].attn.rotate for name, m in starts.items() if name.startswith("cmha")}
+    assert torch.equal(rotate["cmha"].delta, torch.ones(2, 4)) and torch.equal(rotate["cmha_delta0"].delta,
+                                                                               torch.zeros(2, 4))
+    # the frozen arm starts where the trained one does at the same seed: the two pair by seed
+    assert torch.equal(rotate["cmha_authors_fixed"].delta, rotate["cmha_authors"].delta)
+    assert not torch.equal(rotate["cmha_authors"].delta, torch.ones(2, 4))
+    assert all(torch.equal(r.b, torch.zeros(2, 4)) for r in rotate.values())
+    trained = {name for name, r in rotate.items() if isinstance(r.delta, torch.nn.Parameter)}
+    assert trained == {"cmha", "cmha_authors"} and not any(isinstance(r.b, torch.nn.Parameter) for name, r in
+                                                           rotate.items() if name not in trained)
+    params = {name: m.param_counts()["total"] for name, m in starts.items()}
+    assert params["cmha_authors"] == params["rope"] + 2 * 16 == params["cmha_authors_fixed"] + 2 * 16
+    assert params["cmha_delta0"] == params["none"] == params["rope"]
+
+
+def test_frozen_arm_keeps_its_start_through_an_optimizer_step():
+    torch.manual_seed(0)
+    models = {name: cf.build_model(cf.Config(positions=name, n_layer=1, n_head=2, n_embd=16, block_size=8, seed=1))
+              for name in ("cmha_authors", "cmha_authors_fixed", "cmha_delta0")}
+    batch = torch.randint(0, 50, (2, 9))
+    for name, model in models.items():
+        rot, before = model.blocks[0].attn.rotate, {k: v.detach().clone() for k, v in model.state_dict().items()}
+        opt = train.make_optimizer(model, train.TrainConfig(), torch.device("cpu"))
+        train.train_step(model, opt, lambda: (batch[:, :-1], batch[:, 1:]), 1e-2)
+        after = model.state_dict()
+        assert not torch.equal(before["blocks.0.attn.c_attn.weight"], after["blocks.0.attn.c_attn.weight"])
+        moved = not torch.equal(before["blocks.0.attn.rotate.delta"], rot.delta)
+        assert moved == (name == "cmha_authors"), name
+        assert torch.equal(before["blocks.0.attn.rotate.b"], rot.b) == (name != "cmha_authors"), name
+
+
+def test_delta0_scores_are_magnitude_and_position_only():
+    """delta = 0: s_mn = sum_j |q_j| |k_j| cos(b_j + (m - n) omega_j) / sqrt(D), computed here by hand (no phases)."""
+    torch.manual_seed(7)
+    B, nh, T, D = 2, 2, 6, 8
+    rot = cf.CMHARotation(nh, D, init="zero", trainable=False).double()
+    rot.b.copy_(torch.randn(nh, D // 2))  # a nonzero b, to check where it enters
+    q, k = torch.randn(B, T, nh, D, dtype=torch.float64), torch.randn(B, T, nh, D, dtype=torch.float64)
+    qr, kr = (x.transpose(1, 2) for x in rot(q, k, *tables(D, T)))
+    r_q, r_k = (x.transpose(1, 2).unflatten(-1, (-1, 2)).norm(dim=-1) for x in (q, k))  # (B, nh, T, D/2)
+    by_hand = torch.zeros(B, nh, T, T, dtype=torch.float64)
+    for m in range(T):
+        for n in range(T):
+            by_hand[:, :, m, n] = (r_q[:, :, m] * r_k[:, :, n] * torch.cos(rot.b + (m - n) * omega(D))).sum(-1)
+    assert torch.allclose(qr @ kr.transpose(-1, -2), by_hand, atol=1e-10)
+    q_flipped = q * torch.tensor([-1.0, 1.0] * (D // 2), dtype=torch.float64)  # every phase changes, no magnitude
+    assert torch.allclose(rot(q_flipped, k, *tables(D, T))[0], rot(q, k, *tables(D, T))[0], atol=1e-12)
+
+
+def test_runs_use_each_arms_rate_and_seed_count(tmp_path, monkeypatch):
+    """(b): each arm at its own --arm_lrs rate, --seeds capped by --arm_seeds; (a): every arm at every grid rate;
+    and the rate reaches the training config."""
+    exp = cf.Experiment(variants="rope,cmha_authors,none", seeds=4, arm_lrs="rope:1e-3,cmha_authors:8e-3,none:2e-3",
+                        arm_seeds="none:2,rope:9", out_dir=str(tmp_path))
+    runs = cf.planned_runs(exp)
+    assert {(v, lr) for v, lr, _ in runs} == {("rope", 1e-3), ("cmha_authors", 8e-3), ("none", 2e-3)}
+    assert [s for v, _, s in runs if v == "none"] == [0, 1] and [s for v, _, s in runs if v == "rope"] == [0, 1, 2, 3]
+    search = dataclasses.replace(exp, lrs="1e-3,4e-3", seeds=2)
+    assert cf.planned_runs(search) == [(v, lr, s) for v in ("rope", "cmha_authors", "none") for lr in (1e-3, 4e-3)
+                                       for s in (0, 1)]
+    trained, train_one = [], cf.train_one
+    monkeypatch.setattr(cf, "train_one", lambda e, v, lr, seed, d: trained.append((v, lr, seed, d.name)) or {
+        "variant": v, "lr": lr, "seed": seed, "cpu_seconds": 0.0})
+    cf.run_experiment(dataclasses.replace(search, variants="cmha_authors", lrs="4e-3,8e-3", seeds=1))
+    cf.run_experiment(dataclasses.replace(exp, seeds=1))  # the search's row at 8e-3 serves the default run
+    assert trained == [("cmha_authors", 4e-3, 0, "cmha_authors_lr0.004_seed0"),
+                       ("cmha_authors", 8e-3, 0, "cmha_authors_lr0.008_seed0"),
+                       ("rope", 1e-3, 0, "rope_lr0.001_seed0"), ("none", 2e-3, 0, "none_lr0.002_seed0")]
+
+    class Configured(Exception):
+        pass
+
+    def capture(cfg, build):
+        raise Configured(cfg)
+    monkeypatch.setattr(train, "train", capture)
+    with pytest.raises(Configured) as got:
+        train_one(exp, "cmha_authors_fixed", 8e-3, 3, tmp_path / "x")
+    cfg = got.value.args[0]
+    assert (cfg.positions, cfg.learning_rate, cfg.min_lr, cfg.seed) == ("cmha_authors_fixed", 8e-3, 8e-4, 3)
+
+
+def rows_for(arm, loss_by_lr, seeds=(0, 1), T=4):
+    """Hand-made rows: a flat per-position loss for each (rate, seed); seed s adds s / 1000."""
+    return [{"variant": arm, "lr": lr, "seed": s, "params": 1, "cpu_seconds": 1.0, "curve": [[0, loss], [1, loss]],
+             "delta": [[[1.0]]], "b": [[[0.0]]], "per_position": [loss + s / 1000] * (4 * T)}
+            for lr, loss in loss_by_lr.items() for s in seeds]
+
+
+def test_best_rate_is_the_minimum_per_arm_and_the_edge_is_flagged(tmp_path, capsys):
+    rows = (rows_for("rope", {1e-3: 2.10, 2e-3: 2.00, 4e-3: 2.05}) + rows_for("cmha_authors", {1e-3: 2.2, 2e-3: 2.1,
+            4e-3: 2.0}) + rows_for("none", {1e-3: 2.3, 2e-3: 2.4, 4e-3: 2.5}) + rows_for("cmha", {2e-3: 2.0}))
+    exp = cf.Experiment(lrs="1e-3,2e-3,4e-3", seeds=2, block_size=4, out_dir=str(tmp_path))
+    stats = cf.summarise(rows, exp)
+    assert {v: s["lr"] for v, s in stats.items()} == {"rope": 2e-3, "cmha_authors": 4e-3, "none": 1e-3, "cmha": 2e-3}
+    assert {v: s["edge"] for v, s in stats.items()} == {"rope": False, "cmha_authors": True, "none": True,
+                                                          "cmha": False}
+    assert stats["rope"]["1x"] == pytest.approx([2.000, 2.001]) and stats["none"]["lr_means"][4e-3] == pytest.approx(2.5005)
+    cf.report(rows, exp)
+    out = capsys.readouterr().out
+    assert "best rates, for --arm_lrs: rope:0.002,cmha_authors:0.004,none:0.001,cmha:0.002" in out
+    assert out.count("NOT BRACKETED") == 2 and "cmha_authors's best rate 0.004" in out and "none's best" in out
+    assert (tmp_path / "lr_search" / "results.json").exists() and not (tmp_path / "results.json").exists()
+    assert not (lab.RESULTS / "complexformer.json").exists()  # a search records nothing in results/
+
+
+def test_arms_pair_by_seed_and_the_frozen_arm_is_judged_within_the_margin():
+    """Arms with different seed counts pair on the seeds both ran, matched by seed; the frozen arm's claim is
+    'within +- match_margin' of the trained arm: supported inside, not supported outside, inconclusive across."""
+    stats = {"rope": {"seeds": [0, 1, 2, 3, 4], "1x": [2.00, 2.10, 2.20, 2.30, 2.40]},
+             "none": {"seeds": [4, 2, 3], "1x": [2.70, 2.50, 2.61]}}
+    assert cf.paired(stats, "rope", "none", "1x") == ([2.20, 2.30, 2.40], [2.50, 2.61, 2.70])
+    exp = cf.Experiment()
+    authors = [2.00, 2.03, 1.98, 2.01, 2.02]
+    arm = lambda x: {"seeds": list(range(len(x))), "1x": list(x), "4x": list(x)}  # noqa: E731
+    base = {"rope": arm([a + 0.05 for a in authors]), "none": arm([2.4, 2.45, 2.5]), "cmha_authors": arm(authors)}
+    judged = lambda shift: {v["claim"]: v["verdict"] for v in cf.verdicts(  # noqa: E731
+        {**base, "cmha_authors_fixed": arm([a + s for a, s in zip(authors, shift)])}, exp)[0]}
+    matches = next(c for c in judged([0.0] * 5) if "match" in c and c.startswith("cmha_authors_fixed"))
+    assert judged([0.002, -0.001, 0.001, 0.0, 0.003])[matches] == "supported"
+    assert judged([0.05, 0.052, 0.049, 0.051, 0.05])[matches] == "not supported"
+    assert judged([0.002, 0.03, -0.02, 0.01, -0.01])[matches] == "inconclusive"
+    got = cf.verdicts({**base, "cmha_authors_fixed": arm(authors)}, exp)
+    assert got[1]["passed"] and "n=3" in got[1]["text"] and got[0][0]["seeds"] == 5  # none ran 3 seeds, rope 5
+
+
+def test_arm_options_are_checked(tmp_path):
+    for flag, said in (("--arm_lrs=rope:1e-3", "no rate for"), ("--arm_lrs=alibi:1e-3", "arm:value"),
+                       ("--arm_seeds=none:x", "numbers"), ("--lrs=1e-3,-2e-3", "positive")):
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "complexformer.py"), flag], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2 and said in r.stderr and list(tmp_path.iterdir()) == [], (flag, r.stderr)
