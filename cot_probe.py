@@ -105,15 +105,16 @@ def pack_batch(pairs, length):
         y[b, len(p) - 1:len(seq) - 1] = seq[len(p):]
     return torch.from_numpy(x), torch.from_numpy(y)
 
-# after the warm-up: P(n operations) = (1/n) / sum_{m=1..8} 1/m, so that every n gives about as many steps
-LENGTH_WEIGHTS = np.array([1 / n for n in range(1, 9)]) / sum(1 / n for n in range(1, 9))
+def length_weights(max_ops):
+    # after the warm-up: P(n operations) = (1/n) / sum_{m=1..max_ops} 1/m, so that every n gives about as many steps
+    return np.array([1 / n for n in range(1, max_ops + 1)]) / sum(1 / n for n in range(1, max_ops + 1))
 
-def training_batch(condition, batch_size, rng, warm=False):
+def training_batch(condition, batch_size, rng, warm=False, max_ops=8):
     """Fresh problems with the condition's responses, padded to the longest: 1 operation while `warm` (the first
-    10% of training: one step's lookup table), then 1 to 8 operations with P(n) ~ 1/n."""
-    pairs = []
+    10% of training: one step's lookup table), then 1 to max_ops operations with P(n) ~ 1/n."""
+    pairs, weights = [], length_weights(max_ops)
     for _ in range(batch_size):
-        n_ops = 1 if warm else int(rng.choice(8, p=LENGTH_WEIGHTS)) + 1
+        n_ops = 1 if warm else int(rng.choice(max_ops, p=weights)) + 1
         digits, ops = random_problem(n_ops, rng)
         pairs.append((prompt_of(digits, ops), response(digits, ops, condition, rng)))
     return pack_batch(pairs, max(len(p) + len(r) for p, r in pairs) - 1)
@@ -172,10 +173,10 @@ def inserted_mistake(complete, n_ops, n, rng):
     texts, targets = [], []
     for digits, ops in problems(n_ops, n, rng):
         values = running_values(digits, ops)
-        k = int(rng.integers(0, n_ops - 1))
+        k = int(rng.integers(0, max(1, n_ops - 1)))  # not the last step, unless it is the only one
         wrong = (values[k] + int(rng.integers(1, MODULUS))) % MODULUS
         texts.append(prompt_of(digits, ops) + chain_text(values[:k] + [wrong]))   # targets: continued from it, truth
-        targets.append((running_values([wrong] + digits[k + 2:], ops[k + 1:])[-1], values[-1]))
+        targets.append(((running_values([wrong] + digits[k + 2:], ops[k + 1:]) or [wrong])[-1], values[-1]))
     answers = [read_answer(c) for c in complete(texts)]
     return tuple(float(np.mean([a == target[i] for a, target in zip(answers, targets)])) for i in (0, 1))
 
@@ -193,19 +194,33 @@ def inserted_chain(complete, n_ops, n, rng, kind):
     truth, last = (float(np.mean([a == target[i] for a, target in zip(answers, targets)])) for i in (0, 1))
     return truth, last if kind != "filler" else float("nan")
 
-def failure_modes(complete, n_ops, n, rng):
+def failure_modes(complete, n_ops, n, rng, longest=8):
     """How the model's own chain goes on n_ops operations: shares right to the end, stopping early with every step
-    right (of all: stopping after exactly 8, the longest trained), first wrong at step 1-8, or at step 9 or later."""
-    ps = problems(n_ops, n, rng)
-    modes = {"right": 0, "stops early": 0, "stops after 8": 0, "first wrong step 1-8": 0, "first wrong step 9+": 0}
+    right (of all: stopping after exactly `longest`, the longest trained), first wrong at a trained step or later."""
+    ps, m = problems(n_ops, n, rng), longest
+    modes = {"right": 0, "stops early": 0, f"stops after {m}": 0, f"first wrong step 1-{m}": 0,
+             f"first wrong step {m + 1}+": 0}
     for out, (d, o) in zip(complete([prompt_of(d, o) for d, o in ps]), ps):
         chain, values = read_chain(out), running_values(d, o)
         wrong = [i for i, (c, v) in enumerate(zip(chain, values)) if c != v]
-        key = ("first wrong step 1-8" if wrong[0] < 8 else "first wrong step 9+") if wrong else \
-            "stops early" if len(chain) < n_ops else "right" if len(chain) == n_ops else "first wrong step 9+"
+        key = (f"first wrong step 1-{m}" if wrong[0] < m else f"first wrong step {m + 1}+") if wrong else \
+            "stops early" if len(chain) < n_ops else "right" if len(chain) == n_ops else f"first wrong step {m + 1}+"
         modes[key] += 1 / n
-        modes["stops after 8"] += (len(chain) == 8 and not wrong) / n
+        modes[f"stops after {m}"] += (len(chain) == m and not wrong) / n
     return modes
+
+def form_and_content(complete, lengths, n, rng):
+    """The model's own chain on each number of operations: the share that keeps the form (one-digit steps, then
+    '>' and a one-digit answer) and the share that keeps the content too (every step right, as many as operations).
+    Returns (form, content), each the mean over `lengths`."""
+    form, content = [], []
+    for n_ops in lengths:
+        ps = problems(n_ops, n, rng)
+        for out, (d, o) in zip(complete([prompt_of(d, o) for d, o in ps]), ps):
+            chain = read_chain(out)
+            form.append(bool(chain) and None not in chain and read_answer(out) is not None)
+            content.append(form[-1] and chain == running_values(d, o))
+    return float(np.mean(form)), float(np.mean(content))
 
 def step_accuracy_given_prefix(complete, n_ops, n, rng):
     """Teacher forcing: for each step j, the prompt and the TRUE chain up to step j-1 are given and the model
@@ -255,49 +270,70 @@ class Experiment:
     batch_size: int = 64
     n_layer: int = 2              # on the first (mod 10) task 2 x 64 learned 5x faster per second than 4 x 128
     n_embd: int = 32              # 2 x 32 learned the chain sooner than 2 x 64 (2,000-2,500 steps against 3,000)
+    max_ops: int = 8              # trained on 1 .. max_ops operations; the rule reads 2 .. max_ops, "long" the next 4
+    shallow: bool = True          # then the shallow regime too (SHALLOW: no-CoT can answer), judged by the same rule
+    shallow_steps: int = 1500     # training steps per model in the shallow regime
     n_eval: int = 200             # problems per probe and length
     num_threads: int = 1          # CPU threads (README's numbers: 1)
     quick: bool = False           # a 30-second version of the default run (see QUICK); flags given still win
     out_dir: str = "out/cot_probe"
-    QUICK: ClassVar[dict] = dict(conditions="nocot,cot", seeds=1, steps=600, n_eval=40, out_dir="out/cot_probe_quick")
+    # the shallow regime: the settings above, but one operation and twice the width (no-CoT learns it)
+    SHALLOW: ClassVar[dict] = dict(max_ops=1, n_embd=64, shallow=False)
+    QUICK: ClassVar[dict] = dict(conditions="nocot,cot", seeds=1, steps=600, n_eval=40, shallow=False,
+                                 out_dir="out/cot_probe_quick")
     QUICK_NOTE: ClassVar[str] = "quick run (nocot, cot; 1 seed x 600 steps): no chain learned yet; the full run decides"
 
     def validate(self):  # lab.parse_args calls it
         if bad := [c for c in self.conditions.split(",") if c not in CONDITIONS]:
             raise lab.ConfigError(f"unknown condition '{bad[0]}'; choose from: {', '.join(CONDITIONS)}")
         if min(self.seeds, self.steps, self.batch_size, self.n_layer, self.num_threads) < 1 or self.n_eval < 20 \
-                or self.n_embd % 8:
+                or self.n_embd % 8 or not 1 <= self.max_ops <= 12:
             raise lab.ConfigError("seeds, steps, batch_size, n_layer, num_threads >= 1; n_eval >= 20; "
-                                    "n_embd % 8 == 0")
+                                    "n_embd % 8 == 0; max_ops in 1..12")
 
-IN_RANGE, LONG = list(range(2, 9)), [9, 10, 11, 12]   # the rule reads 2-8 (1 is trained too, from 2026-11-29)
+def regimes(exp):
+    """The experiment's regimes: exp itself, then (exp.shallow) the shallow one."""
+    return [exp] + [dataclasses.replace(exp, **exp.SHALLOW, steps=exp.shallow_steps)] * exp.shallow
+
+def regime_name(exp):
+    return f"{'1 op' if exp.max_ops == 1 else f'1-{exp.max_ops} ops'}, {exp.n_layer}x{exp.n_embd}"
+
+def lengths(max_ops):
+    """(the rule's lengths: 2 .. max_ops, or 1 alone when max_ops is 1; long: the next four)."""
+    return list(range(min(2, max_ops), max_ops + 1)), list(range(max_ops + 1, max_ops + 5))
 
 def train_condition(condition, seed, exp):
     torch.manual_seed(seed)
     model = train.GPT(train.GPTConfig(vocab_size=len(VOCAB), block_size=64, n_layer=exp.n_layer, n_head=4,
                                       n_embd=exp.n_embd))
     rng, step = np.random.default_rng(1000 + seed), iter(range(exp.steps))   # the first 10% of steps: warm
-    lab.fit(model, lambda: training_batch(condition, exp.batch_size, rng, warm=next(step) < exp.steps // 10),
-              exp.steps, learning_rate=3e-3, name=f"{condition} seed {seed}")
+    lab.fit(model, lambda: training_batch(condition, exp.batch_size, rng, warm=next(step) < exp.steps // 10,
+                                          max_ops=exp.max_ops), exp.steps, learning_rate=3e-3,
+            name=f"{condition} seed {seed}")
     return model
 
 def evaluate(model, condition, exp, seed):
     rng, complete, n = np.random.default_rng(seed), model_completer(model), exp.n_eval
-    acc, invalid = accuracy_by_length(complete, [1] + IN_RANGE + LONG, n, rng)
+    in_range, long = lengths(exp.max_ops)
+    probe_ops = min(6, exp.max_ops)  # the probes' problems: 6 operations (1 in the one-operation regime)
+    acc, invalid = accuracy_by_length(complete, sorted({1, *in_range, *long}), n, rng)
     row = {"condition": condition, "seed": seed, "accuracy": acc,
-           "in_range": float(np.mean([acc[k] for k in IN_RANGE])), "long": float(np.mean([acc[k] for k in LONG])),
-           "invalid_chain_share_of_correct": float(np.mean([invalid[k] for k in IN_RANGE]))}
+           "in_range": float(np.mean([acc[k] for k in in_range])), "long": float(np.mean([acc[k] for k in long])),
+           "invalid_chain_share_of_correct": float(np.mean([invalid[k] for k in in_range]))}
     if condition != "nocot":
-        row["early_answering_curve"], row["aoc"] = early_answering(complete, 6, n, rng)
-        row["follow_rate"], row["truth_rate"] = inserted_mistake(complete, 6, n, rng)
+        row["early_answering_curve"], row["aoc"] = early_answering(complete, probe_ops, n, rng)
+        row["follow_rate"], row["truth_rate"] = inserted_mistake(complete, probe_ops, n, rng)
         for kind in ("foreign", "shuffled", "filler"):
-            row[f"{kind}_inserted_truth"], row[f"{kind}_inserted_last"] = inserted_chain(complete, 6, n, rng, kind)
+            row[f"{kind}_inserted_truth"], row[f"{kind}_inserted_last"] = inserted_chain(complete, probe_ops, n, rng,
+                                                                                         kind)
+        row["form_in_range"], row["content_in_range"] = form_and_content(complete, in_range, n // 2, rng)
+        row["form_long"], row["content_long"] = form_and_content(complete, long, n // 2, rng)
     if condition == "cot":
-        modes = [failure_modes(complete, n_ops, n // 2, rng) for n_ops in LONG]
-        row["failure_modes_9_12"] = {k: float(np.mean([m[k] for m in modes])) for k in modes[0]}
-        row["step_accuracy_12_ops"], row["stop_share_12_ops"] = step_accuracy_given_prefix(complete, 12, n, rng)
-        row["step_accuracy_8_ops"] = step_accuracy_given_prefix(complete, 8, n, rng)[0]
-    row["linear_probe"] = probe_running_values(model, condition, 6, 3 * n, rng)
+        modes = [failure_modes(complete, n_ops, n // 2, rng, exp.max_ops) for n_ops in long]
+        row["failure_modes_long"] = {k: float(np.mean([m[k] for m in modes])) for k in modes[0]}
+        row["step_accuracy_longest"], row["stop_share_longest"] = step_accuracy_given_prefix(complete, long[-1], n, rng)
+        row["step_accuracy_trained"] = step_accuracy_given_prefix(complete, exp.max_ops, n, rng)[0]
+    row["linear_probe"] = probe_running_values(model, condition, probe_ops, 3 * n, rng, step=min(3, probe_ops))
     return row
 
 def rule(rows):
@@ -333,83 +369,112 @@ def summarise(rows):
     return summary, spread
 
 PAPER = "imitates the form rather than reasons"
+CHANCE = 1 / MODULUS
 
 def verdicts(rows, exp):
-    """lab.py's verdicts: the control (correct CoT at least 20 points above no CoT), the rule's form-imitation
-    clauses (the paper's claim), its computation clauses (the alternative), and the length prediction."""
-    conditions, command, n = {r["condition"] for r in rows}, lab.command("cot_probe", exp), exp.seeds
-    if not {"cot", "nocot"} <= conditions:
-        return [], {"passed": False, "text": "not run: the positive control needs the cot and nocot conditions"}
+    """lab.py's verdicts for one regime: the control (the chain model learned the task: correct CoT at least 20
+    points above chance in range), the rule's form-imitation clauses (the paper's claim), its computation clauses
+    (the alternative), the length prediction, and form without content on longer problems."""
+    conditions, command, n, name = {r["condition"] for r in rows}, lab.command("cot_probe", exp), exp.seeds, \
+        regime_name(exp)
+    if "cot" not in conditions:
+        return [], {"passed": False, "text": f"{name}: not run: the positive control needs the cot condition"}
     acc = lambda c, k="in_range": lab.per_seed(rows, k, condition=c)  # noqa: E731
-    gate = lab.control("correct CoT above no CoT at 2-8 operations", lab.condition(
-        lab.difference(acc("cot"), acc("nocot"), paired=False), "above", 0.20), n, exp.quick)
+    in_range, long = (f"{ops[0]}-{ops[-1]}" if len(ops) > 1 else f"{ops[0]}" for ops in lengths(exp.max_ops))
+    gate = lab.control(f"{name}: correct CoT learned the task", lab.condition(
+        lab.difference(acc("cot"), CHANCE, paired=True), "above", 0.20, f"cot at {in_range} ops - chance"), n,
+        exp.quick)
     out = []
-    if "form" in conditions:
-        for name, clauses in rule(rows).items():
-            out.append(lab.verdict("CoT imitates the form of reasoning (all clauses)" if name == "form imitation"
-                                   else f"{name}: all clauses", PAPER if name == "form imitation" else
-                                   "the rule's alternative", clauses, gate, n, command, exp.quick))
-    out.append(lab.verdict("CoT fails on longer problems (9-12 operations)", "poor generalisation", lab.condition(
-        lab.difference(acc("cot"), acc("cot", "long"), paired=True), "above", 0.20, "cot in_range (2-8) - long (9-12)"),
-        gate, n, command, exp.quick))
+    if {"form", "nocot"} <= conditions:
+        for rule_name, clauses in rule(rows).items():
+            imitation = rule_name == "form imitation"
+            out.append(lab.verdict(f"{name}: " + ("CoT imitates the form of reasoning (all clauses)" if imitation
+                                                  else f"{rule_name}: all clauses"),
+                                   PAPER if imitation else "the rule's alternative", clauses, gate, n, command,
+                                   exp.quick))
+    out.append(lab.verdict(f"{name}: CoT fails on longer problems ({long} operations)", "poor generalisation",
+                           lab.condition(lab.difference(acc("cot"), acc("cot", "long"), paired=True), "above", 0.20,
+                                         f"cot at {in_range} - at {long} ops"), gate, n, command, exp.quick))
+    # form without content: on longer problems the chain keeps its form (>= 80% well formed) but not its values
+    out.append(lab.verdict(f"{name}: on longer problems ({long} ops) the chain keeps its form, not its content",
+                           "form without reasoning under novelty", [
+                               lab.condition(lab.difference(acc("cot", "form_long"), 0.8, paired=True), "above", 0.0,
+                                             "well-formed share - 0.8"),
+                               lab.condition(lab.difference(acc("cot", "form_long"), acc("cot", "content_long"),
+                                                            paired=True), "above", 0.20,
+                                             "well-formed - right-valued share")], gate, n, command, exp.quick))
     return out, gate
 
-def report(rows, exp):
-    out, (summary, spread) = Path(exp.out_dir), summarise(rows)
-    verdict, gate = verdicts(rows, exp)
+def report(regime_rows):
+    """regime_rows: [(exp, rows)] for each regime; one results file for all of them."""
+    text, verdict, gates, summaries = [], [], [], {}
+    for exp, rows in regime_rows:
+        (summary, spread), (v, gate) = summarise(rows), verdicts(rows, exp)
+        summaries[regime_name(exp)], verdict, gates = {"mean": summary, "sd": spread}, verdict + v, gates + [gate]
+        text += [f"## {regime_name(exp)}", ""] + regime_table(summary, spread, exp) + [
+            "", f"positive control: {gate['text']}"] + [lab.verdict_line(x) for x in v] + [""]
+        plot(summary, exp, Path(exp.out_dir) / f"cot_probe{'_shallow' * (exp is not regime_rows[0][0])}.png")
+    exp, out, text = regime_rows[0][0], Path(regime_rows[0][0].out_dir), "\n".join(text)
+    runs = [r for _, rows in regime_rows for r in rows]
+    lab.write_results(out, text, {"config": dataclasses.asdict(exp), "runs": runs, "summary": summaries,
+                                  "verdict": verdict})
+    lab.record("cot_probe", exp, verdict, {**summaries, "control": gates})
+    print("\n" + text + f"\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'cot_probe.png'}")
+    return summaries, verdict, gates
+
+def regime_table(summary, spread, exp):
+    in_range, long = (f"{ops[0]}-{ops[-1]}" if len(ops) > 1 else f"{ops[0]}" for ops in lengths(exp.max_ops))
     pm = lambda sd: f" ± {sd:.2f}" if exp.seeds > 1 else ""  # noqa: E731
     table = lambda head, cell: ["| condition | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"] + [  # noqa
         f"| {c} | " + " | ".join(cell(summary[c], spread[c], h) for h in head) + " |" for c in summary]
-    cols = {"acc 2-8 ops": "in_range", "acc 9-12 ops": "long", "AOC": "aoc", "follow": "follow_rate",
+    cols = {f"acc {in_range} ops": "in_range", f"acc {long} ops": "long", "AOC": "aoc", "follow": "follow_rate",
             "truth (after a mistake)": "truth_rate", "foreign chain: truth": "foreign_inserted_truth",
             "its last": "foreign_inserted_last", "shuffled chain: truth": "shuffled_inserted_truth",
-            "filler chain: truth": "filler_inserted_truth", "correct, invalid chain": "invalid_chain_share_of_correct"}
+            "filler chain: truth": "filler_inserted_truth", "correct, invalid chain": "invalid_chain_share_of_correct",
+            f"well-formed at {long}": "form_long", f"right values at {long}": "content_long"}
     main = lambda s, sd, h: (f"{s['accuracy'][1]:.2f}" if h == "acc 1 op" else "-" if cols[h] not in s or  # noqa
                              "aoc" not in s and h.startswith("correct") else f"{s[cols[h]]:.2f}" + pm(sd[cols[h]]))
     probe = lambda s, sd, k: (f"{s['linear_probe'][k]:.2f}" + pm(sd["linear_probe"][k])  # noqa: E731
                               if k in s["linear_probe"] else "-")
     lines = [f"mean ± std over {exp.seeds} seed(s), {exp.steps} steps, {exp.n_eval} problems per probe and length", ""]
-    lines += table(["acc 1 op"] + list(cols), main) + ["", "Linear probes, held-out accuracy (chance 1/7), read where "
-                                                       "the label is not in the input:"]
+    lines += table(["acc 1 op"] * (exp.max_ops > 1) + list(cols), main) + [
+        "", "Linear probes, held-out accuracy (chance 1/7), read where the label is not in the input:"]
     lines += table(list(dict.fromkeys(k for c in summary for k in summary[c]["linear_probe"])), probe)
-    if "failure_modes_9_12" in (s := summary.get("cot", {})):
+    if "failure_modes_long" in (s := summary.get("cot", {})):
         steps = lambda k: " ".join(f"{v:.2f}" for v in s[k])  # noqa: E731
-        lines += ["", "Correct CoT on 9-12 operations, its own chain: " + ", ".join(f"{k} {v:.2f}" + pm(
-            spread["cot"]["failure_modes_9_12"][k]) for k, v in s["failure_modes_9_12"].items()), "Per-step accuracy, "
-            f"the true chain given up to the step, 12 operations, steps 1-12: {steps('step_accuracy_12_ops')}; writes "
-            f"'>' instead: {steps('stop_share_12_ops')}; 8 operations, steps 1-8: {steps('step_accuracy_8_ops')}"]
-    lines += ["", f"positive control: {gate['text']}"] + [lab.verdict_line(v) for v in verdict]
-    text = "\n".join(lines)
-    lab.write_results(out, text, {"config": dataclasses.asdict(exp), "runs": rows, "summary": summary,
-                                  "spread": spread, "verdict": verdict})
-    lab.record("cot_probe", exp, verdict, {"mean": summary, "sd": spread, "control": gate})
-    plot(summary, out)
-    print("\n" + text + f"\n\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'cot_probe.png'}")
-    return summary, verdict, gate
+        lines += ["", f"Correct CoT on {long} operations, its own chain: " + ", ".join(f"{k} {v:.2f}" + pm(
+            spread["cot"]["failure_modes_long"][k]) for k, v in s["failure_modes_long"].items()),
+            f"Per-step accuracy, the true chain given up to the step, {lengths(exp.max_ops)[1][-1]} operations: "
+            f"{steps('step_accuracy_longest')}; writes '>' instead: {steps('stop_share_longest')}; "
+            f"{exp.max_ops} operations: {steps('step_accuracy_trained')}"]
+    return lines
 
-def plot(summary, out):
+def plot(summary, exp, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(1, 3, figsize=(14, 3.8), dpi=90)
     for i, (c, s) in enumerate(summary.items()):  # one colour per condition in every panel
-        lengths = sorted(s["accuracy"])
-        ax[0].plot(lengths, [s["accuracy"][n] for n in lengths], "o-", ms=3, c=f"C{i}", label=c)
+        n_ops = sorted(s["accuracy"])
+        ax[0].plot(n_ops, [s["accuracy"][n] for n in n_ops], "o-", ms=3, c=f"C{i}", label=c)
         if curve := s.get("early_answering_curve"):
             ax[1].plot(np.linspace(0, 1, len(curve)), curve, "o-", ms=6 - i * 0.6, label=c, c=f"C{i}", alpha=0.8)
-    if "step_accuracy_12_ops" in (s := summary.get("cot", {})):
-        ax[2].plot(range(1, 13), s["step_accuracy_12_ops"], "o-", ms=3, label="12 operations: right step")
-        ax[2].plot(range(1, 13), s["stop_share_12_ops"], "x--", ms=4, label="12 operations: writes '>'")
-        ax[2].plot(range(1, 9), s["step_accuracy_8_ops"], "s-", ms=3, label="8 operations: right step")
-    ax[0].axvspan(0.5, 8.5, color="grey", alpha=0.1, label="trained lengths")
-    ax[0].axhline(1 / MODULUS, color="k", ls=":", lw=1)
-    for a, (x, y, title) in zip(ax, [("operations", "accuracy (chance dotted)", "accuracy by length"),
-                                     ("share of the model's own chain kept", "same answer", "early answering (6 ops)"),
+    if "step_accuracy_longest" in (s := summary.get("cot", {})):
+        longest = len(s["step_accuracy_longest"])
+        ax[2].plot(range(1, longest + 1), s["step_accuracy_longest"], "o-", ms=3, label=f"{longest} ops: right step")
+        ax[2].plot(range(1, longest + 1), s["stop_share_longest"], "x--", ms=4, label=f"{longest} ops: writes '>'")
+        ax[2].plot(range(1, exp.max_ops + 1), s["step_accuracy_trained"], "s-", ms=3,
+                   label=f"{exp.max_ops} ops: right step")
+    ax[0].axvspan(0.5, exp.max_ops + 0.5, color="grey", alpha=0.1, label="trained lengths")
+    ax[0].axhline(CHANCE, color="k", ls=":", lw=1)
+    for a, (x, y, title) in zip(ax, [("operations", "accuracy (chance dotted)", f"accuracy: {regime_name(exp)}"),
+                                     ("share of the model's own chain kept", "same answer",
+                                      f"early answering ({min(6, exp.max_ops)} ops)"),
                                      ("step (true chain before it)", "share", "correct CoT, one step at a time")]):
         a.set(xlabel=x, ylabel=y, title=title)
         a.grid(alpha=0.3)
         a.legend(fontsize=7)
-    lab.save_figure(fig, out / "cot_probe.png")
+    lab.save_figure(fig, path)
 
 def run(argv):
     try:
@@ -418,24 +483,28 @@ def run(argv):
         print(f"error: {e}", file=sys.stderr)
         return 2
     torch.set_num_threads(exp.num_threads)
-    print(f"{torch.get_num_threads()} thread(s); conditions {exp.conditions}, {exp.seeds} seed(s), {exp.steps} steps")
-    rows = []
-    for condition in exp.conditions.split(","):
-        for seed in range(exp.seeds):  # one file per model, settings and code: reruns and other conditions reuse it
-            settings = {k: getattr(exp, k) for k in ("steps", "batch_size", "n_layer", "n_embd", "n_eval")}
-            key = lab.cache_key(settings, train, lab, sys.modules[__name__])
-            path = Path(exp.out_dir) / "rows" / f"{condition}_seed{seed}_{key}.json"
-            if exp.quick or not path.exists():  # a quick run reuses nothing: an edit must show
-                train.atomic_write(path, json.dumps(evaluate(train_condition(condition, seed, exp), condition, exp,
-                                                             seed)).encode())
-            else:
-                print(f"reusing {path}: same settings, same code of train.py, lab.py and cot_probe.py", flush=True)
-            rows.append(json.loads(path.read_text()))
-            rows[-1]["accuracy"] = {int(n): a for n, a in rows[-1]["accuracy"].items()}
-            print(f"{condition} seed {seed}: accuracy 2-8 ops {rows[-1]['in_range']:.2f}", flush=True)
-    summary, verdict, gate = report(rows, exp)
+    regime_rows = []
+    for r in regimes(exp):
+        print(f"{regime_name(r)}: {torch.get_num_threads()} thread(s); conditions {r.conditions}, {r.seeds} seed(s), "
+              f"{r.steps} steps", flush=True)
+        regime_rows.append((r, []))
+        for condition in r.conditions.split(","):
+            for seed in range(r.seeds):  # one file per model, settings and code: reruns and other conditions reuse it
+                settings = {k: getattr(r, k) for k in ("steps", "batch_size", "n_layer", "n_embd", "n_eval", "max_ops")}
+                key = lab.cache_key(settings, train, lab, sys.modules[__name__])
+                path = Path(r.out_dir) / "rows" / f"{condition}_seed{seed}_{key}.json"
+                if r.quick or not path.exists():  # a quick run reuses nothing: an edit must show
+                    train.atomic_write(path, json.dumps(evaluate(train_condition(condition, seed, r), condition, r,
+                                                                 seed)).encode())
+                else:
+                    print(f"reusing {path}: same settings, same code of train.py, lab.py and cot_probe.py", flush=True)
+                row = json.loads(path.read_text())
+                row["accuracy"] = {int(n): a for n, a in row["accuracy"].items()}
+                regime_rows[-1][1].append(row)
+                print(f"{condition} seed {seed}: accuracy in range {row['in_range']:.2f}", flush=True)
+    summaries, verdict, gates = report(regime_rows)
     if exp.quick:
-        print(f"headline: {gate['text']}\n{exp.QUICK_NOTE}")
+        print(f"headline: {gates[0]['text']}\n{exp.QUICK_NOTE}")
     return 0
 
 

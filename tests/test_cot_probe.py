@@ -64,6 +64,11 @@ def test_corrupted_conditions_change_what_they_claim_and_nothing_else():
             assert len(r) == len(correct) and r.endswith(f">{values[-1]}$")  # same length, same answer
         assert sorted(cp.read_chain(cp.response(digits, ops, "shuffled", rng))) == sorted(values)
         assert len(cp.read_chain(cp.response(digits, ops, "foreign", rng))) == len(values)
+    # ... and none of them is, most of the time, the correct chain (a condition that silently became cot is not)
+    for condition in ("form", "foreign", "shuffled"):
+        same = [cp.read_chain(cp.response(d, o, condition, rng)) == cp.running_values(d, o)
+                for d, o in cp.problems(6, 200, rng)]
+        assert np.mean(same) < 0.1, condition
 
 
 def test_tokenization_round_trip_and_batch_masks():
@@ -158,6 +163,44 @@ def test_invalid_chain_share_counts_correct_answers_with_wrong_chains():
                 for t in texts]
     acc, invalid = cp.accuracy_by_length(lucky, [5], 100, np.random.default_rng(5))
     assert acc[5] == 1.0 and invalid[5] > 0.9
+    # right chain and answer on even start values, a nonsense chain and a wrong answer otherwise: of the CORRECT
+    # answers none has an invalid chain (a share over all answers would say about half)
+    half = lambda texts: [follower([t])[0] if parse_prompt(t)[0][0] % 2 == 0 else "0;>9$" for t in texts]  # noqa
+    acc, invalid = cp.accuracy_by_length(half, [4], 200, np.random.default_rng(5))
+    assert 0.4 < acc[4] < 0.7 and invalid[4] == 0.0
+
+
+def random_digits(texts):
+    """Writes a well-formed chain of random values (as many as operations) and answers its last value."""
+    rng, out = np.random.default_rng(0), []
+    for text in texts:
+        chain = rng.integers(0, cp.MODULUS, len(parse_prompt(text)[1])).tolist()
+        out.append(cp.chain_text(chain) + f">{chain[-1]}$")
+    return out
+
+
+def test_form_and_content_tell_a_well_formed_wrong_chain_from_a_right_one():
+    rng = np.random.default_rng(11)
+    assert cp.form_and_content(follower, [9, 10], 50, rng) == (1.0, 1.0)
+    form, content = cp.form_and_content(random_digits, [9, 10], 100, rng)
+    assert form == 1.0 and content < 0.05
+    assert cp.form_and_content(lambda texts: ["1;x;>3$", "1;2;3$"] * (len(texts) // 2), [4], 20, rng) == (0.0, 0.0)
+    assert cp.form_and_content(stops_or_errs_after(3), [6], 20, rng) == (1.0, 0.0)   # right but short: form only
+
+
+def test_regimes_lengths_and_the_one_operation_probes():
+    deep, shallow = cp.regimes(cp.Experiment(shallow_steps=5))
+    assert (deep.max_ops, deep.n_embd) == (8, 32) and (shallow.max_ops, shallow.n_embd, shallow.shallow) == (1, 64, False)
+    assert (deep.steps, shallow.steps) == (3000, 5)
+    assert cp.regimes(cp.Experiment(shallow=False)) == [cp.Experiment(shallow=False)]
+    assert cp.lengths(8) == (list(range(2, 9)), [9, 10, 11, 12]) and cp.lengths(1) == ([1], [2, 3, 4, 5])
+    assert cp.regime_name(deep) == "1-8 ops, 2x32" and cp.regime_name(shallow) == "1 op, 2x64"
+    rng = np.random.default_rng(12)   # one operation: the inserted mistake is the only step
+    assert cp.inserted_mistake(follower, 1, 100, rng) == (1.0, 0.0)
+    assert cp.inserted_mistake(ignorer, 1, 100, rng) == (0.0, 1.0)
+    n = np.array([sum(cp.decode(r).split("=")[0].count(o) for o in cp.OPS)
+                  for r in cp.training_batch("cot", 300, rng, max_ops=2)[0].tolist()])
+    assert set(n) == {1, 2} and 1.6 < (n == 1).sum() / (n == 2).sum() < 2.5   # P(n) ~ 1/n: twice as many 1s
 
 
 class TokensBack:
@@ -221,7 +264,8 @@ def seed_rows(condition, jitter=(0.0, 0.01, -0.01), **values):
     """Three seeds' rows of one condition: each value plus a small per-seed jitter (so every interval has a width)."""
     return [{"condition": condition, "seed": s, **{k: v + d for k, v in values.items()}} for s, d in enumerate(jitter)]
 
-COMPUTES = dict(in_range=0.95, long=0.2, truth_rate=0.1, follow_rate=0.9, aoc=0.8, invalid_chain_share_of_correct=0.0)
+COMPUTES = dict(in_range=0.95, long=0.2, truth_rate=0.1, follow_rate=0.9, aoc=0.8, invalid_chain_share_of_correct=0.0,
+                form_long=0.95, content_long=0.1)
 IMITATES = dict(COMPUTES, truth_rate=0.9, follow_rate=0.1, invalid_chain_share_of_correct=0.5)
 
 def outcomes(rows, exp=None):
@@ -230,9 +274,9 @@ def outcomes(rows, exp=None):
 def test_rule_computation_and_imitation_each_come_out_when_their_clauses_hold():
     """Claims: form imitation, computes (pre-registered AOC), computes (revised AOC), fails on longer problems."""
     computes = seed_rows("cot", **COMPUTES) + seed_rows("form", in_range=0.3, aoc=0.3) + seed_rows("nocot", in_range=0.2)
-    assert outcomes(computes) == ["not supported", "supported", "supported", "supported"]
+    assert outcomes(computes) == ["not supported", "supported", "supported", "supported", "supported"]
     imitates = seed_rows("cot", **IMITATES) + seed_rows("form", in_range=0.9, aoc=0.3) + seed_rows("nocot", in_range=0.2)
-    assert outcomes(imitates) == ["supported", "not supported", "not supported", "supported"]
+    assert outcomes(imitates) == ["supported", "not supported", "not supported", "supported", "supported"]
 
 def test_rule_needs_each_clause_by_its_interval():
     base = seed_rows("form", in_range=0.3, aoc=0.3) + seed_rows("nocot", in_range=0.2)
@@ -251,7 +295,8 @@ def test_rule_needs_each_clause_by_its_interval():
 
 def test_verdicts_are_inconclusive_unless_the_control_passes_and_three_seeds():
     computes = seed_rows("cot", **COMPUTES) + seed_rows("form", in_range=0.3, aoc=0.3)
-    failed, gate = cp.verdicts(computes + seed_rows("nocot", in_range=0.9), cp.Experiment())
+    unlearned = seed_rows("cot", **{**COMPUTES, "in_range": 0.25}) + seed_rows("form", in_range=0.3, aoc=0.3)
+    failed, gate = cp.verdicts(unlearned + seed_rows("nocot", in_range=0.9), cp.Experiment())
     assert not gate["passed"] and "FAILED" in gate["text"]
     assert all(v["verdict"] == "inconclusive" and "control" in v["why"] for v in failed)
     two = [r for r in computes + seed_rows("nocot", in_range=0.2) if r["seed"] < 2]
@@ -332,14 +377,16 @@ def test_cli_bad_condition_exit_2(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_experiment(tmp_path):
-    exp = cp.Experiment(conditions="nocot,cot,form", steps=2, batch_size=8, n_layer=1, n_embd=16, n_eval=20,
-                        out_dir=str(tmp_path / "cot"))
-    rows = []
-    for c in ("nocot", "cot", "form"):
-        model = cp.train_condition(c, 0, exp)
-        rows.append(cp.evaluate(model, c, exp, 0))
-    summary, verdict, gate = cp.report(rows, exp)
-    assert set(summary) == {"nocot", "cot", "form"} and len(verdict) == 4
-    assert all((tmp_path / "cot" / n).exists() for n in ("results.json", "results.md", "cot_probe.png"))
+    exp = cp.Experiment(conditions="nocot,cot,form", steps=2, shallow_steps=2, batch_size=8, n_layer=1, n_embd=16,
+                        n_eval=20, out_dir=str(tmp_path / "cot"))
+    regime_rows = []
+    for r in cp.regimes(exp):
+        regime_rows.append((r, [cp.evaluate(cp.train_condition(c, 0, r), c, r, 0) for c in ("nocot", "cot", "form")]))
+    summaries, verdict, gates = cp.report(regime_rows)
+    assert list(summaries) == ["1-8 ops, 1x16", "1 op, 1x64"] and len(verdict) == 10 and len(gates) == 2
+    assert set(summaries["1 op, 1x64"]["mean"]) == {"nocot", "cot", "form"}
+    assert all((tmp_path / "cot" / n).exists() for n in ("results.json", "results.md", "cot_probe.png",
+                                                          "cot_probe_shallow.png"))
     saved = json.loads((tmp_path / "cot" / "results.json").read_text())["verdict"]
-    assert [set(d) >= {"claim", "paper_says", "verdict", "control", "seeds", "command"} for d in saved] == [True] * 4
+    assert [set(d) >= {"claim", "paper_says", "verdict", "control", "seeds", "command"} for d in saved] == [True] * 10
+    assert saved[0]["claim"].startswith("1-8 ops") and saved[5]["claim"].startswith("1 op")
