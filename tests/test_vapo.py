@@ -98,22 +98,44 @@ def test_clip_higher_gradients_vanish_outside_the_range_on_the_clipped_side(adv)
         assert grad.tolist() == [0, 0, 1, 1, 1, 1, 1]
 
 
-def test_policy_step_clips_at_1_28_with_clip_higher_and_at_1_2_without():
-    torch.manual_seed(0)
-    sft = train.GPT(train.GPTConfig(vocab_size=len(task.VOCAB), block_size=vapo.BLOCK, n_layer=1, n_head=2,
-                                    n_embd=16)).eval()
-    batch = vapo.rollout(sft, vapo.sample_prompts(2, np.random.default_rng(0)), 4, torch.Generator().manual_seed(0))
+def tiny_gpt(seed=0):
+    torch.manual_seed(seed)
+    return train.GPT(train.GPTConfig(vocab_size=len(task.VOCAB), block_size=vapo.BLOCK, n_layer=1, n_head=2,
+                                     n_embd=16)).eval()
+
+
+def easy_reward(text, ended, problem):
+    """A reward a random policy earns about a fifth of the time (its first token a digit below 4)."""
+    return float(text[:1] in "0123")
+
+
+def tiny_batch(sft, prompts=2, group=4, seed=0):
+    return vapo.with_sft_logp(vapo.rollout(sft, vapo.sample_prompts(prompts, np.random.default_rng(seed)), group,
+                                           torch.Generator().manual_seed(seed)), sft)
+
+
+def moved(a, b):
+    return max((p - q).abs().max().item() for p, q in zip(a.parameters(), b.parameters()))
+
+
+@pytest.mark.parametrize("ratio, adv", [(1.25, 1.0), (0.75, -1.0)])
+def test_policy_step_clips_at_1_28_above_and_0_8_below_with_clip_higher_and_at_1_2_without(ratio, adv):
+    sft = tiny_gpt()
+    batch = tiny_batch(sft)
     with torch.no_grad():
         logp = vapo.response_logp(sft, batch)[0]
-    moved = {}
+    step = {}
     for clip_higher in (True, False):
         policy = copy.deepcopy(sft)
         opt = torch.optim.AdamW(policy.parameters(), lr=1e-3, weight_decay=0.0)
         cfg = vapo.method_config("vapo", clip_higher=clip_higher, lm_loss=False)
-        rows = torch.arange(len(logp))                  # every ratio 1.25, every advantage +1
-        vapo.policy_step(cfg, policy, opt, batch, rows, batch["mask"].clone(), logp - math.log(1.25), logp)
-        moved[clip_higher] = max((p - q).abs().max().item() for p, q in zip(policy.parameters(), sft.parameters()))
-    assert moved[True] > 0 and moved[False] == 0         # 1.25 is inside 1 + 0.28, outside 1 + 0.2
+        rows = torch.arange(len(logp))                  # every ratio `ratio`, every advantage `adv`
+        vapo.policy_step(cfg, policy, opt, batch, rows, adv * batch["mask"], logp - math.log(ratio), logp)
+        step[clip_higher] = moved(policy, sft)
+    if ratio > 1:
+        assert step[True] > 0 and step[False] == 0       # 1.25 is inside 1 + 0.28, outside 1 + 0.2
+    else:
+        assert step[True] == 0 and step[False] == 0      # 0.75 is below 1 - 0.2 either way: eps_low stays 0.2
 
 
 def test_critic_returns_use_lambda_critic_and_advantages_lambda_policy():
@@ -198,42 +220,6 @@ def test_reward_on_hand_made_responses():
     assert vapo.reward_of("1;2;3;>33$", True, problem) == 0.0
 
 
-def test_noisy_teacher_is_consistent_after_its_errors():
-    rng = np.random.default_rng(0)
-    digits, ops = [3, 5, 2, 6], ["+", "*", "-"]
-    assert vapo.noisy_teacher(digits, ops, rng, p_wrong=0.0) == "1;2;3;>3$"
-    for _ in range(50):
-        text = vapo.noisy_teacher(digits, ops, rng, p_wrong=1.0)
-        chain, prev = task.read_chain(text), digits[0]
-        for j, (op, d) in enumerate(zip(ops, digits[1:])):
-            assert chain[j] != task.apply_op(prev, op, d)        # every step wrong, from the written value
-            prev = chain[j]
-        assert task.read_answer(text) == chain[-1]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("method", ["mc", "ppo", "grpo", "vapo", "oracle"])
-def test_two_iteration_smoke_run_and_its_credit_analysis(method):
-    torch.manual_seed(0)
-    sft = train.GPT(train.GPTConfig(vocab_size=len(task.VOCAB), block_size=vapo.BLOCK, n_layer=1, n_head=2,
-                                    n_embd=16)).eval()
-    cfg = vapo.method_config(method, iters=2, rollouts=32, group_size=8, minibatch=16, value_pretrain_steps=1,
-                             continuations=1)
-    exp = vapo.Experiment(analysis_rows=4, mc_continuations=1, heldout=16)
-    heldout = vapo.rollout(sft, vapo.sample_prompts(2, np.random.default_rng(0)), 8, torch.Generator().manual_seed(0))
-    curve, state = vapo.pretrain_value(vapo.Critic(sft), sft, cfg, 2, heldout, eval_every=1)
-    assert [s for s, _ in curve] == [0, 1, 2] and state is not None
-    metrics, policy, critic = vapo.train_method(cfg, sft, state, log=lambda s: None)
-    assert len(metrics["iters"]) == 2
-    row = metrics["iters"][-1]
-    assert 0 <= row["reward"] <= 1 and np.isfinite(row["kl_ref"]) and np.isfinite(row["entropy"])
-    assert (critic is None) == (method not in ("ppo", "vapo"))
-    if method == "vapo":
-        assert row["lambda_policy_mean"] < 1
-    credit = vapo.credit_assignment(cfg, policy, critic, exp)
-    assert credit["rows"] == 4 and -1 <= credit["corr"] <= 1 or np.isnan(credit["corr"])
-
-
 @pytest.mark.parametrize("arg", ["--iters=0", "--sft_one_op=1.5"])
 def test_cli_bad_value_exit_2(tmp_path, arg):
     r = subprocess.run([sys.executable, os.path.join(ROOT, "vapo.py"), arg], cwd=tmp_path,
@@ -273,64 +259,6 @@ class CorrectContinuer:
         return torch.tensor(rows), None
 
 
-def test_monte_carlo_advantage_sits_on_the_token_that_loses():
-    problem = ([3, 5, 2, 6], ["+", "*", "-"])
-    batch = hand_batch(problem, "1;2;3;>5$")                      # right chain, wrong answer at token 7
-    V = vapo.mc_values(CorrectContinuer(), batch, [0], 2, torch.Generator().manual_seed(0))
-    assert V[0].tolist() == [1.0] * 8 + [0.0, 0.0]               # every prefix before the answer can still win
-    A = vapo.mc_advantage(V, batch["mask"])
-    assert A[0].tolist() == [0.0] * 7 + [-1.0, 0.0]
-    batch = hand_batch(problem, "1;2;3;>3$")
-    assert vapo.mc_advantage(vapo.mc_values(CorrectContinuer(), batch, [0], 1, None), batch["mask"]).abs().sum() == 0
-
-
-def test_oracle_table_explains_an_outcome_decided_by_the_first_wrong_token():
-    problem = ([3, 5, 2, 6], ["+", "*", "-"])
-    rows = [hand_batch(problem, r) for r in ("1;2;3;>3$", "1;4;6;>6$", "1;2;3;>3$", "5;4;6;>6$")]
-    batch = {k: torch.cat([r[k] for r in rows]) if k != "problems" else [problem] * 4 for k in rows[0]}
-    # returns 1 1 1 ... for correct rows, 0 for the others; the table knows the wrong token only after it
-    wrong = vapo.wrong_so_far(batch)
-    ret = batch["reward"][:, None].expand_as(wrong)
-    pred = torch.where(wrong.bool(), 0.0, float(ret[wrong == 0].mean()))
-    assert abs(vapo.table_ev(batch, batch) - vapo.explained_variance(pred, ret, batch["mask"])) < 1e-6
-    assert vapo.table_ev(batch, batch) > 0.5
-
-
-def test_steps_left_counts_the_steps_not_yet_written():
-    three, one = ([3, 5, 2, 6], ["+", "*", "-"]), ([3, 5], ["+"])
-    rows = [hand_batch(three, "1;2;3;>3$"), hand_batch(one, "1;>1$")]
-    batch = {"problems": [three, one], "tokens": torch.full((2, 9), task.PAD)}
-    batch["tokens"][0], batch["tokens"][1, :5] = rows[0]["tokens"][0], rows[1]["tokens"][0]
-    # before `1` three steps remain; once `1` is written (t = 1, 2) two; once `2` (t = 3, 4) one; then none.
-    # Each row counts its own operations, whatever the longest problem in the batch.
-    assert vapo.steps_left(batch).tolist() == [[3, 2, 2, 1, 1, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0, 0]]
-
-
-def test_least_likely_so_far_is_the_running_minimum_of_the_tokens_before_t(monkeypatch):
-    logp = torch.tensor([[-0.01, -0.3, -0.1, -5.0, -0.6, -1.5, -3.0],
-                         [-2.5, -0.01, -0.01, -0.01, -0.7, -0.01, -0.01]])
-    batch = {"mask": torch.tensor([[1.0] * 7, [1.0] * 5 + [0.0] * 2])}
-    monkeypatch.setattr(vapo, "response_logp", lambda model, b: (logp.clone(), None))
-    key = vapo.least_likely_so_far(None)(batch)
-    # bins: (-inf, -4] 0, (-4, -2] 1, (-2, -1] 2, (-1, -0.5] 3, (-0.5, -0.2] 4, (-0.2, -0.05] 5, above 6
-    assert key.tolist() == [[6, 6, 4, 4, 0, 0, 0], [6, 1, 1, 1, 1, 1, 1]]
-    for t in range(7):      # the key up to t never sees token t or later
-        changed = logp.clone()
-        changed[:, t:] = -9.0
-        monkeypatch.setattr(vapo, "response_logp", lambda model, b, changed=changed: (changed, None))
-        assert torch.equal(vapo.least_likely_so_far(None)(batch)[:, :t + 1], key[:, :t + 1])
-
-
-def test_table_keys_are_the_four_tables():
-    problem = ([3, 5, 2, 6], ["+", "*", "-"])
-    batch = hand_batch(problem, "1;4;6;>6$")
-    keys = vapo.table_keys(None)
-    assert set(keys) == {"", "_steps_left", "_n_ops", "_least_likely"}
-    assert torch.equal(keys[""](batch), vapo.wrong_so_far(batch))
-    assert torch.equal(keys["_steps_left"](batch), vapo.wrong_so_far(batch) * 100 + vapo.steps_left(batch))
-    assert keys["_n_ops"](batch).tolist() == [[3] * 9]
-
-
 def test_quick_config_is_a_strictly_smaller_default():
     full, quick = vapo.Experiment(), lab.parse_args(["--quick=true"], vapo.Experiment)
     assert quick.quick and quick.out_dir != full.out_dir
@@ -342,44 +270,273 @@ def test_quick_config_is_a_strictly_smaller_default():
     quick.validate()
 
 
-def test_verdicts_are_inconclusive_without_the_control_or_three_seeds():
-    """Hand-built per-seed values on each side of lab.py's rule (paired by seed), and both gates."""
-    jitter = np.array([0.0, 0.01, -0.01])
-    stats = {n: {"reward": list(r + jitter), "corr": list(c + 2 * jitter)} for n, r, c in
-             (("ppo", 0.5, 0.1), ("grpo", 0.6, 0.1), ("vapo", 0.7, 0.3))}
-    keys = {"claim", "paper_says", "verdict", "evidence", "control", "seeds", "command"}
-    for passed, seeds, expected in ((True, 3, "supported"), (False, 3, "inconclusive"), (True, 1, "inconclusive")):
-        out = vapo.verdicts(stats, {"passed": passed, "text": "t"}, vapo.Experiment(seeds=seeds))
-        assert all(keys <= set(d) and d["verdict"] == expected and d["seeds"] == seeds for d in out)
-    gate = {"passed": True, "text": "t"}
-    stats["ppo"]["reward"] = [0.72, 0.68, 0.71]                   # VAPO minus PPO straddles 0
-    assert vapo.verdicts(stats, gate, vapo.Experiment(seeds=3))[0]["verdict"] == "inconclusive"
-    stats["ppo"]["reward"] = [0.8, 0.81, 0.79]                    # PPO above VAPO: not supported
-    assert vapo.verdicts(stats, gate, vapo.Experiment(seeds=3))[0]["verdict"] == "not supported"
-    assert "paired" in vapo.verdicts(stats, gate, vapo.Experiment(seeds=3))[0]["evidence"]
+def test_monte_carlo_advantage_sits_on_the_token_that_loses():
+    problem = ([3, 5, 2, 6], ["+", "*", "-"])
+    batch = hand_batch(problem, "1;2;3;>5$")                      # right chain, wrong answer at token 7
+    V = vapo.mc_values(CorrectContinuer(), batch, [0], 2, torch.Generator().manual_seed(0))
+    assert V[0].tolist() == [1.0] * 8 + [0.0, 0.0]               # every prefix before the answer can still win
+    A = vapo.mc_advantage(V, batch["mask"])
+    assert A[0].tolist() == [0.0] * 7 + [-1.0, 0.0]
+    batch = hand_batch(problem, "1;2;3;>3$")
+    assert vapo.mc_advantage(vapo.mc_values(CorrectContinuer(), batch, [0], 1, None), batch["mask"]).abs().sum() == 0
+
+
+def test_tables_explain_an_outcome_decided_by_the_first_wrong_token_and_key_on_the_right_thing():
+    problem, short = ([3, 5, 2, 6], ["+", "*", "-"]), ([3, 5], ["+"])
+    rows = [hand_batch(problem, r) for r in ("1;2;3;>3$", "1;4;6;>6$", "1;2;3;>3$", "5;4;6;>6$")]
+    batch = {k: torch.cat([r[k] for r in rows]) if k != "problems" else [problem] * 4 for k in rows[0]}
+    # returns 1 1 1 ... for correct rows, 0 for the others; the table knows the wrong token only after it
+    wrong = vapo.wrong_so_far(batch)
+    ret = batch["reward"][:, None].expand_as(wrong)
+    pred = torch.where(wrong.bool(), 0.0, float(ret[wrong == 0].mean()))
+    ev = vapo.table_ev(batch, batch, vapo.wrong_so_far)
+    assert abs(ev - vapo.explained_variance(pred, ret, batch["mask"])) < 1e-6 and ev > 0.5
+    assert abs(vapo.table_ev(batch, batch, vapo.n_ops)) < 1e-6          # one length: explains nothing
+    two = {"problems": [problem, short], "tokens": torch.zeros(2, 3, dtype=torch.long)}
+    assert vapo.n_ops(two).tolist() == [[3, 3, 3], [1, 1, 1]]
+
+
+def test_least_likely_so_far_is_the_running_minimum_of_the_tokens_before_t():
+    logp = torch.tensor([[-0.01, -0.3, -0.1, -5.0, -0.6, -1.5, -3.0],
+                         [-2.5, -0.01, -0.01, -0.01, -0.7, -0.01, -0.01]])
+    batch = {"mask": torch.tensor([[1.0] * 7, [1.0] * 5 + [0.0] * 2]), "sft_logp": logp}
+    # bins: (-inf, -4] 0, (-4, -2] 1, (-2, -1] 2, (-1, -0.5] 3, (-0.5, -0.1] 4, above 5
+    assert vapo.least_likely_so_far(batch).tolist() == [[5, 5, 4, 4, 0, 0, 0], [5, 1, 1, 1, 1, 1, 1]]
+    for t in range(7):      # the key up to t never sees token t or later
+        changed = logp.clone()
+        changed[:, t:] = -9.0
+        assert torch.equal(vapo.least_likely_so_far(batch | {"sft_logp": changed})[:, :t + 1],
+                           vapo.least_likely_so_far(batch)[:, :t + 1])
+
+
+def test_teachers():
+    rng = np.random.default_rng(0)
+    digits, ops = [3, 6, 2, 6], ["*", "+", "*"]                  # mod 7: 4, 6, 1
+    assert vapo.teacher(digits, ops, rng) == "4;6;1;>1$"        # no noise, no flaw: the right chain
+    assert vapo.teacher(digits, ops, rng, flaw_rate=1.0) == "1;3;1;>1$"   # x * 6 written as x * 5, from what is written
+    assert vapo.teacher([3, 5, 2], ["*", "+"], rng, flaw_rate=1.0) == "1;3;>3$"   # no product by 6: right
+    flawed = [vapo.teacher([3, 6], ["*"], rng, flaw_rate=0.6) for _ in range(2000)]
+    assert abs(np.mean([t == "1;>1$" for t in flawed]) - 0.6) < 0.04 and set(flawed) == {"1;>1$", "4;>4$"}
+    for _ in range(50):                                          # the noisy teacher: every step wrong, from what is written
+        text = vapo.teacher(digits, ops, rng, p_wrong=1.0)
+        chain, prev = task.read_chain(text), digits[0]
+        for j, (op, d) in enumerate(zip(ops, digits[1:])):
+            assert chain[j] != task.apply_op(prev, op, d)
+            prev = chain[j]
+        assert task.read_answer(text) == chain[-1]
+    exp = vapo.Experiment()
+    assert exp.teacher == "systematic" and vapo.teacher_settings(exp) == {"flaw_rate": 0.6}
+    assert vapo.teacher_settings(vapo.Experiment(teacher="noisy")) == {"p_wrong": 0.1}
+
+
+def test_sft_cache_key_follows_the_teacher_not_other_code(tmp_path, monkeypatch):
+    paths = []
+    monkeypatch.setattr(train, "save_checkpoint", lambda path, state: paths.append(path))
+    monkeypatch.setattr(lab, "fit", lambda *a, **k: None)
+    for teacher, rate in (("systematic", 0.6), ("systematic", 0.7), ("noisy", 0.6), ("systematic", 0.6)):
+        vapo.sft_model(vapo.Experiment(teacher=teacher, flaw_rate=rate, n_layer=1, n_embd=16, out_dir=str(tmp_path)))
+    assert len(set(paths[:3])) == 3 and paths[3] == paths[0]
+
+
+def test_approx_kl_hand_case():
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    assert vapo.approx_kl(torch.zeros(1, 3), mask) == 0                     # ratio 1: no KL
+    log_ratio = torch.tensor([[math.log(2.0), 0.0, 5.0]])                  # the third is padding
+    assert abs(vapo.approx_kl(log_ratio, mask) - (1 - math.log(2.0)) / 2) < 1e-7   # ((2 - 1) - log 2 + 0) / 2
+
+
+def test_second_update_epoch_sees_ratios_away_from_1_and_clips(monkeypatch):
+    monkeypatch.setattr(vapo, "reward_of", easy_reward)
+    sft = tiny_gpt()
+    base = dict(iters=1, rollouts=32, minibatch=32, actor_lr=3e-2)      # one minibatch: epoch 1 starts at ratio 1
+    one, *_ = vapo.train_method(vapo.method_config("mc", update_epochs=1, **base), sft, log=lambda s: None)
+    two, *_ = vapo.train_method(vapo.method_config("mc", update_epochs=2, **base), sft, log=lambda s: None)
+    assert 0 < one["iters"][0]["reward"] < 1                              # so the advantages are not all zero
+    assert one["iters"][0]["clipfrac"] == 0 and one["iters"][0]["approx_kl"] == 0
+    first, second = two["iters"][0]["clipfrac_by_epoch"]
+    assert first == 0 and second > 0 and two["iters"][0]["approx_kl"] > 0
+
+
+@pytest.mark.parametrize("lm_loss, adv, rises", [(False, 1.0, True), (False, -1.0, False), (True, 0.0, True)])
+def test_one_policy_step_moves_the_likelihood_the_right_way(lm_loss, adv, rises):
+    """The surrogate's sign (advantage +1 raises log pi, -1 lowers it) and the positive-example LM loss's (with zero
+    advantages and every sample correct it raises log pi)."""
+    sft = tiny_gpt()
+    batch = tiny_batch(sft)
+    batch["reward"] = torch.ones(len(batch["reward"]))
+    with torch.no_grad():
+        logp = vapo.response_logp(sft, batch)[0]
+    policy = copy.deepcopy(sft)
+    opt = torch.optim.SGD(policy.parameters(), lr=0.1)
+    cfg = vapo.method_config("vapo", lm_loss=lm_loss)
+    vapo.policy_step(cfg, policy, opt, batch, torch.arange(len(logp)), adv * batch["mask"], logp, logp)
+    with torch.no_grad():
+        after = (vapo.response_logp(policy, batch)[0] * batch["mask"]).sum()
+    assert (after > (logp * batch["mask"]).sum()) == rises
+
+
+def test_token_level_flag_reaches_the_policy_loss():
+    sft = tiny_gpt()
+    batch = tiny_batch(sft)
+    assert batch["resp_len"].unique().numel() > 1                           # lengths differ, so the weightings do
+    with torch.no_grad():
+        logp = vapo.response_logp(sft, batch)[0]
+    g = torch.Generator().manual_seed(1)
+    adv = torch.randn(logp.shape, generator=g) * batch["mask"]
+    after = {}
+    for token_level in (True, False):
+        policy = copy.deepcopy(sft)
+        cfg = vapo.method_config("vapo", token_level=token_level, lm_loss=False)
+        vapo.policy_step(cfg, policy, torch.optim.SGD(policy.parameters(), lr=1.0), batch, torch.arange(len(logp)),
+                         adv, logp, logp)
+        after[token_level] = policy
+    assert moved(after[True], after[False]) > 1e-6
+
+
+def test_value_pretraining_fits_the_final_reward_on_every_token(monkeypatch):
+    monkeypatch.setattr(vapo, "reward_of", easy_reward)
+    seen, critic_step = [], vapo.critic_step
+    monkeypatch.setattr(vapo, "critic_step", lambda c, o, b, rows, ret: seen.append((b, ret)) or critic_step(c, o, b, rows,
+                                                                                                            ret))
+    sft = tiny_gpt()
+    cfg = vapo.method_config("vapo", rollouts=32, group_size=8, minibatch=16, value_pretrain_steps=1)
+    vapo.pretrain_value(vapo.Critic(sft), sft, cfg, 1, tiny_batch(sft), eval_every=1)
+    batch, returns = seen[0]
+    assert 0 < batch["reward"].mean() < 1 and len(seen) == 2
+    assert torch.equal(returns, batch["reward"][:, None] * batch["mask"])
+
+
+def test_rl_critic_is_fitted_to_returns_not_advantages_and_its_trunk_learns(monkeypatch):
+    monkeypatch.setattr(vapo, "reward_of", easy_reward)
+    seen, critic_step = [], vapo.critic_step
+    monkeypatch.setattr(vapo, "critic_step", lambda c, o, b, rows, ret: seen.append((b, ret)) or critic_step(c, o, b, rows,
+                                                                                                            ret))
+    sft = tiny_gpt()
+    start = vapo.Critic(sft)
+    torch.nn.init.normal_(start.value_head.weight)                          # values far from 0, so A != returns
+    cfg = vapo.method_config("vapo", iters=1, rollouts=32, group_size=8, minibatch=16)
+    _, _, critic = vapo.train_method(cfg, sft, copy.deepcopy(start.state_dict()), log=lambda s: None)
+    batch, returns = seen[0]
+    assert 0 < batch["reward"].mean() < 1
+    assert torch.allclose(returns, batch["reward"][:, None] * batch["mask"], atol=1e-5)   # lambda_critic 1: R
+    assert moved(critic.gpt, start.gpt) > 0 and moved(critic.value_head, start.value_head) > 0
+
+
+def test_a_critic_learns_a_value_that_is_known():
+    """On a toy whose return is decided by the first response token, a critic trained on the returns explains much
+    of their variance after that token (where it can know): 60 Adam steps on one batch."""
+    sft = tiny_gpt()
+    batch = tiny_batch(sft, prompts=8, group=8)
+    batch["reward"] = torch.tensor([easy_reward(task.decode(r[:1].tolist()), True, None) for r in batch["tokens"]])
+    returns = batch["reward"][:, None] * batch["mask"]
+    critic = vapo.Critic(sft)
+    opt = torch.optim.AdamW(critic.parameters(), lr=1e-2, weight_decay=0.0)
+    for _ in range(60):
+        vapo.critic_step(critic, opt, batch, torch.arange(len(returns)), returns)
+    with torch.no_grad():
+        values = vapo.response_values(critic, batch)
+    after = batch["mask"].clone()
+    after[:, 0] = 0                                                        # before the first token nobody can know
+    assert batch["reward"].std() > 0 and vapo.explained_variance(values, returns, after) > 0.4   # 0.59 as written
+
+
+def test_surprise_critic_starts_equal_to_the_value_critic_and_is_causal():
+    sft = tiny_gpt()
+    batch = tiny_batch(sft, prompts=3, group=2)
+    plain, surprise = vapo.Critic(sft), vapo.Critic(sft, surprise=True)
+    torch.nn.init.normal_(plain.value_head.weight)
+    surprise.value_head.load_state_dict(plain.value_head.state_dict())
+    with torch.no_grad():
+        assert torch.equal(vapo.response_values(plain, batch), vapo.response_values(surprise, batch))
+        torch.nn.init.normal_(surprise.surprise.weight)
+        values = vapo.response_values(surprise, batch)
+        assert not torch.allclose(values, vapo.response_values(plain, batch))   # the embedding is used
+        for t in range(4):          # token t's surprise reaches the value before token t + 1 and later only
+            changed = batch | {"sft_logp": batch["sft_logp"].clone()}
+            changed["sft_logp"][:, t] = torch.where(batch["sft_logp"][:, t] > -1, -9.0, -0.01)
+            new = vapo.response_values(surprise, changed)
+            live = batch["mask"][:, t + 1].bool()
+            assert torch.equal(new[:, :t + 1], values[:, :t + 1])
+            assert (new[live, t + 1] != values[live, t + 1]).all()
 
 
 @pytest.mark.slow
-def test_a_tiny_run_writes_the_table_the_control_and_the_verdicts(tmp_path):
+@pytest.mark.parametrize("method", ["mc", "ppo", "grpo", "vapo"])
+def test_two_iteration_smoke_run_and_its_credit_analysis(method):
+    sft = tiny_gpt()
+    cfg = vapo.method_config(method, iters=2, rollouts=32, group_size=8, minibatch=16, value_pretrain_steps=1,
+                             critic="surprise" if method == "vapo" else "value")
+    exp = vapo.Experiment(analysis_rows=4, mc_continuations=1, heldout=16)
+    heldout = tiny_batch(sft, prompts=2, group=8)
+    curve, state = vapo.pretrain_value(vapo.Critic(sft, cfg.critic == "surprise"), sft, cfg, 2, heldout, eval_every=1)
+    assert [s for s, _ in curve] == [0, 1, 2] and state is not None
+    metrics, policy, critic = vapo.train_method(cfg, sft, state, log=lambda s: None)
+    assert len(metrics["iters"]) == 2
+    row = metrics["iters"][-1]
+    assert 0 <= row["reward"] <= 1 and np.isfinite(row["kl_ref"]) and np.isfinite(row["entropy"])
+    assert len(row["clipfrac_by_epoch"]) == cfg.update_epochs and np.isfinite(row["approx_kl"])
+    assert (critic is None) == (method not in ("ppo", "vapo"))
+    if method == "vapo":
+        assert row["lambda_policy_mean"] < 1 and critic.surprise is not None
+    credit = vapo.credit_assignment(cfg, policy, critic, sft, exp)
+    assert credit["rows"] == 4 and -1 <= credit["corr"] <= 1 or np.isnan(credit["corr"])
+
+
+def test_verdicts_follow_their_own_gate_and_three_seeds():
+    """Hand-built per-seed values on each side of lab.py's rule (paired by seed), and both gates."""
+    stats = {"ppo": {"reward": [0.5, 0.51, 0.49], "corr": [0.1, 0.12, 0.08], "greedy": [0.9, 0.92, 0.88]},
+             "grpo": {"reward": [0.6, 0.61, 0.59], "corr": [0.1, 0.12, 0.08], "greedy": [0.66, 0.74, 0.62]},
+             "vapo": {"reward": [0.7, 0.71, 0.69], "corr": [0.3, 0.32, 0.28], "greedy": [0.6, 0.61, 0.59]},
+             "sft_greedy": {"greedy": [0.6, 0.6, 0.6]}, "sft_t0.3": {"greedy": [0.65, 0.66, 0.64]}}
+    keys = {"claim", "paper_says", "verdict", "evidence", "control", "seeds", "command"}
+    yes, no = {"passed": True, "text": "t"}, {"passed": False, "text": "f"}
+    out = vapo.verdicts(stats, yes, yes, vapo.Experiment(seeds=3))
+    assert all(keys <= set(d) for d in out) and all("paired" in d["evidence"] for d in out)
+    # sharpening = the better of greedy and T = 0.3 per seed (here T = 0.3); ppo clears it by 0.25, grpo's
+    # interval straddles the 0.05 margin, vapo is below it
+    assert [d["verdict"] for d in out] == ["supported"] * 4 + ["inconclusive", "not supported"]
+    assert [d["claim"].split()[0] for d in out[3:]] == ["ppo", "grpo", "vapo"]
+    for critic, flaw, want in ((no, yes, ["inconclusive"] * 3 + ["supported"]),
+                               (yes, no, ["supported"] * 3 + ["inconclusive"])):
+        assert [d["verdict"] for d in vapo.verdicts(stats, critic, flaw, vapo.Experiment(seeds=3))][:4] == want
+    assert all(d["verdict"] == "inconclusive" for d in vapo.verdicts(stats, yes, yes, vapo.Experiment(seeds=1)))
+    stats["ppo"]["reward"] = [0.72, 0.68, 0.71]                   # VAPO minus PPO straddles 0
+    assert vapo.verdicts(stats, yes, yes, vapo.Experiment(seeds=3))[0]["verdict"] == "inconclusive"
+    stats["ppo"]["reward"] = [0.8, 0.81, 0.79]                    # PPO above VAPO: not supported
+    assert vapo.verdicts(stats, yes, yes, vapo.Experiment(seeds=3))[0]["verdict"] == "not supported"
+
+
+def test_the_controls_compare_the_critic_with_the_length_table_and_sampling_with_greedy():
+    def pretrain(evs, n_ops):
+        return {s: {"ev": e, "tables": {"wrong_so_far": 0.3, "least_likely": 0.29, "n_ops": o}}
+                for s, (e, o) in enumerate(zip(evs, n_ops))}
+    baselines = {"sft_greedy": [0.6, 0.6, 0.6], "sft_t1": [0.7, 0.72, 0.71], "sft_t0.3": [0.62, 0.63, 0.61]}
+    exp = vapo.Experiment(seeds=3)
+    critic, flaw = vapo.controls(pretrain([0.20, 0.22, 0.21], [0.06, 0.07, 0.065]), baselines, exp)
+    assert critic["passed"] and flaw["passed"] and "0.065" in critic["text"] and "paired" in critic["text"]
+    critic, _ = vapo.controls(pretrain([0.10, 0.12, 0.11], [0.06, 0.07, 0.065]), baselines, exp)
+    assert not critic["passed"] and "FAILED" in critic["text"]          # above the table, not by 0.05
+    critic, _ = vapo.controls(pretrain([0.20, 0.22, 0.21], [0.16, 0.17, 0.165]), baselines, exp)
+    assert not critic["passed"]                                         # above 0.05 (the old control), not the table
+    _, flaw = vapo.controls(pretrain([0.2] * 3, [0.06] * 3), baselines | {"sft_t1": [0.61, 0.6, 0.615]}, exp)
+    assert not flaw["passed"]
+    critic, flaw = vapo.controls(pretrain([0.20, 0.22], [0.06, 0.07]), {k: v[:2] for k, v in baselines.items()},
+                                 vapo.Experiment(seeds=2))
+    assert not critic["passed"] and not flaw["passed"]                  # two seeds
+
+
+@pytest.mark.slow
+def test_a_tiny_run_writes_the_table_the_controls_and_the_verdicts(tmp_path):
     out = tmp_path / "vapo"
-    args = ["--sft_warmup=0", "--sft_steps=2", "--iters=1", "--rollouts=16", "--oracle_rollouts=16", "--heldout=32",
+    args = ["--sft_warmup=0", "--sft_steps=2", "--iters=1", "--rollouts=16", "--heldout=32", "--eval_prompts=16",
             "--value_pretrain_steps=1", "--curve_steps=2", "--analysis_rows=2", "--mc_continuations=1",
-            "--n_embd=16", "--n_layer=1", "--oracle=true", f"--out_dir={out}"]
+            "--n_embd=16", "--n_layer=1", f"--out_dir={out}"]
     assert vapo.run(args) == 0
     results = json.loads((out / "results.json").read_text())
-    assert set(results["summary"]) == {"mc", "ppo", "grpo", "vapo", "oracle"}
+    assert set(results["summary"]) == {"mc", "ppo", "grpo", "vapo", "sft_greedy", "sft_t0.3", "sft_t1"}
     assert [s for s, _ in results["value_pretraining"]["0"]["curve"]] == [0, 1, 2]
-    assert all(d["verdict"].startswith("inconclusive") and d["control"] == results["control"]["text"]
-               for d in results["verdict"])                   # 1 seed (and an untrained critic): no verdict
-    assert "positive control" in (out / "results.md").read_text() and (out / "vapo.png").exists()
-
-
-def test_the_critic_control_needs_held_out_ev_above_005_by_its_interval():
-    measures = dict(table_ev=0.28, table_ev_steps_left=0.4, table_ev_n_ops=0.066, table_ev_least_likely=0.29)
-    control = lambda evs, seeds=3: vapo.critic_control(evs, measures, {}, vapo.Experiment(seeds=seeds))  # noqa: E731
-    assert control([0.20, 0.22, 0.21])["passed"]
-    assert not control([0.03, 0.035, 0.032])["passed"] and "FAILED" in control([0.03, 0.035, 0.032])["text"]
-    assert not control([0.05, 0.08, 0.03])["passed"]                      # straddles 0.05
-    assert not control([0.20, 0.22])["passed"]                            # two seeds
-    assert "0.066" in control([0.20, 0.22, 0.21])["text"]                 # the tables are printed beside it
-
+    assert all(d["verdict"].startswith("inconclusive") for d in results["verdict"])   # 1 seed: no verdict
+    assert len(results["verdict"]) == 3 + 4
+    text = (out / "results.md").read_text()
+    assert "positive control (critic)" in text and "positive control (task)" in text and (out / "vapo.png").exists()
+    assert all(k in results["runs"]["ppo"][0]["iters"][0] for k in ("clipfrac", "approx_kl", "explained_variance"))
