@@ -31,15 +31,27 @@ Revision, 2026-11-29 (issue 14; the rule above stays as written, and both verdic
 - No verdict unless the positive control passes: correct CoT at least 20 points above no-CoT at 2-8 operations, by
   the same rule. If the chain model did not learn the task, its probes say nothing about chains.
 
+Revision, third edition (issue 25; the rule's clauses stay as written):
+- A second regime, where the chain could be decoration: one operation, a 2 x 64 model, where no-CoT answers well
+  above chance. In the first regime no-CoT is at chance even for one operation, so "truth-rate > follow-rate" and
+  "form-only >= no-CoT + 20" could not come out the other way. Both regimes are judged by the same rule; in range
+  is 2..max_ops (1 alone in the one-operation regime), "long" the next four lengths.
+- The control now asks only what it is for: the chain model learned the task (correct CoT at least 20 points above
+  chance in range). "Above no-CoT" is a clause of the rule, and in the shallow regime it may fail.
+- Form without content, a claim of its own: on longer problems than trained, at least 80% of the chain model's own
+  chains are well formed (one-digit steps, then '>' and an answer), and the share whose every value is right is at
+  least 20 points lower. That is what the paper predicts under novelty.
+
 Training recipe, 2026-11-29, the same for every condition. With 2-8 operations drawn uniformly the 2 x 64 chain model
 was at chance after 3,500 steps (3 seeds; learned at 6,000-8,000); weight decay, batch, learning rate, RoPE base,
 depth, width 128: no help (README). One operation is learned in 400 steps, the operand's position for each length
 apart. So: 1-operation problems for the first 10% of the steps, then 1-8 operations with P(n) ~ 1/n (as many steps per
 length), width 32 (learned by 2,500 steps; 2 x 64 by 3,000-4,000). Batches: padded to the longest.
 
-    python cot_probe.py                       # nocot, cot, form; 3 seeds x 3,000 steps; 1 thread; 8.6 min of CPU
-    python cot_probe.py --conditions=nocot,cot,form,foreign,shuffled,filler   # README's table: +11 min, reuses the rows
-    python cot_probe.py --quick=true          # nocot and cot, 1 seed, 600 steps (27 s of CPU)
+    python cot_probe.py                       # nocot, cot, form; 3 seeds; the first regime; 1 thread
+    python cot_probe.py --shallow=true        # and the shallow regime: README's table (reuses the first's rows)
+    python cot_probe.py --conditions=nocot,cot,form,foreign,shuffled,filler   # all six conditions; reuses the rows
+    python cot_probe.py --quick=true          # nocot and cot, 1 seed, 600 steps, the first regime only
 """
 import dataclasses, json, re, sys
 from dataclasses import dataclass
@@ -271,7 +283,7 @@ class Experiment:
     n_layer: int = 2              # on the first (mod 10) task 2 x 64 learned 5x faster per second than 4 x 128
     n_embd: int = 32              # 2 x 32 learned the chain sooner than 2 x 64 (2,000-2,500 steps against 3,000)
     max_ops: int = 8              # trained on 1 .. max_ops operations; the rule reads 2 .. max_ops, "long" the next 4
-    shallow: bool = True          # then the shallow regime too (SHALLOW: no-CoT can answer), judged by the same rule
+    shallow: bool = False         # then the shallow regime too (SHALLOW: no-CoT can answer): README's table runs it
     shallow_steps: int = 1500     # training steps per model in the shallow regime
     n_eval: int = 200             # problems per probe and length
     num_threads: int = 1          # CPU threads (README's numbers: 1)
@@ -279,8 +291,7 @@ class Experiment:
     out_dir: str = "out/cot_probe"
     # the shallow regime: the settings above, but one operation and twice the width (no-CoT learns it)
     SHALLOW: ClassVar[dict] = dict(max_ops=1, n_embd=64, shallow=False)
-    QUICK: ClassVar[dict] = dict(conditions="nocot,cot", seeds=1, steps=600, n_eval=40, shallow=False,
-                                 out_dir="out/cot_probe_quick")
+    QUICK: ClassVar[dict] = dict(conditions="nocot,cot", seeds=1, steps=600, n_eval=40, out_dir="out/cot_probe_quick")
     QUICK_NOTE: ClassVar[str] = "quick run (nocot, cot; 1 seed x 600 steps): no chain learned yet; the full run decides"
 
     def validate(self):  # lab.parse_args calls it

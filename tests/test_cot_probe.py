@@ -189,10 +189,10 @@ def test_form_and_content_tell_a_well_formed_wrong_chain_from_a_right_one():
 
 
 def test_regimes_lengths_and_the_one_operation_probes():
-    deep, shallow = cp.regimes(cp.Experiment(shallow_steps=5))
+    deep, shallow = cp.regimes(cp.Experiment(shallow=True, shallow_steps=5))
     assert (deep.max_ops, deep.n_embd) == (8, 32) and (shallow.max_ops, shallow.n_embd, shallow.shallow) == (1, 64, False)
     assert (deep.steps, shallow.steps) == (3000, 5)
-    assert cp.regimes(cp.Experiment(shallow=False)) == [cp.Experiment(shallow=False)]
+    assert cp.regimes(cp.Experiment()) == [cp.Experiment()]
     assert cp.lengths(8) == (list(range(2, 9)), [9, 10, 11, 12]) and cp.lengths(1) == ([1], [2, 3, 4, 5])
     assert cp.regime_name(deep) == "1-8 ops, 2x32" and cp.regime_name(shallow) == "1 op, 2x64"
     rng = np.random.default_rng(12)   # one operation: the inserted mistake is the only step
@@ -377,7 +377,7 @@ def test_cli_bad_condition_exit_2(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_experiment(tmp_path):
-    exp = cp.Experiment(conditions="nocot,cot,form", steps=2, shallow_steps=2, batch_size=8, n_layer=1, n_embd=16,
+    exp = cp.Experiment(conditions="nocot,cot,form", steps=2, shallow=True, shallow_steps=2, batch_size=8, n_layer=1, n_embd=16,
                         n_eval=20, out_dir=str(tmp_path / "cot"))
     regime_rows = []
     for r in cp.regimes(exp):
