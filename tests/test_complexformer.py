@@ -364,7 +364,7 @@ def rows_for(arm, loss_by_lr, seeds=(0, 1), T=4):
             for lr, loss in loss_by_lr.items() for s in seeds]
 
 
-def test_best_rate_is_the_minimum_per_arm_and_the_edge_is_flagged(tmp_path, capsys):
+def test_best_rate_is_the_minimum_per_arm_and_the_edge_is_flagged(tmp_path, capsys, monkeypatch):
     rows = (rows_for("rope", {1e-3: 2.10, 2e-3: 2.00, 4e-3: 2.05}) + rows_for("cmha_authors", {1e-3: 2.2, 2e-3: 2.1,
             4e-3: 2.0}) + rows_for("none", {1e-3: 2.3, 2e-3: 2.4, 4e-3: 2.5}) + rows_for("cmha", {2e-3: 2.0}))
     exp = cf.Experiment(lrs="1e-3,2e-3,4e-3", seeds=2, block_size=4, out_dir=str(tmp_path))
@@ -372,13 +372,18 @@ def test_best_rate_is_the_minimum_per_arm_and_the_edge_is_flagged(tmp_path, caps
     assert {v: s["lr"] for v, s in stats.items()} == {"rope": 2e-3, "cmha_authors": 4e-3, "none": 1e-3, "cmha": 2e-3}
     assert {v: s["edge"] for v, s in stats.items()} == {"rope": False, "cmha_authors": True, "none": True,
                                                           "cmha": False}
-    assert stats["rope"]["1x"] == pytest.approx([2.000, 2.001]) and stats["none"]["lr_means"][4e-3] == pytest.approx(2.5005)
+    assert stats["rope"]["1x"] == pytest.approx([2.000, 2.001])
+    assert stats["none"]["lr_means"][4e-3] == pytest.approx(2.5005) and stats["none"]["seeds"] == [0, 1]
+    recorded = []
+    monkeypatch.setattr(lab, "record", lambda name, *args: recorded.append(name))
     cf.report(rows, exp)
     out = capsys.readouterr().out
     assert "best rates, for --arm_lrs: rope:0.002,cmha_authors:0.004,none:0.001,cmha:0.002" in out
     assert out.count("NOT BRACKETED") == 2 and "cmha_authors's best rate 0.004" in out and "none's best" in out
     assert (tmp_path / "lr_search" / "results.json").exists() and not (tmp_path / "results.json").exists()
-    assert not (lab.RESULTS / "complexformer.json").exists()  # a search records nothing in results/
+    assert recorded == []  # a search records nothing in results/; the default run does
+    cf.report(rows, dataclasses.replace(exp, lrs=""))
+    assert recorded == ["complexformer"] and (tmp_path / "results.json").exists()
 
 
 def test_arms_pair_by_seed_and_the_frozen_arm_is_judged_within_the_margin():
@@ -396,6 +401,7 @@ def test_arms_pair_by_seed_and_the_frozen_arm_is_judged_within_the_margin():
     matches = next(c for c in judged([0.0] * 5) if "match" in c and c.startswith("cmha_authors_fixed"))
     assert judged([0.002, -0.001, 0.001, 0.0, 0.003])[matches] == "supported"
     assert judged([0.05, 0.052, 0.049, 0.051, 0.05])[matches] == "not supported"
+    assert judged([-0.05, -0.052, -0.049, -0.051, -0.05])[matches] == "not supported"  # far better is no match either
     assert judged([0.002, 0.03, -0.02, 0.01, -0.01])[matches] == "inconclusive"
     got = cf.verdicts({**base, "cmha_authors_fixed": arm(authors)}, exp)
     assert got[1]["passed"] and "n=3" in got[1]["text"] and got[0][0]["seeds"] == 5  # none ran 3 seeds, rope 5
