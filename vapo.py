@@ -210,7 +210,8 @@ def sft_model(exp):
                               teacher(digits, ops, rng, modulus=modulus, **teacher_settings(exp))))
             return task.pack_batch(pairs, max(len(p) + len(r) for p, r in pairs) - 1)   # no all-padding columns
         if steps:
-            lab.fit(model, batch, steps, learning_rate=exp.sft_lr, name=f"SFT on the {exp.teacher} teacher mod {modulus}")
+            lab.fit(model, batch, steps, learning_rate=exp.sft_lr,
+                    name=f"SFT on the {exp.teacher} teacher mod {modulus}")
     train.save_checkpoint(path, {"model": model.state_dict()})
     return model.eval()
 
@@ -487,7 +488,8 @@ def train_method(cfg, sft, pretrained=None, log=print):
         policy.train()
         for epoch in range(cfg.update_epochs):   # CleanRL: every epoch a fresh split into minibatches
             for rows in torch.randperm(len(adv), generator=gen).split(cfg.minibatch):
-                stats.append(policy_step(cfg, policy, actor_opt, batch, rows, adv, old_logp, ref_logp) | {"epoch": epoch})
+                stats.append({"epoch": epoch, **policy_step(cfg, policy, actor_opt, batch, rows, adv, old_logp,
+                                                            ref_logp)})
                 if critic is not None:
                     stats[-1]["value_loss"] = critic_step(critic, critic_opt, batch, rows, returns)
         policy.eval()
@@ -521,7 +523,7 @@ class Experiment:
     rollouts: int = 256           # responses per iteration
     update_epochs: int = 2        # PPO passes over each batch (every method; see the docstring)
     critic: str = "value"         # PPO's and VAPO's critic: value or surprise (see Critic)
-    teacher: str = "systematic"   # the SFT's data: systematic (x * 6 written as x * 5, flaw_rate) or noisy (see teacher)
+    teacher: str = "systematic"   # the SFT's data: systematic (x * 6 written as x * 5) or noisy (see teacher)
     flaw_rate: float = 0.6        # the systematic teacher's share of products by 6 written wrong
     sft_warmup: int = 4500        # warm-start steps on the teacher mod 10 (see sft_model; cached in out_dir)
     sft_steps: int = 1500         # then steps on the teacher mod 7
@@ -549,9 +551,9 @@ class Experiment:
         if min(self.iters, self.seeds, self.sft_steps, self.n_layer, self.heldout // 16, self.analysis_rows,
                self.mc_continuations, self.rollouts // 16, self.value_pretrain_steps, self.update_epochs,
                self.eval_prompts, self.num_threads, self.sft_warmup + 1, self.sft_seed + 1) < 1 or self.n_embd % 4 \
-                or self.curve_steps < self.value_pretrain_steps or not self.sft_lr > 0 or not 0 <= self.sft_one_op <= 1 \
-                or not 0 <= self.flaw_rate <= 1 or self.teacher not in ("noisy", "systematic") \
-                or self.critic not in ("value", "surprise"):
+                or self.curve_steps < self.value_pretrain_steps or not self.sft_lr > 0 \
+                or not 0 <= self.sft_one_op <= 1 or not 0 <= self.flaw_rate <= 1 \
+                or self.teacher not in ("noisy", "systematic") or self.critic not in ("value", "surprise"):
             raise lab.ConfigError("--iters, --seeds, --sft_steps, --n_layer, --analysis_rows, --mc_continuations, "
                                   "--value_pretrain_steps, --update_epochs, --eval_prompts, --num_threads >= 1; "
                                   "--heldout, --rollouts >= 16; --sft_warmup, --sft_seed >= 0; --sft_lr > 0; "
@@ -644,15 +646,17 @@ def verdicts(stats, critic_gate, task_gate, exp):
     greedy success above the better of the SFT's greedy and T = 0.3 success by 0.05) by the task's."""
     claims = CLAIMS + [(f"removing {c} lowers the reward", f"AIME24 {PAPER_AIME[f'vapo-{c}']} without it, 60 with",
                         "vapo", f"vapo-{c}", "reward") for c in COMPONENTS if f"vapo-{c}" in stats]
+    command = lab.command("vapo", exp)
     out = [lab.verdict(claim, paper, lab.condition(lab.difference(stats[a][key], stats[b][key], paired=True),
                                                    "above", 0.0, f"{key}: {a} minus {b}"),
-                       critic_gate, exp.seeds, lab.command("vapo", exp), exp.quick) for claim, paper, a, b, key in claims]
+                       critic_gate, exp.seeds, command, exp.quick) for claim, paper, a, b, key in claims]
     sharpening = np.maximum(stats["sft_greedy"]["greedy"], stats["sft_t0.3"]["greedy"]).tolist()
     return out + [lab.verdict(
-        f"{m} beats sharpening (held-out success, greedy)", "RL learns what the warm start gets wrong; arXiv:2504.13837: "
-        "RL mostly sharpens", lab.condition(lab.difference(stats[m]["greedy"], sharpening, paired=True), "above",
-                                            SHARPEN_MARGIN, f"greedy: {m} minus the best of SFT greedy and T = 0.3"),
-        task_gate, exp.seeds, lab.command("vapo", exp), exp.quick) for m in ("mc", "ppo", "grpo", "vapo") if m in stats]
+        f"{m} beats sharpening (held-out success, greedy)", "RL learns what the warm start gets wrong; "
+        "arXiv:2504.13837: RL mostly sharpens", lab.condition(
+            lab.difference(stats[m]["greedy"], sharpening, paired=True), "above", SHARPEN_MARGIN,
+            f"greedy: {m} minus the best of SFT greedy and T = 0.3"), task_gate, exp.seeds, command, exp.quick)
+        for m in ("mc", "ppo", "grpo", "vapo") if m in stats]
 
 def controls(pretrain, baselines, exp):
     """The positive controls by lab.py's rule, paired over seeds: the pretrained critic's held-out EV above the
@@ -705,8 +709,8 @@ def plot(analysis, pretrain, exp, path):
     fig, (ax, ay, az) = plt.subplots(1, 3, figsize=(16, 4), dpi=90)
     for s, p in pretrain.items():
         ax.plot(*zip(*p["curve"]), "o-", ms=3, label=f"critic, seed {s}")
-    for key, ls, label in (("wrong_so_far", "--", "'a wrong token so far'"), ("n_ops", "-.", "the number of operations"),
-                           ("least_likely", "-", "SFT's least likely token")):
+    for key, ls, label in (("wrong_so_far", "--", "'a wrong token so far'"), ("least_likely", "-", "SFT's least "
+                           "likely token"), ("n_ops", "-.", "the number of operations")):
         ax.axhline(np.mean([p["tables"][key] for p in pretrain.values()]), color="k", ls=ls, lw=0.8,
                    label=f"table on {label}")
     ax.axvline(exp.value_pretrain_steps, color="grey", lw=0.8, label="steps used")
@@ -735,10 +739,11 @@ def report(analysis, pretrain, exp):
     out, stats, measures = Path(exp.out_dir), analysis["summary"], analysis["task"]
     pm = lambda k, s: str(lab.estimate(s[k])) if k in s and np.isfinite(s[k]).all() else "-"  # noqa: E731
     keys = ("reward", "greedy", "corr", "mass", "critic_ev", "clipfrac", "approx_kl")
-    lines = ["| run | sampled reward (last 5 iters) | held-out success, greedy (SFT rows: at their temperature) | r with "
-             "the true advantage | share on the first wrong token | critic EV (last iter) | clipfrac | approx-KL | "
-             "paper AIME24 |", "|---|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {n} | " + " | ".join(pm(k, s) for k in keys) + f" | {PAPER_AIME.get(n, '-')} |" for n, s in stats.items()]
+    lines = ["| run | sampled reward (last 5 iters) | held-out success, greedy (SFT rows: at their temperature) | "
+             "r with the true advantage | share on the first wrong token | critic EV (last iter) | clipfrac | "
+             "approx-KL | paper AIME24 |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {n} | " + " | ".join(pm(k, s) for k in keys) + f" | {PAPER_AIME.get(n, '-')} |"
+              for n, s in stats.items()]
     true_mass = np.mean([np.mean(s["true_mass"]) for s in stats.values() if "true_mass" in s and
                          np.isfinite(s["true_mass"]).all()] or [np.nan])
     tables = {k: [round(p["tables"][k], 3) for p in pretrain.values()] for k in TABLE_KEYS}
@@ -748,8 +753,8 @@ def report(analysis, pretrain, exp):
               f"final policy; on failed rollouts it puts {true_mass:.2f} of its |mass| on the first wrong token.",
               f"task ({exp.teacher} teacher): teacher success {measures['teacher_success']:.3f}; "
               f"{measures['share_with_times_6']:.0%} of the held-out prompts have a product by 6; SFT rollouts "
-              f"{measures['sft_success']:.3f} (P(success | a wrong token so far) {measures['sft_success_given_wrong']:.3f},"
-              f" {measures['sft_share_wrong']:.0%} with a wrong token)",
+              f"{measures['sft_success']:.3f} (P(success | a wrong token so far) "
+              f"{measures['sft_success_given_wrong']:.3f}, {measures['sft_share_wrong']:.0%} with a wrong token)",
               f"value pretraining ({exp.critic} critic): {exp.value_pretrain_steps} steps; held-out EV " +
               ", ".join(f"seed {s}: {p['ev']:.3f}" for s, p in pretrain.items()) + f"; tables per seed {tables}",
               "", f"positive control (critic): {analysis['control']['text']}",

@@ -53,7 +53,8 @@ def test_reverse_loop_equals_matrix_form_with_a_lambda_per_row():
     for b in range(4):
         n = int(lengths[b])
         t = torch.arange(n)
-        M = torch.where(t[None] >= t[:, None], lam[b] ** (t[None] - t[:, None]).double(), torch.zeros(1, dtype=torch.float64))
+        M = torch.where(t[None] >= t[:, None], lam[b] ** (t[None] - t[:, None]).double(),
+                        torch.zeros(1, dtype=torch.float64))
         assert torch.allclose(adv[b, :n], M @ delta[b, :n])
 
 
@@ -317,7 +318,7 @@ def test_teachers():
     assert vapo.teacher([3, 5, 2], ["*", "+"], rng, flaw_rate=1.0) == "1;3;>3$"   # no product by 6: right
     flawed = [vapo.teacher([3, 6], ["*"], rng, flaw_rate=0.6) for _ in range(2000)]
     assert abs(np.mean([t == "1;>1$" for t in flawed]) - 0.6) < 0.04 and set(flawed) == {"1;>1$", "4;>4$"}
-    for _ in range(50):                                          # the noisy teacher: every step wrong, from what is written
+    for _ in range(50):                       # the noisy teacher at p_wrong 1: every step wrong, from what is written
         text = vapo.teacher(digits, ops, rng, p_wrong=1.0)
         chain, prev = task.read_chain(text), digits[0]
         for j, (op, d) in enumerate(zip(ops, digits[1:])):
@@ -393,11 +394,17 @@ def test_token_level_flag_reaches_the_policy_loss():
     assert moved(after[True], after[False]) > 1e-6
 
 
+def record_critic_targets(monkeypatch):
+    """Every (batch, returns) that critic_step is given, in order; it still takes its step."""
+    seen, critic_step = [], vapo.critic_step
+    monkeypatch.setattr(vapo, "critic_step", lambda c, o, b, rows, ret: seen.append((b, ret)) or critic_step(c, o, b,
+                                                                                                            rows, ret))
+    return seen
+
+
 def test_value_pretraining_fits_the_final_reward_on_every_token(monkeypatch):
     monkeypatch.setattr(vapo, "reward_of", easy_reward)
-    seen, critic_step = [], vapo.critic_step
-    monkeypatch.setattr(vapo, "critic_step", lambda c, o, b, rows, ret: seen.append((b, ret)) or critic_step(c, o, b, rows,
-                                                                                                            ret))
+    seen = record_critic_targets(monkeypatch)
     sft = tiny_gpt()
     cfg = vapo.method_config("vapo", rollouts=32, group_size=8, minibatch=16, value_pretrain_steps=1)
     vapo.pretrain_value(vapo.Critic(sft), sft, cfg, 1, tiny_batch(sft), eval_every=1)
@@ -408,9 +415,7 @@ def test_value_pretraining_fits_the_final_reward_on_every_token(monkeypatch):
 
 def test_rl_critic_is_fitted_to_returns_not_advantages_and_its_trunk_learns(monkeypatch):
     monkeypatch.setattr(vapo, "reward_of", easy_reward)
-    seen, critic_step = [], vapo.critic_step
-    monkeypatch.setattr(vapo, "critic_step", lambda c, o, b, rows, ret: seen.append((b, ret)) or critic_step(c, o, b, rows,
-                                                                                                            ret))
+    seen = record_critic_targets(monkeypatch)
     sft = tiny_gpt()
     start = vapo.Critic(sft)
     torch.nn.init.normal_(start.value_head.weight)                          # values far from 0, so A != returns
