@@ -1,4 +1,4 @@
-"""Tests for pdl.py: the Power-Law Decay Loss."""
+"""Tests for pdl.py: the Power-Law Decay Loss, the bisection for equal perplexity, the logit-adjusted arm, the verdicts."""
 import json
 import math
 import os
@@ -117,15 +117,91 @@ def test_nucleus_hand_case():
     logits = torch.log(torch.tensor([[0.05, 0.5, 0.15, 0.3]]))
     assert pdl.nucleus_drop(logits, 0.8).tolist() == [[True, False, True, False]]   # 0.5 + 0.3 reaches 0.8
     assert pdl.nucleus_drop(logits, 0.81).tolist() == [[True, False, False, False]]
-    head = pdl.TopP(torch.nn.Identity(), 0.8)
+    head = pdl.SamplingHead(torch.nn.Identity(), 0.8)
     assert torch.isinf(head(logits)).tolist() == [[True, False, True, False]]
+
+
+def tiny_gpt(seed=0):
+    torch.manual_seed(seed)
+    return train.GPT(train.GPTConfig(vocab_size=50304, block_size=8, n_layer=1, n_head=2, n_embd=16))
+
+
+def test_top_p_is_applied_when_sampling():
+    """A nucleus of one token is greedy decoding; without the nucleus a near-uniform tiny model samples anything."""
+    model, val = tiny_gpt(), np.arange(200, dtype=np.uint16)
+    nucleus = pdl.sample_from_val(model, val, 3, 4, 4, seed=0, top_p=1e-9)
+    offsets = torch.randint(len(val) - 4, (3,), generator=torch.Generator().manual_seed(0))
+    prompts = torch.stack([torch.from_numpy(val[i:i + 4].astype(np.int64)) for i in offsets.tolist()])
+    assert nucleus == model.generate(prompts, 4, temperature=0)[:, 4:].tolist()
+    assert pdl.sample_from_val(model, val, 3, 4, 4, seed=0) != nucleus
+    assert isinstance(model.lm_head, torch.nn.Linear)  # the head is put back
+
+
+def test_logit_adjustment_lowers_frequent_tokens_and_keeps_never_seen_mass():
+    """Uniform p over counts (100, 10, 1, 0), alpha 1: the seen mass 3/4 tilted by 1/count, the never-seen 1/4 kept."""
+    counts = torch.tensor([100.0, 10.0, 1.0, 0.0])
+    q = pdl.logit_adjusted(torch.zeros(2, 4), counts, 1.0).exp()
+    w = torch.tensor([0.01, 0.1, 1.0])
+    assert torch.allclose(q[:, :3], 0.75 * w / w.sum(), atol=1e-6) and torch.allclose(q[:, 3], torch.tensor(0.25))
+    assert torch.allclose(pdl.logit_adjusted(torch.tensor([[1.0, -2.0, 0.5, 3.0]]), counts, 0.0).exp(),
+                          torch.softmax(torch.tensor([[1.0, -2.0, 0.5, 3.0]]), -1), atol=1e-6)  # alpha 0: the model
+    head = pdl.SamplingHead(torch.nn.Identity(), adjust=lambda z: pdl.logit_adjusted(z, counts, 0.5))
+    assert torch.allclose(head(torch.zeros(1, 4)), pdl.logit_adjusted(torch.zeros(1, 4), counts, 0.5))
+
+
+def hand_batches(d=3.0, n=6):
+    """Two tokens, logits (0, -d), the true token 0: CE(T) = log(1 + exp(-d / T)), T(CE) = -d / log(exp(CE) - 1)."""
+    return [(torch.tensor([[0.0, -d]] * n), torch.zeros(n, dtype=torch.long))] * 2
+
+
+def test_cross_entropy_at_is_scores_and_the_closed_form():
+    torch.manual_seed(3)
+    logits = torch.randn(2, 10, 7) * 3
+    batches = [(z - z.max(-1, keepdim=True).values, torch.randint(0, 7, (10,))) for z in logits]
+    none = torch.zeros(7, dtype=torch.bool)
+    for t in (1.0, 1.7, 5.0):
+        assert abs(pdl.cross_entropy_at(batches, t) - pdl.score_logits(batches, none, none, [(t, 1.0)])[(t, 1.0)][
+            "cross_entropy"]) < 1e-5
+        assert abs(pdl.cross_entropy_at(hand_batches(), t) - math.log1p(math.exp(-3 / t))) < 1e-6
+
+
+def test_bisection_matches_the_closed_form():
+    ce = lambda t: pdl.cross_entropy_at(hand_batches(), t)  # noqa: E731
+    for target in (0.2, 0.5, 0.6):
+        t, f, evals = pdl.matched_temperature(ce, target, 16.0)
+        exact = -3 / math.log(math.exp(target) - 1)
+        assert abs(math.log1p(math.exp(-3 / t)) - target) <= 1e-3 and abs(f - target) <= 1e-3 and evals <= 40
+        assert 1 <= t <= 16 and abs(t - exact) < 0.01 * exact
+
+
+def test_bisection_refuses_below_t1_beyond_the_range_and_past_its_budget():
+    """T < 1 would reach 0.01 here (sharper: the true token is the likelier one); it is refused, not returned. Above
+    CE(16) it refuses rather than returning 16 or extrapolating."""
+    ce = lambda t: pdl.cross_entropy_at(hand_batches(), t)  # noqa: E731
+    with pytest.raises(pdl.NoMatch, match="T < 1"):
+        pdl.matched_temperature(ce, 0.01, 16.0)
+    with pytest.raises(pdl.NoMatch, match="not extrapolated"):
+        pdl.matched_temperature(ce, 0.65, 16.0)  # CE(16) = 0.604
+    with pytest.raises(pdl.NoMatch, match="evaluations"):
+        pdl.matched_temperature(ce, 0.5, 16.0, tol=1e-9, max_evals=8)
+    assert pdl.matched_temperature(ce, math.log1p(math.exp(-3)), 16.0)[0] == 1.0  # CE(1) itself: T = 1
+
+
+def test_finetune_uses_its_alpha(tiny_baseline, tmp_path):
+    baseline = lab.load_baseline(tiny_baseline)
+    exp = pdl.Experiment(steps=1, eval_every=1, eval_batches=1, out_dir=str(tmp_path / "pdl"))
+    counts = pdl.target_counts(baseline["train_data"], 50304)
+    a, b = torch.argsort(counts, descending=True)[:2]
+    for alpha in (0.0, 0.5):
+        model, track = pdl.finetune(exp, baseline, alpha, 0, counts == 0)
+        w = model.loss_fn.weights.double()
+        assert abs(w[b] / w[a] - (counts[a] / counts[b]) ** alpha) < 1e-4 and [it for it, _ in track] == [1]
 
 
 def test_score_agrees_with_val_loss_and_splits_rare(tiny_text, tmp_path):
     folder = train.prepare_data(str(tiny_text), str(tmp_path / "data"))
     data = train.load_tokens(folder, "val", 10)
-    torch.manual_seed(0)
-    model = train.GPT(train.GPTConfig(vocab_size=50304, block_size=8, n_layer=1, n_head=2, n_embd=16))
+    model = tiny_gpt()
     none, every = torch.zeros(50304, dtype=torch.bool), torch.ones(50304, dtype=torch.bool)
     s = pdl.score(model, data, every, none, [(1.0, 1.0), (2.0, 1.0), (1.0, 0.5)], 8, n_batches=2)
     assert abs(s[(1.0, 1.0)]["cross_entropy"] - train.val_loss(model, data, 8, n_batches=2)) < 1e-5
@@ -154,24 +230,37 @@ def test_build_model_and_config_checks(tiny_text, tmp_path):
         lab.parse_args(["--pdl_eps=0"], pdl.Config)
 
 
-def test_cli_bad_alphas_exit_2(tmp_path):
+def test_cli_bad_values_exit_2(tmp_path, capsys):
     r = subprocess.run([sys.executable, os.path.join(ROOT, "pdl.py"), "--alphas=0,x"], cwd=tmp_path,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "--alphas" in r.stderr and list(tmp_path.iterdir()) == []
+    for flag in ("--max_temperature=1", "--control_alpha=0", "--temperatures=2", "--top_ps=1"):
+        assert pdl.run([flag]) == 2
+        err = capsys.readouterr().err
+        assert flag.split("=")[0] in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.slow
 def test_smoke_experiment(tmp_path, tiny_baseline):
-    """A tiny baseline, alpha 0 and 1, two seeds, end to end: verdicts, table and figure are written."""
+    """A tiny baseline, alpha 0 and 1, two seeds, end to end: every matched row at its arm's cross-entropy (or the
+    refusal recorded), verdicts, table and figure written."""
     exp = pdl.Experiment(alphas="1", temperatures="1,1.5", top_ps="0.9", seeds=2, steps=4, eval_every=2, eval_batches=1,
                          n_samples=4, sample_len=8, baseline=tiny_baseline, out_dir=str(tmp_path / "pdl"))
     rows, tracks, reference = pdl.run_experiment(exp)
     pdl.report(rows, tracks, reference, exp)
-    assert [(r["alpha"], r["temperature"], r["top_p"]) for r in rows[:4]] == [
-        (0.0, 1.0, 1.0), (0.0, 1.5, 1.0), (0.0, 1.0, 0.9), (1.0, 1.0, 1.0)]
-    assert len(rows) == 8 and [it for it, _ in tracks[0]["unseen_mass"]] == [2, 4]
+    assert [pdl.label(r) for r in rows[:5]] == ["plain, T 1", "plain, T 1.5", "plain, top-p 0.9", "PDL alpha 1",
+                                                 "logit-adjusted alpha 1"]
+    assert [it for it, _ in tracks[0]["unseen_mass"]] == [2, 4] and len(tracks) == 4
+    arms = [r for r in rows if r["arm"] in ("PDL", "logit-adjusted")]
+    assert len(arms) == 4
+    for arm in arms:
+        matched = [r for r in rows if r["matches"] == pdl.label(arm) and r["seed"] == arm["seed"]]
+        assert (len(matched) == 1 and 1 <= matched[0]["temperature"] <= 16 and not arm["match_error"] and
+                abs(matched[0]["cross_entropy"] - arm["cross_entropy"]) <= 1e-3) or (arm["match_error"] and not matched)
+    plain = {r["seed"]: r for r in rows if pdl.label(r) == "plain, T 1"}
+    assert all(abs(r["cross_entropy"] - plain[r["seed"]]["cross_entropy"]) > 1e-3 for r in arms)  # adjusted, tuned
     data = json.loads((tmp_path / "pdl" / "results.json").read_text())
-    assert len(data["verdict"]) == 2 and {"claim", "paper_says", "verdict", "control", "seeds", "command"} <= set(
+    assert len(data["verdict"]) == 7 and {"claim", "paper_says", "verdict", "control", "seeds", "command"} <= set(
         data["verdict"][0])
     for name in ("results.md", "pdl.png"):
         assert (tmp_path / "pdl" / name).exists()
@@ -184,8 +273,7 @@ def test_quick_run_is_smaller_trains_its_own_baseline_and_says_so(tmp_path, chec
     assert quick.quick and lab.parse_args(["--quick=true", "--steps=7"], pdl.Experiment).steps == 7
     small, default_baseline = pdl.Experiment.QUICK_BASELINE, train.TrainConfig()
     assert small["max_iters"] < default_baseline.max_iters and small["batch_size"] < default_baseline.batch_size
-    rows = [{"alpha": a, "temperature": t, "top_p": 1.0, "seed": 0, "cross_entropy": ce, "sample_entropy": ce,
-             "rare_prob": 0.01} for a, t, ce in ((0.0, 0.85, 5.0), (0.0, 1.0, 6.0), (0.0, 2.0, 8.0), (1.0, 1.0, 7.0))]
+    rows = pdl_rows([0.5, 0.52, 0.48])
     assert all(v["quick"] and "--quick=true" in v["command"] for v in pdl.verdicts(rows, quick)[0])
     assert not any(v["quick"] for v in pdl.verdicts(rows, full)[0])
     cfg = quick_baseline_config(pdl)
@@ -193,31 +281,72 @@ def test_quick_run_is_smaller_trains_its_own_baseline_and_says_so(tmp_path, chec
     assert cfg.out_dir == str(tmp_path / "base")  # beside the checkpoint it was asked for
 
 
-def pdl_rows(deltas, control_sign=1.0):
-    """Three seeds: the alpha = 0 model's sample entropy equal to its cross-entropy along temperature (so the matched
-    value is exact), and PDL at cross-entropy 7 with sample entropy 7 + delta; rare_prob alike."""
+KEYS = ("sample_entropy", "rare_share", "rare_prob", "rare_cross_entropy")
+
+
+def pdl_rows(deltas, control=0.3, adjusted_gain=0.0, plain_by_seed=(7.0, 5.0, 5.2)):
+    """Three seeds whose plain levels differ a lot: PDL alpha 1 at the same seed's matched plain model plus delta in
+    every measure (minus delta in the rare cross-entropy: lower is better); the plain model at T = 1 0.2 below that
+    level (0.2 above it in the rare cross-entropy); the logit-adjusted arm `adjusted_gain` above its own T*, `control`
+    above it in rare share."""
     rows = []
-    for seed, (delta, jitter) in enumerate(zip(deltas, (0.0, 0.01, -0.01))):
-        for t, ce in ((0.85, 5.0), (1.0, 6.0), (2.0, 8.0)):
-            value = ce if control_sign > 0 or t == 1.0 else 13.0 - ce  # control_sign < 0: entropy falls with T
-            rows.append({"alpha": 0.0, "temperature": t, "top_p": 1.0, "seed": seed, "cross_entropy": ce + jitter,
-                         "sample_entropy": value, "rare_prob": value})
-        rows.append({"alpha": 1.0, "temperature": 1.0, "top_p": 1.0, "seed": seed, "cross_entropy": 7.0,
-                     "sample_entropy": 7.0 + delta, "rare_prob": 7.0 + delta})
+    for seed, (delta, level) in enumerate(zip(deltas, plain_by_seed)):
+        def row(arm, t, matches, shift, rare_share=None, rare_cross_entropy=None):
+            values = {k: level + shift for k in ("sample_entropy", "rare_share", "rare_prob", "rare_cross_entropy")}
+            values["rare_share"] = level + (shift if rare_share is None else rare_share)
+            values["rare_cross_entropy"] = level + (shift if rare_cross_entropy is None else rare_cross_entropy)
+            rows.append({"arm": arm, "alpha": 0.0 if arm == "temperature" else 1.0, "temperature": t, "top_p": 1.0,
+                         "seed": seed, "matches": matches, "match_error": "", "cross_entropy": 6.0 + seed,
+                         "excluded": 0.0, **values})
+        row("temperature", 1.0, "", -0.2, rare_cross_entropy=0.2)
+        row("PDL", 1.0, "", delta, rare_cross_entropy=-delta)
+        row("logit-adjusted", 1.0, "", adjusted_gain, rare_share=control)
+        row("temperature", 2.0 + seed, "PDL alpha 1", 0.0)
+        row("temperature", 3.0 + seed, "logit-adjusted alpha 1", 0.0)
     return rows
 
 
-def test_verdicts_on_each_side_of_the_rule_and_the_control():
-    """Hand-built rows: PDL above the matched temperature (supported), on it (inconclusive), below it (not
-    supported), the control failed; a flipped side, the wrong arm or a dropped control fails one of these."""
-    exp = pdl.Experiment()
-    verdict = lambda rows: [v["verdict"] for v in pdl.verdicts(rows, exp)[0]]  # noqa: E731
-    assert verdict(pdl_rows([0.5, 0.52, 0.48])) == ["supported"] * 2
-    assert verdict(pdl_rows([0.05, -0.04, 0.0])) == ["inconclusive"] * 2
-    assert verdict(pdl_rows([-0.5, -0.52, -0.48])) == ["not supported"] * 2
-    failed, gate = pdl.verdicts(pdl_rows([0.5, 0.52, 0.48], control_sign=-1.0), exp)
-    assert not gate["passed"] and all(v["verdict"] == "inconclusive" and v["why"] for v in failed)
-    two = [r for r in pdl_rows([0.5, 0.52, 0.48]) if r["seed"] < 2]
-    assert verdict(two) == ["inconclusive"] * 2
-    assert "paired" in pdl.verdicts(pdl_rows([0.5, 0.52, 0.48]), exp)[0][0]["evidence"]
+def verdict_of(rows, exp=None):
+    return [v["verdict"] for v in pdl.verdicts(rows, exp or pdl.Experiment())[0]]
 
+
+def test_verdicts_on_each_side_of_the_rule_pair_by_seed():
+    """PDL above the same seed's matched plain model (supported), on it (inconclusive), below it (not supported). The
+    plain levels differ between seeds, so pairing every seed with seed 0's plain model gets these wrong."""
+    assert verdict_of(pdl_rows([0.5, 0.52, 0.48]))[:5] == ["supported"] * 5
+    assert verdict_of(pdl_rows([0.05, -0.04, 0.0]))[:3] == ["inconclusive"] * 3
+    assert verdict_of(pdl_rows([-0.5, -0.52, -0.48]))[:3] == ["not supported"] * 3
+    assert verdict_of(pdl_rows([-0.25, -0.27, -0.23]))[3:5] == ["not supported"] * 2  # against T = 1: 0.2 to make up
+    v = pdl.verdicts(pdl_rows([0.5, 0.52, 0.48]), pdl.Experiment())[0]
+    assert all("+0.500 [" in x["evidence"] and "paired" in x["evidence"] for x in v[:3])
+    assert "+0.700 [" in v[3]["evidence"] and "plain, T 1" in v[3]["evidence"]
+    assert "-0.700 [" in v[4]["evidence"] and "needs < 0" in v[4]["evidence"]  # rare cross-entropy: lower is better
+    two = [r for r in pdl_rows([0.5, 0.52, 0.48]) if r["seed"] < 2]
+    assert verdict_of(two) == ["inconclusive"] * 7
+
+
+def test_logit_adjusted_comparison_and_its_note():
+    """PDL's gain over temperature (about 0.5) against the logit adjustment's: 0 (PDL beats it), 0.5 (a match: the
+    note says the finetuning buys nothing), 1 (it beats PDL)."""
+    for gain, outcome in ((0.0, "supported"), (0.5, "inconclusive"), (1.0, "not supported")):
+        v = pdl.verdicts(pdl_rows([0.5, 0.52, 0.48], adjusted_gain=gain), pdl.Experiment())[0][5:]
+        assert [x["verdict"] for x in v] == [outcome] * 2
+        assert all(("buys nothing" in x["evidence"]) == (outcome != "supported") for x in v)
+
+
+def test_control_direction_gates_every_verdict():
+    """The logit-adjusted arm's samples must hold more rare tokens than its T*'s: fewer fails the control, and every
+    verdict is then inconclusive, whatever its evidence."""
+    ok, gate = pdl.verdicts(pdl_rows([0.5, 0.52, 0.48], control=0.3), pdl.Experiment())
+    assert gate["passed"] and "+0.300 [" in gate["text"]
+    failed, gate = pdl.verdicts(pdl_rows([0.5, 0.52, 0.48], control=-0.3), pdl.Experiment())
+    assert not gate["passed"] and "FAILED" in gate["text"]
+    assert all(v["verdict"] == "inconclusive" and v["why"] for v in failed)
+
+
+def test_a_refused_match_is_inconclusive_and_says_why():
+    rows = [r for r in pdl_rows([0.5, 0.52, 0.48]) if not (r["matches"] == "PDL alpha 1" and r["seed"] == 1)]
+    next(r for r in rows if r["arm"] == "PDL" and r["seed"] == 1)["match_error"] = "above T = 16: not extrapolated"
+    v = pdl.verdicts(rows, pdl.Experiment())[0]
+    assert [x["verdict"] for x in v[:3]] == ["inconclusive"] * 3 and "not extrapolated" in v[0]["evidence"]
+    assert [x["verdict"] for x in v[3:5]] == ["supported"] * 2  # the T = 1 comparisons need no match
