@@ -427,8 +427,9 @@ def report(regime_rows):
         plot(summary, exp, Path(exp.out_dir) / f"cot_probe{'_shallow' * (exp is not regime_rows[0][0])}.png")
     exp, out, text = regime_rows[0][0], Path(regime_rows[0][0].out_dir), "\n".join(text)
     runs = [r for _, rows in regime_rows for r in rows]
-    lab.write_results(out, text, {"config": dataclasses.asdict(exp), "runs": runs, "summary": summaries,
-                                  "verdict": verdict})
+    first = summaries[regime_name(exp)]  # "summary" and "spread": the first regime's, as WORKSHOP reads them
+    lab.write_results(out, text, {"config": dataclasses.asdict(exp), "runs": runs, "summary": first["mean"],
+                                  "spread": first["sd"], "regimes": summaries, "verdict": verdict})
     lab.record("cot_probe", exp, verdict, {**summaries, "control": gates})
     print("\n" + text + f"\nwrote {out / 'results.json'}, {out / 'results.md'}, {out / 'cot_probe.png'}")
     return summaries, verdict, gates

@@ -387,6 +387,8 @@ def test_smoke_experiment(tmp_path):
     assert set(summaries["1 op, 1x64"]["mean"]) == {"nocot", "cot", "form"}
     assert all((tmp_path / "cot" / n).exists() for n in ("results.json", "results.md", "cot_probe.png",
                                                           "cot_probe_shallow.png"))
-    saved = json.loads((tmp_path / "cot" / "results.json").read_text())["verdict"]
+    data = json.loads((tmp_path / "cot" / "results.json").read_text())
+    assert set(data["summary"]) == {"nocot", "cot", "form"} and "in_range" in data["summary"]["cot"]  # WORKSHOP K1
+    saved = data["verdict"]
     assert [set(d) >= {"claim", "paper_says", "verdict", "control", "seeds", "command"} for d in saved] == [True] * 10
     assert saved[0]["claim"].startswith("1-8 ops") and saved[5]["claim"].startswith("1 op")
