@@ -117,14 +117,16 @@ def pack_batch(pairs, length):
         y[b, len(p) - 1:len(seq) - 1] = seq[len(p):]
     return torch.from_numpy(x), torch.from_numpy(y)
 
-def length_weights(max_ops):
-    # after the warm-up: P(n operations) = (1/n) / sum_{m=1..max_ops} 1/m, so that every n gives about as many steps
-    return np.array([1 / n for n in range(1, max_ops + 1)]) / sum(1 / n for n in range(1, max_ops + 1))
+def length_weights(max_ops, held_out=0):
+    """P(n operations) for n = 1 .. max_ops after the warm-up: never the held-out length, the rest as below."""
+    # P(n) = (1/n) / sum_m 1/m over the trained lengths m, so that every n gives about as many steps
+    w = np.array([0.0 if n == held_out else 1 / n for n in range(1, max_ops + 1)])
+    return w / w.sum()
 
-def training_batch(condition, batch_size, rng, warm=False, max_ops=8):
+def training_batch(condition, batch_size, rng, warm=False, max_ops=8, held_out=0):
     """Fresh problems with the condition's responses, padded to the longest: 1 operation while `warm` (the first
-    10% of training: one step's lookup table), then 1 to max_ops operations with P(n) ~ 1/n."""
-    pairs, weights = [], length_weights(max_ops)
+    10% of training: one step's lookup table), then 1 to max_ops operations with P(n) ~ 1/n (held_out: never)."""
+    pairs, weights = [], length_weights(max_ops, held_out)
     for _ in range(batch_size):
         n_ops = 1 if warm else int(rng.choice(max_ops, p=weights)) + 1
         digits, ops = random_problem(n_ops, rng)
@@ -283,6 +285,7 @@ class Experiment:
     n_layer: int = 2              # on the first (mod 10) task 2 x 64 learned 5x faster per second than 4 x 128
     n_embd: int = 32              # 2 x 32 learned the chain sooner than 2 x 64 (2,000-2,500 steps against 3,000)
     max_ops: int = 8              # trained on 1 .. max_ops operations; the rule reads 2 .. max_ops, "long" the next 4
+    held_out: int = 0             # a length in 2 .. max_ops never trained on (0: none); WORKSHOP K3's question
     shallow: bool = False         # then the shallow regime too (SHALLOW: no-CoT can answer): README's table runs it
     shallow_steps: int = 1500     # training steps per model in the shallow regime
     n_eval: int = 200             # problems per probe and length
@@ -298,9 +301,9 @@ class Experiment:
         if bad := [c for c in self.conditions.split(",") if c not in CONDITIONS]:
             raise lab.ConfigError(f"unknown condition '{bad[0]}'; choose from: {', '.join(CONDITIONS)}")
         if min(self.seeds, self.steps, self.batch_size, self.n_layer, self.num_threads) < 1 or self.n_eval < 20 \
-                or self.n_embd % 8 or not 1 <= self.max_ops <= 12:
+                or self.n_embd % 8 or not 1 <= self.max_ops <= 12 or self.held_out not in (0, *range(2, self.max_ops)):
             raise lab.ConfigError("seeds, steps, batch_size, n_layer, num_threads >= 1; n_eval >= 20; "
-                                    "n_embd % 8 == 0; max_ops in 1..12")
+                                    "n_embd % 8 == 0; max_ops in 1..12; held_out 0 or in 2..max_ops - 1")
 
 def regimes(exp):
     """The experiment's regimes: exp itself, then (exp.shallow) the shallow one."""
@@ -319,18 +322,20 @@ def train_condition(condition, seed, exp):
                                       n_embd=exp.n_embd))
     rng, step = np.random.default_rng(1000 + seed), iter(range(exp.steps))   # the first 10% of steps: warm
     lab.fit(model, lambda: training_batch(condition, exp.batch_size, rng, warm=next(step) < exp.steps // 10,
-                                          max_ops=exp.max_ops), exp.steps, learning_rate=3e-3,
+                                          max_ops=exp.max_ops, held_out=exp.held_out), exp.steps, learning_rate=3e-3,
             name=f"{condition} seed {seed}")
     return model
 
 def evaluate(model, condition, exp, seed):
     rng, complete, n = np.random.default_rng(seed), model_completer(model), exp.n_eval
-    in_range, long = lengths(exp.max_ops)
+    in_range, long = [k for k in lengths(exp.max_ops)[0] if k != exp.held_out], lengths(exp.max_ops)[1]
     probe_ops = min(6, exp.max_ops)  # the probes' problems: 6 operations (1 in the one-operation regime)
-    acc, invalid = accuracy_by_length(complete, sorted({1, *in_range, *long}), n, rng)
+    acc, invalid = accuracy_by_length(complete, sorted({1, *in_range, *long, exp.held_out} - {0}), n, rng)
     row = {"condition": condition, "seed": seed, "accuracy": acc,
            "in_range": float(np.mean([acc[k] for k in in_range])), "long": float(np.mean([acc[k] for k in long])),
            "invalid_chain_share_of_correct": float(np.mean([invalid[k] for k in in_range]))}
+    if exp.held_out:
+        row["held_out"] = acc[exp.held_out]
     if condition != "nocot":
         row["early_answering_curve"], row["aoc"] = early_answering(complete, probe_ops, n, rng)
         row["follow_rate"], row["truth_rate"] = inserted_mistake(complete, probe_ops, n, rng)
@@ -443,7 +448,8 @@ def regime_table(summary, spread, exp):
             "truth (after a mistake)": "truth_rate", "foreign chain: truth": "foreign_inserted_truth",
             "its last": "foreign_inserted_last", "shuffled chain: truth": "shuffled_inserted_truth",
             "filler chain: truth": "filler_inserted_truth", "correct, invalid chain": "invalid_chain_share_of_correct",
-            f"well-formed at {long}": "form_long", f"right values at {long}": "content_long"}
+            f"well-formed at {long}": "form_long", f"right values at {long}": "content_long",
+            **({f"acc {exp.held_out} ops (held out)": "held_out"} if exp.held_out else {})}
     main = lambda s, sd, h: (f"{s['accuracy'][1]:.2f}" if h == "acc 1 op" else "-" if cols[h] not in s or  # noqa
                              "aoc" not in s and h.startswith("correct") else f"{s[cols[h]]:.2f}" + pm(sd[cols[h]]))
     probe = lambda s, sd, k: (f"{s['linear_probe'][k]:.2f}" + pm(sd["linear_probe"][k])  # noqa: E731
@@ -502,7 +508,8 @@ def run(argv):
         regime_rows.append((r, []))
         for condition in r.conditions.split(","):
             for seed in range(r.seeds):  # one file per model, settings and code: reruns and other conditions reuse it
-                settings = {k: getattr(r, k) for k in ("steps", "batch_size", "n_layer", "n_embd", "n_eval", "max_ops")}
+                settings = {k: getattr(r, k) for k in ("steps", "batch_size", "n_layer", "n_embd", "n_eval", "max_ops",
+                                                        "held_out")}
                 key = lab.cache_key(settings, train, lab, sys.modules[__name__])
                 path = Path(r.out_dir) / "rows" / f"{condition}_seed{seed}_{key}.json"
                 if r.quick or not path.exists():  # a quick run reuses nothing: an edit must show

@@ -392,3 +392,21 @@ def test_smoke_experiment(tmp_path):
     saved = data["verdict"]
     assert [set(d) >= {"claim", "paper_says", "verdict", "control", "seeds", "command"} for d in saved] == [True] * 10
     assert saved[0]["claim"].startswith("1-8 ops") and saved[5]["claim"].startswith("1 op")
+
+
+def test_a_held_out_length_is_never_trained_and_is_measured(monkeypatch):
+    w = cp.length_weights(12, held_out=10)
+    assert w[9] == 0 and w.sum() == pytest.approx(1) and w[0] / w[1] == pytest.approx(2)
+    rng = np.random.default_rng(13)
+    n = [sum(cp.decode(r).split("=")[0].count(o) for o in cp.OPS)
+         for r in cp.training_batch("cot", 400, rng, max_ops=12, held_out=10)[0].tolist()]
+    assert 10 not in n and {9, 11, 12} <= set(n)
+    for bad in (1, 12, 13):
+        with pytest.raises(cp.lab.ConfigError):
+            cp.lab.parse_args(["--max_ops=12", f"--held_out={bad}"], cp.Experiment)
+    monkeypatch.setattr(cp, "accuracy_by_length", lambda complete, lengths, n, rng: (
+        {k: 0.5 if k == 10 else 1.0 for k in lengths}, {k: 0.0 for k in lengths}))
+    torch.manual_seed(0)
+    tiny = cp.train.GPT(cp.train.GPTConfig(vocab_size=len(cp.VOCAB), block_size=64, n_layer=1, n_head=2, n_embd=16))
+    row = cp.evaluate(tiny, "nocot", cp.Experiment(max_ops=12, held_out=10, n_eval=20), 0)
+    assert row["held_out"] == 0.5 and row["in_range"] == 1.0   # the held-out length is not in range
