@@ -287,8 +287,8 @@ KEYS = ("sample_entropy", "rare_share", "rare_prob", "rare_cross_entropy")
 def pdl_rows(deltas, control=0.3, adjusted_gain=0.0, plain_by_seed=(7.0, 5.0, 5.2)):
     """Three seeds whose plain levels differ a lot: PDL alpha 1 at the same seed's matched plain model plus delta in
     every measure (minus delta in the rare cross-entropy: lower is better); the plain model at T = 1 0.2 below that
-    level (0.2 above it in the rare cross-entropy); the logit-adjusted arm `adjusted_gain` above its own T*, `control`
-    above it in rare share."""
+    level (0.2 above it in the rare cross-entropy); the logit-adjusted arm `adjusted_gain` above its own T* (0.6 above
+    the level), `control` above it in rare share."""
     rows = []
     for seed, (delta, level) in enumerate(zip(deltas, plain_by_seed)):
         def row(arm, t, matches, shift, rare_share=None, rare_cross_entropy=None):
@@ -300,9 +300,9 @@ def pdl_rows(deltas, control=0.3, adjusted_gain=0.0, plain_by_seed=(7.0, 5.0, 5.
                          "excluded": 0.0, **values})
         row("temperature", 1.0, "", -0.2, rare_cross_entropy=0.2)
         row("PDL", 1.0, "", delta, rare_cross_entropy=-delta)
-        row("logit-adjusted", 1.0, "", adjusted_gain, rare_share=control)
+        row("logit-adjusted", 1.0, "", 0.6 + adjusted_gain, rare_share=0.6 + control)
         row("temperature", 2.0 + seed, "PDL alpha 1", 0.0)
-        row("temperature", 3.0 + seed, "logit-adjusted alpha 1", 0.0)
+        row("temperature", 3.0 + seed, "logit-adjusted alpha 1", 0.6)  # its own T*, not PDL's
     return rows
 
 
