@@ -32,12 +32,13 @@ there can only sharpen.
   token (bins at -4, -2, -1, -0.5, -0.1), added at that token's input position, so the value before token t + 1 sees
   the surprise of tokens <= t; at the start it equals the plain critic exactly.
 Why can't the critic see what its own policy knows? The teacher continues from the written value, so the SFT never
-needs to represent whether its chain is still right: its next token depends on the last written value, not on the
-true one. What it does represent about its mistakes is in its output distribution (it is surprised by an unlikely
-token) one position before the token, not in the hidden state after it, where the critic reads; to use it the critic
-must compare each written token with the prediction one position back, which value pretraining on a sparse reward
-has to build from scratch (the surprise critic is handed it). The systematic error is worse: the SFT puts 60% on the
-wrong product, so even its surprise does not flag it; a critic must learn the true product by 6 from the reward.
+needs to represent whether its chain is still right: each next token depends only on the last written value and the
+next operand. What the SFT knows about a mistake is its surprise, the probability it gave the token, computed at the
+position before it; the critic reads the hidden state at the position after, and to recover the surprise there it
+must recompute the prediction and compare it with the written token, a circuit that value pretraining on a sparse
+reward has to build (the surprise critic is handed it as an input). Under the systematic teacher the SFT gives the
+wrong product 60%, so its surprise does not mark it; there the critic must learn from the reward that a product by 6
+written as the product by 5 loses, a rule on the written tokens.
 Positive controls, by lab.py's rule: the pretrained critic's held-out explained variance (EV) must beat that of a
 lookup table on the number of operations by 0.05 (paired over seeds), or the critic claims are inconclusive; the SFT
 sampled at T = 1 must beat its greedy decoding by 0.02, or the task has no flaw to learn and the claims that RL beats
@@ -585,7 +586,9 @@ def run_experiment(exp, log=print):
     pretrain, runs = {}, {}
     for seed in range(exp.seeds):
         with torch.no_grad():
-            fit = with_sft_logp(rollout(sft, sample_prompts(exp.heldout // 16, np.random.default_rng(2000 + seed)), 16,
+            # the tables' fit: one rollout each of `heldout` prompts (a table keyed on the prompt, as on its number of
+            # operations, needs many prompts, not many samples of a few)
+            fit = with_sft_logp(rollout(sft, sample_prompts(exp.heldout, np.random.default_rng(2000 + seed)), 1,
                                         torch.Generator().manual_seed(2000 + seed)), sft)
         cfg, cpu = method_config("vapo", seed=seed, value_pretrain_steps=exp.value_pretrain_steps), time.process_time()
         curve, state = pretrain_value(Critic(sft, exp.critic == "surprise"), sft, cfg, exp.curve_steps, heldout)
