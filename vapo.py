@@ -47,8 +47,8 @@ Post hoc (analyse): continuations of each final policy from every prefix of a fe
 Carlo, so the true advantage A(token) = V(after) - V(before); each method's advantages are correlated with it.
 Our interpretation: the paper's alpha = 0.05 is for responses of hundreds of tokens and gives lambda <= 0 at ours;
 we use 1.25 (0.05 x 500 / 20: lambda 0.96 at 20 tokens, as 0.05 gives at 500). Value pretraining's length and lr
-are not given: ours is a fixed 60 steps of 256 rollouts at lr 1e-3, read off the held-out EV curve (a control, so
-it may be tuned). update_epochs 2, not CleanRL's 4: it makes the ratios leave 1 (clipfrac > 0, so clip-higher acts)
+are not given: ours is a fixed 60 steps of 256 rollouts at lr 1e-3, read off the held-out EV curve under the noisy
+teacher and kept (a control, so it may be tuned). update_epochs 2, not CleanRL's 4: it makes the ratios leave 1 (clipfrac > 0, so clip-higher acts)
 at half the update cost, within the 10-minute budget. A 2-layer, 64-wide GPT and 30 iterations: what happened at
 this scale, not the paper's numbers (README and results/vapo.json have them).
 
