@@ -187,7 +187,7 @@ class Experiment:
     lrs: str = ""                    # (a) a grid: every arm at each rate, its best one reported; empty: arm_lrs
     # (b) each arm's peak learning rate: rope's and cmha_authors' from command (a) in the docstring; the frozen arms
     # at cmha_authors' rate; none's from the earlier 1e-3, 2e-3, 4e-3 grid; cmha at RoPE's (it starts as RoPE)
-    arm_lrs: str = "rope:4e-3,cmha_authors:4e-3,cmha_authors_fixed:4e-3,cmha_delta0:4e-3,cmha:4e-3,none:2e-3"
+    arm_lrs: str = "rope:4e-3,cmha_authors:4e-3,cmha_authors_fixed:4e-3,cmha_delta0:4e-3,cmha:4e-3,none:2e-3"  # per arm
     match_margin: float = 0.01       # "matches": the 95% interval of the paired difference within ± this (nats)
     iters: int = 500                 # training steps per run, from scratch
     block_size: int = 64             # training context; loss per position is measured out to 4x this
