@@ -359,7 +359,7 @@ def report(rows, exp):
                      " | ".join(str(lab.estimate(s[k])) for k in ("1x", "2x", "4x")) + " |")
     lines.append(f"\nnats per character, mean ± sample sd over seeds, {exp.iters} steps of {exp.batch_size} x {T}; "
                  f"CPU of these runs (each row's own, reused ones too): {sum(r['cpu_seconds'] for r in rows):.0f} s")
-    if len(grid) > 1:  # the grid: mean loss at the training context per arm and rate, the best in bold
+    if search:  # the grid: mean loss at the training context per arm and rate, the best in bold
         lines += ["", "| positions | " + " | ".join(f"lr {lr:g}" for lr in grid) + " |", "|---|" + "---|" * len(grid)]
         for v, s in stats.items():
             lines.append(f"| {v} | " + " | ".join(("**{:.3f}**" if lr == s["lr"] else "{:.3f}").format(
