@@ -301,9 +301,10 @@ class Experiment:
         if bad := [c for c in self.conditions.split(",") if c not in CONDITIONS]:
             raise lab.ConfigError(f"unknown condition '{bad[0]}'; choose from: {', '.join(CONDITIONS)}")
         if min(self.seeds, self.steps, self.batch_size, self.n_layer, self.num_threads) < 1 or self.n_eval < 20 \
-                or self.n_embd % 8 or not 1 <= self.max_ops <= 12 or self.held_out not in (0, *range(2, self.max_ops)):
+                or self.n_embd % 8 or not 1 <= self.max_ops <= 10 or self.held_out not in (0, *range(2, self.max_ops)):
             raise lab.ConfigError("seeds, steps, batch_size, n_layer, num_threads >= 1; n_eval >= 20; "
-                                    "n_embd % 8 == 0; max_ops in 1..12; held_out 0 or in 2..max_ops - 1")
+                                    "n_embd % 8 == 0; max_ops in 1..10 (max_ops + 4 fits 64 tokens); "
+                                    "held_out 0 or in 2..max_ops - 1")
 
 def regimes(exp):
     """The experiment's regimes: exp itself, then (exp.shallow) the shallow one."""
