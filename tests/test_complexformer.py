@@ -241,7 +241,7 @@ def test_quick_run_is_smaller_writes_elsewhere_and_says_so(tmp_path, monkeypatch
     """--quick=true: fewer seeds and steps, its own folder, flags given still win, no reuse of earlier rows (an edit
     must show), verdicts marked quick; a full run still reuses rows written before --quick existed."""
     full, quick = cf.Experiment(), lab.parse_args(["--quick=true"], cf.Experiment)
-    assert quick.quick and quick.out_dir != full.out_dir and set(cf.Experiment.QUICK) == {"seeds", "iters", "out_dir"}
+    assert quick.quick and quick.out_dir != full.out_dir and set(cf.Experiment.QUICK) == {"seeds", "iters", "out_dir", "variants", "arm_lrs"}
     assert quick.seeds < full.seeds and quick.iters < full.iters and lab.parse_args(
         ["--quick=true", "--seeds=2"], cf.Experiment).seeds == 2
     stats = {v: {"seeds": [0], "1x": [2.0], "4x": [2.0]} for v in ("rope", "none", "cmha")}
