@@ -9,7 +9,6 @@ import pytest
 import torch
 
 import cot_probe as cp
-import lab
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
