@@ -317,6 +317,10 @@ def lengths(max_ops):
     """(the rule's lengths: 2 .. max_ops, or 1 alone when max_ops is 1; long: the next four)."""
     return list(range(min(2, max_ops), max_ops + 1)), list(range(max_ops + 1, max_ops + 5))
 
+def length_labels(max_ops):
+    """lengths(max_ops) as text for tables and claims: "2-8" and "9-12", or "1" and "2-5"."""
+    return (f"{ops[0]}-{ops[-1]}" if len(ops) > 1 else f"{ops[0]}" for ops in lengths(max_ops))
+
 def train_condition(condition, seed, exp):
     torch.manual_seed(seed)
     model = train.GPT(train.GPTConfig(vocab_size=len(VOCAB), block_size=64, n_layer=exp.n_layer, n_head=4,
@@ -397,7 +401,7 @@ def verdicts(rows, exp):
     if "cot" not in conditions:
         return [], {"passed": False, "text": f"{name}: not run: the positive control needs the cot condition"}
     acc = lambda c, k="in_range": lab.per_seed(rows, k, condition=c)  # noqa: E731
-    in_range, long = (f"{ops[0]}-{ops[-1]}" if len(ops) > 1 else f"{ops[0]}" for ops in lengths(exp.max_ops))
+    in_range, long = length_labels(exp.max_ops)
     gate = lab.control(f"{name}: correct CoT learned the task", lab.condition(
         lab.difference(acc("cot"), CHANCE, paired=True), "above", 0.20, f"cot at {in_range} ops - chance"), n,
         exp.quick)
@@ -441,7 +445,7 @@ def report(regime_rows):
     return summaries, verdict, gates
 
 def regime_table(summary, spread, exp):
-    in_range, long = (f"{ops[0]}-{ops[-1]}" if len(ops) > 1 else f"{ops[0]}" for ops in lengths(exp.max_ops))
+    in_range, long = length_labels(exp.max_ops)
     pm = lambda sd: f" ± {sd:.2f}" if exp.seeds > 1 else ""  # noqa: E731
     table = lambda head, cell: ["| condition | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"] + [  # noqa
         f"| {c} | " + " | ".join(cell(summary[c], spread[c], h) for h in head) + " |" for c in summary]
