@@ -2,7 +2,8 @@
 lab.py: what every paper file shares beyond train.py's model, data and loop: 1. the command line; 2. load_baseline,
 fit, caches keyed on code; 3. results, figures, a train.py run's end; 4. the one verdict rule. CSV tools: csvtools.py.
 """
-import ast, contextlib, dataclasses, functools, hashlib, importlib, inspect, json, math, os, re, shlex, sys, warnings
+import ast, contextlib, dataclasses, functools, hashlib, importlib, inspect, json, math, os, re, shlex, sys, time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -183,6 +184,7 @@ def record(name, exp, verdicts, summary):
         return None
     path = RESULTS / f"{name}.json"
     data = {"file": f"{name}.py", "command": command(name, exp), "config": dataclasses.asdict(exp),
+            "cpu_minutes": round(time.process_time() / 60, 1), "threads": torch.get_num_threads(),  # the whole run
             "verdicts": verdicts, "summary": summary}
     plain = lambda v: v.tolist() if hasattr(v, "tolist") else str(v)  # noqa: E731  (numpy numbers and arrays)
     atomic_write(path, (json.dumps(data, indent=1, default=plain) + "\n").encode())
