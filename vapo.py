@@ -43,18 +43,19 @@ Positive controls, by lab.py's rule: the pretrained critic's held-out explained 
 lookup table on the number of operations by 0.05 (paired over seeds), or the critic claims are inconclusive; the SFT
 sampled at T = 1 must beat its greedy decoding by 0.02, or the task has no flaw to learn and the claims that RL beats
 sharpening are inconclusive. Beside them: tables on "a wrong token so far" and on the SFT's least likely token so far.
-Post hoc (analyse): continuations of each final policy from every prefix of a few rollouts give V(prefix) by Monte
-Carlo, so the true advantage A(token) = V(after) - V(before); each method's advantages are correlated with it.
+Not measured: whether VAPO's per-token credit tracks the true advantage (the paper's section 1, which the critiques
+doubt). A Monte Carlo estimate of the true advantage needs failed rollouts of the final policies, and on this task
+every method's final policy fails almost none, so the correlation has nothing to be computed on.
 Our interpretation: the paper's alpha = 0.05 is for responses of hundreds of tokens and gives lambda <= 0 at ours;
 we use 1.25 (0.05 x 500 / 20: lambda 0.96 at 20 tokens, as 0.05 gives at 500). Value pretraining's length and lr
 are not given: ours is a fixed 60 steps of 256 rollouts at lr 1e-3, read off the held-out EV curve under the noisy
-teacher and kept (a control, so it may be tuned). update_epochs 2, not CleanRL's 4: it makes the ratios leave 1 (clipfrac > 0, so clip-higher acts)
-at half the update cost, within the 10-minute budget. A 2-layer, 64-wide GPT and 30 iterations: what happened at
-this scale, not the paper's numbers (README and results/vapo.json have them).
+teacher and kept (a control, so it may be tuned). update_epochs 2, not CleanRL's 4: enough for the ratios to leave 1
+(clipfrac > 0, so clip-higher acts) at half the update cost. A 2-layer, 64-wide GPT and 30 iterations: what happens
+at this scale, not the paper's numbers (results/vapo.json and docs/vapo.md have ours).
 
-    python vapo.py                      # 1 seed, 1 thread: about 10 min of CPU, the SFT included (cached in out_dir)
-    python vapo.py --quick=true         # the same functions, smaller (about 90 s of CPU); too short to learn the task
-    python vapo.py --seeds=3            # README's table and verdicts (seeds 0-2, 1 thread)
+    python vapo.py                      # 1 seed, 1 thread, the SFT included (cached in out_dir): no verdicts
+    python vapo.py --quick=true         # the same functions, smaller; too short to learn the task
+    python vapo.py --seeds=3            # results/vapo.json: the table and verdicts (seeds 0-2, 1 thread)
     python vapo.py --ablations=true --seeds=3 --references=false --out_dir=out/vapo_ablations   # README's Table 1
 """
 import ast
@@ -294,7 +295,7 @@ def response_values(critic, batch, rows=slice(None)):
         bins[:, Tp:] = (torch.bucketize(batch["sft_logp"][rows], SURPRISE_EDGES) + 1) * batch["mask"][rows].long()
     return critic(idx, batch["pos"][rows], batch["key_mask"][rows], bins)[:, Tp - 1:Tp - 1 + T]
 
-# ----------------------------------------------------------------------------- The oracles for credit assignment
+# ----------------------------------------------------------------------------- Lookup tables: what a critic that knew one thing explains
 
 def correct_response(problem):
     values = task.running_values(*problem)
@@ -335,32 +336,6 @@ def table_ev(fit, heldout, key):
         pred[k_held == k] = float(ret[on & (k_fit == k)].mean())
     return explained_variance(pred, heldout["reward"][:, None] * heldout["mask"], heldout["mask"])
 
-@torch.no_grad()
-def mc_values(policy, batch, rows, k, gen):
-    """The value by Monte Carlo, (len(rows), T + 1): at t, the success rate of k continuations of `policy` from the
-    prompt plus the first t response tokens; after the last token its reward; NaN beyond."""
-    T, lengths = batch["tokens"].size(1), batch["resp_len"][rows]
-    V = torch.full((len(rows), T + 1), float("nan"))
-    V[torch.arange(len(rows)), lengths] = batch["reward"][rows]
-    prompts = [task.encode(task.prompt_of(*batch["problems"][i])) for i in rows]
-    for t in range(int(lengths.max())):
-        live = [r for r in range(len(rows)) if lengths[r] > t]
-        heads = [batch["tokens"][rows[r], :t].tolist() for r in live]
-        new, _ = policy.generate_batch([prompts[r] + h for r, h in zip(live, heads) for _ in range(k)], MAX_NEW - t,
-                                       temperature=1.0, generator=gen)
-        wins = []
-        for j, row in enumerate(new.tolist()):
-            ended = task.PAD in row
-            text = task.decode(heads[j // k] + row[:row.index(task.PAD) + 1 if ended else len(row)])
-            wins.append(reward_of(text, ended, batch["problems"][rows[live[j // k]]]))
-        # V(prompt + first t tokens) = (1 / k) sum over the k continuations of their reward
-        V[live, t] = torch.tensor(wins).view(len(live), k).mean(1)
-    return V
-
-def mc_advantage(V, mask):
-    # A(token t) = V(after t) - V(before t), zero on padding
-    return torch.nan_to_num(V[:, 1:] - V[:, :-1]) * mask
-
 # ----------------------------------------------------------------------------- The methods
 
 @dataclass
@@ -370,7 +345,7 @@ class Config:
     rollouts: int = 256           # responses per iteration
     group_size: int = 16          # samples per prompt when groups are used (GRPO, VAPO's group sampling)
     update_epochs: int = 2        # passes over each batch, fresh minibatches each (CleanRL: 4; see the docstring)
-    actor_lr: float = 1e-4        # at 3e-4 PPO and VAPO collapsed (KL to SFT above 10) within 30 iterations (mod 10)
+    actor_lr: float = 1e-4        # the actor's AdamW learning rate (higher rates made PPO and VAPO collapse)
     critic_lr: float = 2e-4       # twice the actor's, as in the paper
     minibatch: int = 64
     kl_coef: float = 0.04         # GRPO's k3 KL to the SFT policy
@@ -537,25 +512,22 @@ class Experiment:
     curve_steps: int = 80         # value pretraining's curve runs this far (to show where it flattens)
     heldout: int = 512            # held-out SFT rollouts for the critic's and the tables' EV (and the tables' fit)
     eval_prompts: int = 512       # held-out prompts for greedy and low-temperature success
-    analysis_rows: int = 16       # rollouts per run whose true advantage is estimated (half failed, half not)
-    mc_continuations: int = 8     # continuations per prefix for that estimate
     num_threads: int = 1          # CPU threads (1: reproducible, and what the run times in README assume)
     out_dir: str = "out/vapo"
     quick: bool = False           # a 90-second version of the default run (smaller sizes, same functions)
     QUICK: ClassVar[dict] = dict(iters=5, rollouts=128, sft_warmup=400, sft_steps=200, references=False,
                                  value_pretrain_steps=10, curve_steps=15, heldout=128, eval_prompts=128,
-                                 analysis_rows=6, mc_continuations=4, out_dir="out/vapo_quick")
+                                 out_dir="out/vapo_quick")
     QUICK_NOTE: ClassVar[str] = ("quick run: 400 + 200 SFT steps (too few to learn the task), 5 iterations of 128 "
                                  "rollouts, no references; README's table: --seeds=3.")
 
     def validate(self):
-        if min(self.iters, self.seeds, self.sft_steps, self.n_layer, self.heldout // 16, self.analysis_rows,
-               self.mc_continuations, self.rollouts // 16, self.value_pretrain_steps, self.update_epochs,
+        if min(self.iters, self.seeds, self.sft_steps, self.n_layer, self.heldout // 16, self.rollouts // 16, self.value_pretrain_steps, self.update_epochs,
                self.eval_prompts, self.num_threads, self.sft_warmup + 1, self.sft_seed + 1) < 1 or self.n_embd % 4 \
                 or self.curve_steps < self.value_pretrain_steps or not self.sft_lr > 0 \
                 or not 0 <= self.sft_one_op <= 1 or not 0 <= self.flaw_rate <= 1 \
                 or self.teacher not in ("noisy", "systematic") or self.critic not in ("value", "surprise"):
-            raise lab.ConfigError("--iters, --seeds, --sft_steps, --n_layer, --analysis_rows, --mc_continuations, "
+            raise lab.ConfigError("--iters, --seeds, --sft_steps, --n_layer, "
                                   "--value_pretrain_steps, --update_epochs, --eval_prompts, --num_threads >= 1; "
                                   "--heldout, --rollouts >= 16; --sft_warmup, --sft_seed >= 0; --sft_lr > 0; "
                                   "--sft_one_op, --flaw_rate in [0, 1]; --n_embd a multiple of 4; --curve_steps >= "
@@ -575,7 +547,7 @@ def success(policy, problems, temperature, seed):
 def run_experiment(exp, log=print):
     """The SFT, its held-out rollouts and its success greedy and sampled (the sharpening baselines), per seed the
     lookup tables and value pretraining (on to curve_steps, for the curve), then every run and its final policy's
-    greedy success; nothing here measures credit assignment (analyse does, afterwards)."""
+    greedy success."""
     sft = sft_model(exp)
     rng, gen = np.random.default_rng(1000), torch.Generator().manual_seed(1000)
     with torch.no_grad():
@@ -609,38 +581,9 @@ def run_experiment(exp, log=print):
             runs.setdefault(name, []).append((cfg, metrics, policy, critic))
     return sft, heldout, prompts, baselines, pretrain, runs
 
-def credit_assignment(cfg, policy, critic, sft, exp):
-    """On a final policy: fresh grouped rollouts, the method's advantages on them and the true advantage by Monte
-    Carlo on `analysis_rows` of them (half failed where there are enough). Returns the Pearson r over those tokens,
-    the mean share of a failed rollout's |advantage| that sits, negative, on its first wrong token (the method's and
-    the true advantage's), and one failed rollout for the figure."""
-    rng, gen = np.random.default_rng(20_000 + cfg.seed), torch.Generator().manual_seed(20_000 + cfg.seed)
-    with torch.no_grad():
-        batch = with_sft_logp(rollout(policy, sample_prompts(max(2, 4 * exp.analysis_rows // cfg.group_size), rng),
-                                      cfg.group_size, gen), sft)
-    failed, passed = (torch.nonzero(batch["reward"] == r).flatten().tolist() for r in (0, 1))
-    half = min(len(failed), exp.analysis_rows // 2)
-    rows = failed[:half] + passed[:exp.analysis_rows - half]
-    adv = method_advantages(dataclasses.replace(cfg, group_sampling=True), batch, critic)[0]
-    V = mc_values(policy, batch, rows, exp.mc_continuations, gen)
-    mask, method, fw = batch["mask"][rows], adv[rows], first_wrong_token(batch)[rows]
-    true, on = mc_advantage(V, mask), mask.bool()
-    corr = float(np.corrcoef(method[on], true[on])[0, 1]) if method[on].std() > 0 and true[on].std() > 0 else np.nan
-
-    def share(a):  # per failed rollout with a wrong token: -A(first wrong) / sum |A|
-        return float(np.mean([float(-a[r, fw[r]] / a[r].abs().sum().clamp(min=1e-9)) for r in range(half)
-                              if fw[r] >= 0] or [np.nan]))
-    n, i = int(mask[0].sum()), rows[0]
-    picture = {"prompt": task.prompt_of(*batch["problems"][i]), "tokens": task.decode(batch["tokens"][i, :n].tolist()),
-               "V": V[0, :n + 1].tolist(), "true": true[0, :n].tolist(), "method": method[0, :n].tolist()}
-    return {"corr": corr, "mass": share(method), "true_mass": share(true), "rows": len(rows), "failed": half,
-            "picture": picture if half else None}
-
 CLAIMS = [("VAPO above vanilla PPO (sampled reward)", "AIME24 60.4 vs 5 (Table 1)", "vapo", "ppo", "reward"),
           ("VAPO above value-free GRPO (sampled reward)", "more than 10 points above DAPO and R1-Zero (GRPO)", "vapo",
-           "grpo", "reward"),
-          ("VAPO's advantages track the true advantage better than GRPO's", "value-based credit is finer-grained than "
-           "value-free (its section 1; the critiques doubt it)", "vapo", "grpo", "corr")]
+           "grpo", "reward")]
 
 def verdicts(stats, critic_gate, task_gate, exp):
     """One verdict per claim by lab.py's rule, paired over seeds (every method starts from the same SFT and the same
@@ -678,7 +621,7 @@ def controls(pretrain, baselines, exp):
 
 def analyse(sft, heldout, prompts, baselines, pretrain, runs, exp):
     """Everything measured after training: the task (the teacher's and the SFT's success, the share of prompts with
-    a product by 6), each final policy's credit assignment, mean ± sample sd over seeds, the controls, the verdicts."""
+    a product by 6), mean ± sample sd over seeds, the controls, the verdicts."""
     rng = np.random.default_rng(1000)
     problems = sample_prompts(4000, rng)
     wrong = first_wrong_token(heldout) >= 0
@@ -691,25 +634,22 @@ def analyse(sft, heldout, prompts, baselines, pretrain, runs, exp):
                 "sft_share_wrong": float(wrong.float().mean())}
     stats, results = {k: {"greedy": v} for k, v in baselines.items()}, {}
     for name, seeds in runs.items():
-        for cfg, metrics, policy, critic in seeds:
-            metrics["credit"] = credit_assignment(cfg, policy, critic, sft, exp)
         results[name] = [metrics for _, metrics, _, _ in seeds]
         over = lambda f: [float(f(m)) for m in results[name]]  # noqa: E731  (per seed, in seed order)
         stats[name] = {"reward": over(lambda m: np.mean([r["reward"] for r in m["iters"][-5:]])),
                        "greedy": over(lambda m: m["greedy_success"]),
                        "critic_ev": over(lambda m: m["iters"][-1]["explained_variance"]),
-                       **{k: over(lambda m: np.mean([r[k] for r in m["iters"]])) for k in ("clipfrac", "approx_kl")},
-                       **{k: over(lambda m: m["credit"][k]) for k in ("corr", "mass", "true_mass")}}
+                       **{k: over(lambda m: np.mean([r[k] for r in m["iters"]])) for k in ("clipfrac", "approx_kl")}}
     critic_gate, task_gate = controls(pretrain, baselines, exp)
     return {"task": measures, "summary": stats, "control": critic_gate, "task_control": task_gate,
             "verdict": verdicts(stats, critic_gate, task_gate, exp), "runs": results}
 
 def plot(analysis, pretrain, exp, path):
-    """The control (value pretraining against the lookup tables), the reward, and one failed rollout's credit."""
+    """The control (value pretraining against the lookup tables), and the reward against the sharpening baselines."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, (ax, ay, az) = plt.subplots(1, 3, figsize=(16, 4), dpi=90)
+    fig, (ax, ay) = plt.subplots(1, 2, figsize=(11, 4), dpi=90)
     for s, p in pretrain.items():
         ax.plot(*zip(*p["curve"]), "o-", ms=3, label=f"critic, seed {s}")
     for key, ls, label in (("wrong_so_far", "--", "'a wrong token so far'"), ("least_likely", "-", "SFT's least "
@@ -723,16 +663,7 @@ def plot(analysis, pretrain, exp, path):
     for (k, ls) in zip(SHARPENING, (":", "--", "-.")):
         ay.axhline(np.mean(analysis["summary"][k]["greedy"]), color="k", ls=ls, lw=0.8, label=k.replace("_", ", "))
     ay.set(xlabel="iteration", title=f"sampled reward (mean of {exp.seeds} seed(s))")
-    name = next((n for n in ("vapo", "ppo", "grpo") if analysis["runs"][n][0]["credit"]["picture"]), None)
-    if name:   # where the true advantage and the method put their weight in one failed rollout
-        p = analysis["runs"][name][0]["credit"]["picture"]
-        x = np.arange(len(p["tokens"]))
-        az.plot(x, p["V"][:-1], "k--", label="V(before token), Monte Carlo")
-        az.plot(x, p["true"], "o-", ms=3, label="true advantage")
-        az.plot(x, p["method"], "x:", label=f"{name}'s advantage")
-        az.set_xticks(x, list(p["tokens"]))
-        az.set_title(f"one failed rollout of {name}, seed 0: {p['prompt']}", fontsize=9)
-    for a in (ax, ay, az):
+    for a in (ax, ay):
         a.legend(fontsize=7)
         a.grid(alpha=0.3)
     lab.save_figure(fig, path)
@@ -741,19 +672,14 @@ def report(analysis, pretrain, exp):
     """results.md (the table, the task, the controls, the verdicts), results.json and the figure."""
     out, stats, measures = Path(exp.out_dir), analysis["summary"], analysis["task"]
     pm = lambda k, s: str(lab.estimate(s[k])) if k in s and np.isfinite(s[k]).all() else "-"  # noqa: E731
-    keys = ("reward", "greedy", "corr", "mass", "critic_ev", "clipfrac", "approx_kl")
+    keys = ("reward", "greedy", "critic_ev", "clipfrac", "approx_kl")
     lines = ["| run | sampled reward (last 5 iters) | held-out success, greedy (SFT rows: at their temperature) | "
-             "r with the true advantage | share on the first wrong token | critic EV (last iter) | clipfrac | "
-             "approx-KL | paper AIME24 |", "|---|---|---|---|---|---|---|---|---|"]
+             "critic EV (last iter) | clipfrac | approx-KL | paper AIME24 |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {n} | " + " | ".join(pm(k, s) for k in keys) + f" | {PAPER_AIME.get(n, '-')} |"
               for n, s in stats.items()]
-    true_mass = np.mean([np.mean(s["true_mass"]) for s in stats.values() if "true_mass" in s and
-                         np.isfinite(s["true_mass"]).all()] or [np.nan])
     tables = {k: [round(p["tables"][k], 3) for p in pretrain.values()] for k in TABLE_KEYS}
     lines += [f"\nmean ± sample sd over {exp.seeds} seed(s), {exp.iters} iterations of {exp.rollouts} rollouts, "
-              f"{exp.update_epochs} update epochs; held-out success on {exp.eval_prompts} prompts. True advantage: "
-              f"{exp.mc_continuations} Monte Carlo continuations per prefix of {exp.analysis_rows} rollouts of each "
-              f"final policy; on failed rollouts it puts {true_mass:.2f} of its |mass| on the first wrong token.",
+              f"{exp.update_epochs} update epochs; held-out success on {exp.eval_prompts} prompts.",
               f"task ({exp.teacher} teacher): teacher success {measures['teacher_success']:.3f}; "
               f"{measures['share_with_times_6']:.0%} of the held-out prompts have a product by 6; SFT rollouts "
               f"{measures['sft_success']:.3f} (P(success | a wrong token so far) "

@@ -248,20 +248,6 @@ def test_first_wrong_token_and_wrong_so_far():
     assert vapo.wrong_so_far(hand_batch(problem, "1;4;6;>6$")).tolist() == [[0, 0, 0, 1, 1, 1, 1, 1, 1]]
 
 
-class CorrectContinuer:
-    """A scripted policy whose continuation of any context is the rest of the correct response."""
-
-    def generate_batch(self, prompts, max_new_tokens, **sampling):
-        rows = []
-        for ids in prompts:
-            text = task.decode(ids)
-            prompt, written = text.split("=")
-            problem = [int(c) for c in prompt[0::2]], list(prompt[1::2])      # `3+5*2-6` -> digits, ops
-            right = vapo.correct_response(problem)[len(written):]
-            rows.append((right + [task.PAD] * max_new_tokens)[:max_new_tokens])
-        return torch.tensor(rows), None
-
-
 def test_quick_config_is_a_strictly_smaller_default():
     full, quick = vapo.Experiment(), lab.parse_args(["--quick=true"], vapo.Experiment)
     assert quick.quick and quick.out_dir != full.out_dir
@@ -271,17 +257,6 @@ def test_quick_config_is_a_strictly_smaller_default():
     same = [f.name for f in dataclasses.fields(vapo.Experiment) if f.name not in vapo.Experiment.QUICK]
     assert all(getattr(quick, k) == getattr(full, k) for k in same if k != "quick")
     quick.validate()
-
-
-def test_monte_carlo_advantage_sits_on_the_token_that_loses():
-    problem = ([3, 5, 2, 6], ["+", "*", "-"])
-    batch = hand_batch(problem, "1;2;3;>5$")                      # right chain, wrong answer at token 7
-    V = vapo.mc_values(CorrectContinuer(), batch, [0], 2, torch.Generator().manual_seed(0))
-    assert V[0].tolist() == [1.0] * 8 + [0.0, 0.0]               # every prefix before the answer can still win
-    A = vapo.mc_advantage(V, batch["mask"])
-    assert A[0].tolist() == [0.0] * 7 + [-1.0, 0.0]
-    batch = hand_batch(problem, "1;2;3;>3$")
-    assert vapo.mc_advantage(vapo.mc_values(CorrectContinuer(), batch, [0], 1, None), batch["mask"]).abs().sum() == 0
 
 
 def test_tables_explain_an_outcome_decided_by_the_first_wrong_token_and_key_on_the_right_thing():
@@ -469,11 +444,10 @@ def test_surprise_critic_starts_equal_to_the_value_critic_and_is_causal():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["mc", "ppo", "grpo", "vapo"])
-def test_two_iteration_smoke_run_and_its_credit_analysis(method):
+def test_two_iteration_smoke_run(method):
     sft = tiny_gpt()
     cfg = vapo.method_config(method, iters=2, rollouts=32, group_size=8, minibatch=16, value_pretrain_steps=1,
                              critic="surprise" if method == "vapo" else "value")
-    exp = vapo.Experiment(analysis_rows=4, mc_continuations=1, heldout=16)
     heldout = tiny_batch(sft, prompts=2, group=8)
     curve, state = vapo.pretrain_value(vapo.Critic(sft, cfg.critic == "surprise"), sft, cfg, 2, heldout, eval_every=1)
     assert [s for s, _ in curve] == [0, 1, 2] and state is not None
@@ -485,15 +459,13 @@ def test_two_iteration_smoke_run_and_its_credit_analysis(method):
     assert (critic is None) == (method not in ("ppo", "vapo"))
     if method == "vapo":
         assert row["lambda_policy_mean"] < 1 and critic.surprise is not None
-    credit = vapo.credit_assignment(cfg, policy, critic, sft, exp)
-    assert credit["rows"] == 4 and -1 <= credit["corr"] <= 1 or np.isnan(credit["corr"])
 
 
 def test_verdicts_follow_their_own_gate_and_three_seeds():
     """Hand-built per-seed values on each side of lab.py's rule (paired by seed), and both gates."""
-    stats = {"ppo": {"reward": [0.5, 0.51, 0.49], "corr": [0.1, 0.12, 0.08], "greedy": [0.9, 0.92, 0.88]},
-             "grpo": {"reward": [0.6, 0.61, 0.59], "corr": [0.1, 0.12, 0.08], "greedy": [0.66, 0.74, 0.62]},
-             "vapo": {"reward": [0.7, 0.71, 0.69], "corr": [0.3, 0.32, 0.28], "greedy": [0.67, 0.68, 0.66]},
+    stats = {"ppo": {"reward": [0.5, 0.51, 0.49], "greedy": [0.9, 0.92, 0.88]},
+             "grpo": {"reward": [0.6, 0.61, 0.59], "greedy": [0.66, 0.74, 0.62]},
+             "vapo": {"reward": [0.7, 0.71, 0.69], "greedy": [0.67, 0.68, 0.66]},
              "sft_greedy": {"greedy": [0.6, 0.6, 0.6]}, "sft_t0.3": {"greedy": [0.65, 0.66, 0.64]}}
     keys = {"claim", "paper_says", "verdict", "evidence", "control", "seeds", "command"}
     yes, no = {"passed": True, "text": "t"}, {"passed": False, "text": "f"}
@@ -501,11 +473,11 @@ def test_verdicts_follow_their_own_gate_and_three_seeds():
     assert all(keys <= set(d) for d in out) and all("paired" in d["evidence"] for d in out)
     # sharpening = the better of greedy and T = 0.3 per seed (here T = 0.3); ppo clears it by 0.25, grpo's
     # interval straddles the 0.05 margin, vapo is 0.02 above it (0.07 above the worse baseline, greedy)
-    assert [d["verdict"] for d in out] == ["supported"] * 4 + ["inconclusive", "not supported"]
-    assert [d["claim"].split()[0] for d in out[3:]] == ["ppo", "grpo", "vapo"]
-    for critic, flaw, want in ((no, yes, ["inconclusive"] * 3 + ["supported"]),
-                               (yes, no, ["supported"] * 3 + ["inconclusive"])):
-        assert [d["verdict"] for d in vapo.verdicts(stats, critic, flaw, vapo.Experiment(seeds=3))][:4] == want
+    assert [d["verdict"] for d in out] == ["supported"] * 3 + ["inconclusive", "not supported"]
+    assert [d["claim"].split()[0] for d in out[2:]] == ["ppo", "grpo", "vapo"]
+    for critic, flaw, want in ((no, yes, ["inconclusive"] * 2 + ["supported"]),
+                               (yes, no, ["supported"] * 2 + ["inconclusive"])):
+        assert [d["verdict"] for d in vapo.verdicts(stats, critic, flaw, vapo.Experiment(seeds=3))][:3] == want
     assert all(d["verdict"] == "inconclusive" for d in vapo.verdicts(stats, yes, yes, vapo.Experiment(seeds=1)))
     stats["ppo"]["reward"] = [0.72, 0.68, 0.71]                   # VAPO minus PPO straddles 0
     assert vapo.verdicts(stats, yes, yes, vapo.Experiment(seeds=3))[0]["verdict"] == "inconclusive"
@@ -536,14 +508,13 @@ def test_the_controls_compare_the_critic_with_the_length_table_and_sampling_with
 def test_a_tiny_run_writes_the_table_the_controls_and_the_verdicts(tmp_path):
     out = tmp_path / "vapo"
     args = ["--sft_warmup=0", "--sft_steps=2", "--iters=1", "--rollouts=16", "--heldout=32", "--eval_prompts=16",
-            "--value_pretrain_steps=1", "--curve_steps=2", "--analysis_rows=2", "--mc_continuations=1",
-            "--n_embd=16", "--n_layer=1", f"--out_dir={out}"]
+            "--value_pretrain_steps=1", "--curve_steps=2", "--n_embd=16", "--n_layer=1", f"--out_dir={out}"]
     assert vapo.run(args) == 0
     results = json.loads((out / "results.json").read_text())
     assert set(results["summary"]) == {"mc", "ppo", "grpo", "vapo", "sft_greedy", "sft_t0.3", "sft_t1"}
     assert [s for s, _ in results["value_pretraining"]["0"]["curve"]] == [0, 1, 2]
     assert all(d["verdict"].startswith("inconclusive") for d in results["verdict"])   # 1 seed: no verdict
-    assert len(results["verdict"]) == 3 + 4
+    assert len(results["verdict"]) == 2 + 4
     text = (out / "results.md").read_text()
     assert "positive control (critic)" in text and "positive control (task)" in text and (out / "vapo.png").exists()
     assert all(k in results["runs"]["ppo"][0]["iters"][0] for k in ("clipfrac", "approx_kl", "explained_variance"))
