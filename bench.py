@@ -40,7 +40,7 @@ def median_seconds(fn, repeats=5, warmup=1):
 def step_function(model, vocab_size, batch_size=12, block_size=64, autocast=contextlib.nullcontext(), optimizer=None):
     """One train.train_step (forward, backward, clip, AdamW step) of `model` on a fixed random batch."""
     optimizer = optimizer or train.make_optimizer(model, train.TrainConfig(), torch.device("cpu"))
-    batch = (torch.randint(0, vocab_size, (batch_size, block_size)), torch.randint(0, vocab_size, (batch_size, block_size)))
+    batch = tuple(torch.randint(0, vocab_size, (batch_size, block_size)) for _ in range(2))
     return lambda: train.train_step(model, optimizer, lambda: batch, 1e-3, autocast=autocast)
 
 

@@ -186,7 +186,7 @@ def record(name, exp, verdicts, summary):
     data = {"file": f"{name}.py", "command": command(name, exp), "config": dataclasses.asdict(exp),
             "cpu_minutes": round(time.process_time() / 60, 1), "threads": torch.get_num_threads(),  # the whole run
             "verdicts": verdicts, "summary": summary}
-    plain = lambda v: v.tolist() if hasattr(v, "tolist") else str(v)  # noqa: E731  (numpy numbers and arrays)
+    plain = lambda v: v.tolist() if hasattr(v, "tolist") else str(v)  # numpy numbers and arrays
     atomic_write(path, (json.dumps(data, indent=1, default=plain) + "\n").encode())
     say(f"recorded {path} (committed; the scorecard and README read it)")
     return path

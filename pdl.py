@@ -425,7 +425,7 @@ def report(rows, tracks, reference, exp):
         lines.append(f"| {n} | {m['temperature'].mean:.3f} | {ppl} | " + " | ".join(
             [f"{m[k].mean:.4f} ({m[k].sd:.4f})" for k in keys[3:6]] + [f"{m[k].mean:.3f} ({m[k].sd:.3f})"
                                                                       for k in keys[6:]]) + " |")
-    mass = lambda a, i: np.mean([t["unseen_mass"][i][1] for t in tracks if t["alpha"] == a])  # noqa: E731
+    mass = lambda a, i: np.mean([t["unseen_mass"][i][1] for t in tracks if t["alpha"] == a])
     lines += ["| validation text | - | - | - | - | - | - | " + " | ".join(f"{reference[k]:.3f}" for k in keys[7:]) +
               " |", "", "Mass on never-seen tokens during finetuning (mean over seeds): " + "; ".join(
                   f"alpha {a:g}: " + ", ".join(f"{it} {mass(a, i):.3f}" for i, (it, _) in enumerate(

@@ -295,7 +295,7 @@ def response_values(critic, batch, rows=slice(None)):
         bins[:, Tp:] = (torch.bucketize(batch["sft_logp"][rows], SURPRISE_EDGES) + 1) * batch["mask"][rows].long()
     return critic(idx, batch["pos"][rows], batch["key_mask"][rows], bins)[:, Tp - 1:Tp - 1 + T]
 
-# ----------------------------------------------------------------------------- Lookup tables: what a critic that knew one thing explains
+# ----------------------------------------------------------------------------- Lookup tables: what one key explains
 
 def correct_response(problem):
     values = task.running_values(*problem)
@@ -390,8 +390,8 @@ def pretrain_value(critic, sft, cfg, steps, heldout, eval_every=5):
     cfg.value_pretrain_steps (where the RL runs start)."""
     rng, gen = np.random.default_rng(cfg.seed + 500), torch.Generator().manual_seed(cfg.seed + 500)
     opt = torch.optim.AdamW(critic.parameters(), lr=cfg.pretrain_lr, weight_decay=0.0)
-    returns_of = lambda b: b["reward"][:, None] * b["mask"]  # noqa: E731
-    ev = lambda: explained_variance(response_values(critic, heldout).detach(), returns_of(heldout),  # noqa: E731
+    returns_of = lambda b: b["reward"][:, None] * b["mask"]
+    ev = lambda: explained_variance(response_values(critic, heldout).detach(), returns_of(heldout),
                                     heldout["mask"])
     curve, kept = [(0, ev())], None
     for step in range(1, steps + 1):
@@ -522,7 +522,8 @@ class Experiment:
                                  "rollouts, no references; README's table: --seeds=3.")
 
     def validate(self):
-        if min(self.iters, self.seeds, self.sft_steps, self.n_layer, self.heldout // 16, self.rollouts // 16, self.value_pretrain_steps, self.update_epochs,
+        if min(self.iters, self.seeds, self.sft_steps, self.n_layer, self.heldout // 16, self.rollouts // 16,
+               self.value_pretrain_steps, self.update_epochs,
                self.eval_prompts, self.num_threads, self.sft_warmup + 1, self.sft_seed + 1) < 1 or self.n_embd % 4 \
                 or self.curve_steps < self.value_pretrain_steps or not self.sft_lr > 0 \
                 or not 0 <= self.sft_one_op <= 1 or not 0 <= self.flaw_rate <= 1 \
@@ -635,7 +636,7 @@ def analyse(sft, heldout, prompts, baselines, pretrain, runs, exp):
     stats, results = {k: {"greedy": v} for k, v in baselines.items()}, {}
     for name, seeds in runs.items():
         results[name] = [metrics for _, metrics, _, _ in seeds]
-        over = lambda f: [float(f(m)) for m in results[name]]  # noqa: E731  (per seed, in seed order)
+        over = lambda f: [float(f(m)) for m in results[name]]  # per seed, in seed order
         stats[name] = {"reward": over(lambda m: np.mean([r["reward"] for r in m["iters"][-5:]])),
                        "greedy": over(lambda m: m["greedy_success"]),
                        "critic_ev": over(lambda m: m["iters"][-1]["explained_variance"]),
@@ -671,7 +672,7 @@ def plot(analysis, pretrain, exp, path):
 def report(analysis, pretrain, exp):
     """results.md (the table, the task, the controls, the verdicts), results.json and the figure."""
     out, stats, measures = Path(exp.out_dir), analysis["summary"], analysis["task"]
-    pm = lambda k, s: str(lab.estimate(s[k])) if k in s and np.isfinite(s[k]).all() else "-"  # noqa: E731
+    pm = lambda k, s: str(lab.estimate(s[k])) if k in s and np.isfinite(s[k]).all() else "-"
     keys = ("reward", "greedy", "critic_ev", "clipfrac", "approx_kl")
     lines = ["| run | sampled reward (last 5 iters) | held-out success, greedy (SFT rows: at their temperature) | "
              "critic EV (last iter) | clipfrac | approx-KL | paper AIME24 |", "|---|---|---|---|---|---|---|"]

@@ -269,7 +269,7 @@ def time_heads(K=1024, V=50257, d=128, N=1024, repeats=10, sampling=True):
              "code_logits": median_seconds(lambda: head.code_logits(h), repeats),
              "scattered_logits": median_seconds(lambda: head.token_logits(h), repeats)}
         if sampling:  # multinomial over V: about 1.6 s per call here
-            full_sample = lambda: torch.multinomial(F.softmax(h @ W.t(), -1), 1, generator=gen)  # noqa: E731
+            full_sample = lambda: torch.multinomial(F.softmax(h @ W.t(), -1), 1, generator=gen)
             t["full_sample"] = median_seconds(full_sample, repeats)
             t["code_sample"] = median_seconds(lambda: head.sample(h, generator=gen), repeats)
     return t

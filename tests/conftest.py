@@ -24,7 +24,7 @@ def tiny_text(tmp_path):
     rng = random.Random(0)
     words = ["king", "queen", "crown", "sword", "night", "love", "death", "honour", "fair", "foul", "time", "heart"]
     lines = []
-    for i in range(600):
+    for _ in range(600):
         name = rng.choice(["ROMEO", "JULIET", "HAMLET", "LEAR"])
         lines.append(f"{name}:\n" + " ".join(rng.choice(words) for _ in range(rng.randint(3, 9))) + ".\n")
     path = tmp_path / "tiny.txt"
@@ -47,7 +47,6 @@ def tiny_baseline(tmp_path, tiny_text):
 def check_quick():
     """check(Experiment, folders): --quick=true applies every QUICK value; each one is smaller than the default
     (a comma-separated list has fewer entries), except `folders`, which must differ. Returns (full, quick)."""
-    import train
 
     def check(cls, folders=("out_dir",)):
         import lab

@@ -220,10 +220,10 @@ def test_verdict_needs_the_control():
     """Hand-built seed values on each side of lab.py's rule: supported, inconclusive, not supported, control failed,
     fewer than 3 seeds; a flipped side, a dropped control or the wrong arm fails one of these."""
     rope = [2.04, 2.05, 2.03]
-    arm = lambda x: {"seeds": list(range(len(x))), "1x": list(x), "4x": list(x)}  # noqa: E731
-    stats = lambda cmha, none=(2.38, 2.39, 2.37): {"rope": arm(rope), "none": arm(none), "cmha": arm(cmha)}  # noqa
+    arm = lambda x: {"seeds": list(range(len(x))), "1x": list(x), "4x": list(x)}
+    stats = lambda cmha, none=(2.38, 2.39, 2.37): {"rope": arm(rope), "none": arm(none), "cmha": arm(cmha)}
     exp = cf.Experiment()
-    verdict = lambda s, e=exp: [v["verdict"] for v in cf.verdicts(s, e)[0]]  # noqa: E731
+    verdict = lambda s, e=exp: [v["verdict"] for v in cf.verdicts(s, e)[0]]
     assert verdict(stats([2.00, 2.01, 1.995])) == ["supported"] * 2
     assert verdict(stats([2.05, 2.04, 2.03])) == ["inconclusive"] * 2            # 0.000 +- 0.01: straddles 0
     assert verdict(stats([2.09, 2.10, 2.08])) == ["not supported"] * 2           # worse than RoPE
@@ -241,7 +241,8 @@ def test_quick_run_is_smaller_writes_elsewhere_and_says_so(tmp_path, monkeypatch
     """--quick=true: fewer seeds and steps, its own folder, flags given still win, no reuse of earlier rows (an edit
     must show), verdicts marked quick; a full run still reuses rows written before --quick existed."""
     full, quick = cf.Experiment(), lab.parse_args(["--quick=true"], cf.Experiment)
-    assert quick.quick and quick.out_dir != full.out_dir and set(cf.Experiment.QUICK) == {"seeds", "iters", "out_dir", "variants", "arm_lrs"}
+    assert quick.quick and quick.out_dir != full.out_dir
+    assert set(cf.Experiment.QUICK) == {"seeds", "iters", "out_dir", "variants", "arm_lrs"}
     assert quick.seeds < full.seeds and quick.iters < full.iters and lab.parse_args(
         ["--quick=true", "--seeds=2"], cf.Experiment).seeds == 2
     stats = {v: {"seeds": [0], "1x": [2.0], "4x": [2.0]} for v in ("rope", "none", "cmha")}
@@ -394,9 +395,9 @@ def test_arms_pair_by_seed_and_the_frozen_arm_is_judged_within_the_margin():
     assert cf.paired(stats, "rope", "none", "1x") == ([2.20, 2.30, 2.40], [2.50, 2.61, 2.70])
     exp = cf.Experiment()
     authors = [2.00, 2.03, 1.98, 2.01, 2.02]
-    arm = lambda x: {"seeds": list(range(len(x))), "1x": list(x), "4x": list(x)}  # noqa: E731
+    arm = lambda x: {"seeds": list(range(len(x))), "1x": list(x), "4x": list(x)}
     base = {"rope": arm([a + 0.05 for a in authors]), "none": arm([2.4, 2.45, 2.5]), "cmha_authors": arm(authors)}
-    judged = lambda shift: {v["claim"]: v["verdict"] for v in cf.verdicts(  # noqa: E731
+    judged = lambda shift: {v["claim"]: v["verdict"] for v in cf.verdicts(
         {**base, "cmha_authors_fixed": arm([a + s for a, s in zip(authors, shift)])}, exp)[0]}
     matches = next(c for c in judged([0.0] * 5) if "match" in c and c.startswith("cmha_authors_fixed"))
     assert judged([0.002, -0.001, 0.001, 0.0, 0.003])[matches] == "supported"

@@ -85,7 +85,7 @@ def test_tokenization_round_trip_and_batch_masks():
 
 def test_curriculum_one_operation_while_warm_then_every_length_gives_as_many_steps():
     rng = np.random.default_rng(9)
-    ops = lambda x: [sum(cp.decode(row).split("=")[0].count(o) for o in cp.OPS) for row in x.tolist()]  # noqa: E731
+    ops = lambda x: [sum(cp.decode(row).split("=")[0].count(o) for o in cp.OPS) for row in x.tolist()]
     assert set(ops(cp.training_batch("cot", 64, rng, warm=True)[0])) == {1}
     n = np.array(sum((ops(cp.training_batch("cot", 500, rng)[0]) for _ in range(8)), []))
     assert set(n) == set(range(1, 9))
@@ -164,7 +164,7 @@ def test_invalid_chain_share_counts_correct_answers_with_wrong_chains():
     assert acc[5] == 1.0 and invalid[5] > 0.9
     # right chain and answer on even start values, a nonsense chain and a wrong answer otherwise: of the CORRECT
     # answers none has an invalid chain (a share over all answers would say about half)
-    half = lambda texts: [follower([t])[0] if parse_prompt(t)[0][0] % 2 == 0 else "0;>9$" for t in texts]  # noqa
+    half = lambda texts: [follower([t])[0] if parse_prompt(t)[0][0] % 2 == 0 else "0;>9$" for t in texts]
     acc, invalid = cp.accuracy_by_length(half, [4], 200, np.random.default_rng(5))
     assert 0.4 < acc[4] < 0.7 and invalid[4] == 0.0
 
@@ -273,21 +273,23 @@ def outcomes(rows, exp=None):
 
 def test_rule_computation_and_imitation_each_come_out_when_their_clauses_hold():
     """Claims: form imitation, computes (pre-registered AOC), computes (revised AOC), fails on longer problems."""
-    computes = seed_rows("cot", **COMPUTES) + seed_rows("form", in_range=0.3, aoc=0.3) + seed_rows("nocot", in_range=0.2)
+    nocot = seed_rows("nocot", in_range=0.2)
+    computes = seed_rows("cot", **COMPUTES) + seed_rows("form", in_range=0.3, aoc=0.3) + nocot
     assert outcomes(computes) == ["not supported"] + ["supported"] * 4
-    imitates = seed_rows("cot", **IMITATES) + seed_rows("form", in_range=0.9, aoc=0.3) + seed_rows("nocot", in_range=0.2)
+    imitates = seed_rows("cot", **IMITATES) + seed_rows("form", in_range=0.9, aoc=0.3) + nocot
     assert outcomes(imitates) == ["supported", "not supported", "not supported", "supported", "supported"]
 
 def test_rule_needs_each_clause_by_its_interval():
-    base = seed_rows("form", in_range=0.3, aoc=0.3) + seed_rows("nocot", in_range=0.2)
+    nocot = seed_rows("nocot", in_range=0.2)
+    base = seed_rows("form", in_range=0.3, aoc=0.3) + nocot
     # follow-rate above 0.5 by the mean but not by the interval: the computation clauses do not all hold
     wide = seed_rows("cot", jitter=(0.0, 0.3, -0.3), **{**COMPUTES, "follow_rate": 0.6}) + base
     assert outcomes(wide)[1:3] == ["inconclusive", "inconclusive"]
     # a form-only model whose answers move as much under truncation: only the revised AOC clause notices
-    unstable = seed_rows("cot", **COMPUTES) + seed_rows("form", in_range=0.3, aoc=0.75) + seed_rows("nocot", in_range=0.2)
+    unstable = seed_rows("cot", **COMPUTES) + seed_rows("form", in_range=0.3, aoc=0.75) + nocot
     assert outcomes(unstable)[1:3] == ["supported", "not supported"]
     # form-only 15 points below correct CoT: outside the pre-registered 10 points, so form imitation is not supported
-    near = seed_rows("cot", **IMITATES) + seed_rows("form", in_range=0.8, aoc=0.3) + seed_rows("nocot", in_range=0.2)
+    near = seed_rows("cot", **IMITATES) + seed_rows("form", in_range=0.8, aoc=0.3) + nocot
     assert outcomes(near)[0] == "not supported"
     # cot as long as it is short: the length prediction is not supported
     flat = seed_rows("cot", **{**COMPUTES, "long": 0.95}) + base

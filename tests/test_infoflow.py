@@ -221,7 +221,7 @@ def infoflow_inputs(gpt=(0.40, 0.401, 0.399), bias=0.0, margin=0.3, reported=0.3
     def table(win, d):
         return {m: {name: 0.5 + d + win * (name == truth) for name in PREDICTORS}
                 for m, truth in inf.RATING_MODELS.items()}
-    per_seed = lambda x: x if isinstance(x, tuple) else (x,) * 3  # noqa: E731
+    per_seed = lambda x: x if isinstance(x, tuple) else (x,) * 3
     p2s = [{"recovery": table(a, d), "recovery_reported": table(b, d),
             "fits": {"exact beliefs": {"coef": [w + bias + d for w in inf.TRUE_WEIGHTS.values()], "se": [0.1] * 4}}}
            for a, b, d in zip(per_seed(margin), per_seed(reported), (0.0, 0.01, -0.01))]
@@ -232,8 +232,8 @@ def infoflow_inputs(gpt=(0.40, 0.401, 0.399), bias=0.0, margin=0.3, reported=0.3
 
 def test_verdicts_on_each_side_of_the_rule_and_both_controls():
     exp = inf.Experiment()
-    judged = lambda *a, exp=exp, **k: inf.verdicts(*infoflow_inputs(*a, **k), exp)  # noqa: E731
-    verdict = lambda *a, **k: [v["verdict"] for v in judged(*a, **k)]  # noqa: E731
+    judged = lambda *a, exp=exp, **k: inf.verdicts(*infoflow_inputs(*a, **k), exp)
+    verdict = lambda *a, **k: [v["verdict"] for v in judged(*a, **k)]
     assert verdict() == ["supported", "supported", "supported"]
     assert verdict(margin=-0.3) == ["not supported", "supported", "supported"]        # a rival predictor wins
     assert verdict(reported=-0.3) == ["supported", "not supported", "supported"]      # ... from viewer reports

@@ -59,7 +59,7 @@ def test_verdict_is_gated_by_seeds_quick_and_control_and_conditions_combine():
     down = lab.condition(lab.Difference(-0.2, -0.3, -0.1, 3, "paired"))
     unsure = lab.condition(lab.Difference(0.0, -0.1, 0.1, 3, "paired"))
     ok, bad = {"passed": True, "text": "ok"}, {"passed": False, "text": "bad"}
-    v = lambda c, gate=ok, seeds=3, quick=False, against=False: lab.verdict(  # noqa: E731
+    v = lambda c, gate=ok, seeds=3, quick=False, against=False: lab.verdict(
         "c", "p", c, gate, seeds, "python x.py", quick, against=against)["verdict"]
     assert [v(up), v(down), v(unsure)] == ["supported", "not supported", "inconclusive"]
     assert [v([up, up]), v([up, unsure]), v([up, down]), v([unsure, down])] == [

@@ -1,4 +1,5 @@
-"""Tests for pdl.py: the Power-Law Decay Loss, the bisection for equal perplexity, the logit-adjusted arm, the verdicts."""
+"""Tests for pdl.py: the Power-Law Decay Loss, the bisection for equal perplexity, the logit-adjusted arm, the
+verdicts."""
 import json
 import math
 import os
@@ -166,7 +167,7 @@ def test_cross_entropy_at_is_scores_and_the_closed_form():
 
 
 def test_bisection_matches_the_closed_form():
-    ce = lambda t: pdl.cross_entropy_at(hand_batches(), t)  # noqa: E731
+    ce = lambda t: pdl.cross_entropy_at(hand_batches(), t)
     for target in (0.2, 0.5, 0.6):
         t, f, evals = pdl.matched_temperature(ce, target, 16.0)
         exact = -3 / math.log(math.exp(target) - 1)
@@ -177,7 +178,7 @@ def test_bisection_matches_the_closed_form():
 def test_bisection_refuses_below_t1_beyond_the_range_and_past_its_budget():
     """T < 1 would reach 0.01 here (sharper: the true token is the likelier one); it is refused, not returned. Above
     CE(16) it refuses rather than returning 16 or extrapolating."""
-    ce = lambda t: pdl.cross_entropy_at(hand_batches(), t)  # noqa: E731
+    ce = lambda t: pdl.cross_entropy_at(hand_batches(), t)
     with pytest.raises(pdl.NoMatch, match="T < 1"):
         pdl.matched_temperature(ce, 0.01, 16.0)
     with pytest.raises(pdl.NoMatch, match="not extrapolated"):

@@ -105,7 +105,7 @@ def brute_force_garp(p, x, rtol=1e-9):
 
 def test_scc_garp_equals_brute_force_with_many_ties():
     rng = np.random.default_rng(0)
-    for trial in range(400):
+    for _ in range(400):
         T = rng.integers(2, 8)
         p = rng.integers(1, 4, (T, 2)).astype(float)  # small integers: many exact ties
         x = rng.integers(0, 4, (T, 2)).astype(float)
@@ -135,7 +135,7 @@ def test_a_violation_found_only_through_the_last_observation(T):
 
 def test_garp_beyond_60_observations_equals_brute_force():
     rng = np.random.default_rng(9)
-    for trial in range(6):
+    for _ in range(6):
         p, x = rng.uniform(0.5, 2, (70, 2)), rng.uniform(0, 10, (70, 2))
         x[rng.random(70) < 0.9] = x[0] * rng.uniform(0.5, 1.5)   # mostly scaled copies: few, long violations
         assert rat.garp(p, x) == brute_force_garp(p, x)
@@ -151,7 +151,7 @@ def test_ccei_of_an_almost_free_violation_is_its_tiny_ratio():
 
 def test_garp_holds_just_below_ccei_and_fails_just_above():
     rng = np.random.default_rng(1)
-    for trial in range(50):
+    for _ in range(50):
         p = rng.uniform(0.5, 2, (10, 2))
         x = rng.uniform(0, 10, (10, 2))
         c = rat.ccei(p, x)
@@ -192,7 +192,7 @@ def test_random_choosers_on_25_budgets_violate_garp():
 
 def test_houtman_maks_exact_equals_brute_force():
     rng = np.random.default_rng(5)
-    for trial in range(30):
+    for _ in range(30):
         T = 9
         p, x = rng.uniform(0.5, 2, (T, 2)), rng.uniform(0, 10, (T, 2))
         best = max(len(s) for n in range(1, T + 1) for s in itertools.combinations(range(T), n)
@@ -441,7 +441,8 @@ def run_in(tmp_path, monkeypatch, capsys, *args):
     ("subject,p1,p2,x1,x2\nb,1,1,1,1\n", "row 2: subject 'b' has 1 row(s); need at least 2"),
     ("subject,p1,p2,x1,x2\na,1e300,2,1,4\na,2,1,4,1\n", "row 2: |value| above 1e+100"),
     (b"subject,p1,p2,x1,x2\na,1,2,1,4\nb\xe9,2,1,4,1\n", "row 3: not UTF-8 text (byte 0xe9)"),
-    ("subject,p1,p2,x1,x2\n" + "a,1,2,1,4\n" * 6, "row 2: subject 'a' has 6 observations; the dense T x T method takes at most 5"),
+    ("subject,p1,p2,x1,x2\n" + "a,1,2,1,4\n" * 6,
+     "row 2: subject 'a' has 6 observations; the dense T x T method takes at most 5"),
 ])
 def test_csv_errors_one_line_exit_2_and_write_nothing(tmp_path, monkeypatch, capsys, body, msg):
     monkeypatch.setattr(rat, "MAX_OBS", 5)
@@ -467,7 +468,8 @@ def test_csv_end_to_end_with_or_without_a_byte_order_mark(tmp_path, monkeypatch,
     lines = (tmp_path / "out" / "rationality" / "indices.csv").read_text().splitlines()
     assert lines[0] == ",".join(rat.COLUMNS)
     a, b, c = (dict(zip(rat.COLUMNS, line.split(","))) for line in lines[1:])
-    assert (a["garp"], a["houtman_maks"], a["hm_exact"]) == ("false", "0.5", "true") and abs(float(a["ccei"]) - 2 / 3) < 1e-9
+    assert (a["garp"], a["houtman_maks"], a["hm_exact"]) == ("false", "0.5", "true")
+    assert abs(float(a["ccei"]) - 2 / 3) < 1e-9
     assert abs(float(a["mpi_max"]) - 6 / 18) < 1e-9
     assert abs(float(a["varian"]) - 5 / 6) < 1e-9 and a["varian_exact"] == "true" and b["varian"] == "1"
     assert (b["garp"], b["ccei"], c["garp"], c["ccei"], c["mpi_max"]) == ("false", "1", "true", "1", "0")
@@ -529,8 +531,9 @@ def test_optimal_points_maximise_ces_utility():
     a = rat.optimal_points(mn, 0.6, -0.5)
     x = rat.bundles(mn[None], a[None])[0]
     assert rat.ccei(rat.budget_prices(mn), x) == 1.0  # a noiseless maximiser is consistent
-    u = lambda pts: (0.6 * (pts * mn[:, 0]) ** -0.5 + 0.4 * ((100 - pts) * mn[:, 1]) ** -0.5) ** -2  # noqa: E731
-    assert np.all(u(a) >= u(np.clip(a + 1, 0.01, 99.99)) - 1e-9) and np.all(u(a) >= u(np.clip(a - 1, 0.01, 99.99)) - 1e-9)
+    u = lambda pts: (0.6 * (pts * mn[:, 0]) ** -0.5 + 0.4 * ((100 - pts) * mn[:, 1]) ** -0.5) ** -2
+    for step in (1, -1):
+        assert np.all(u(a) >= u(np.clip(a + step, 0.01, 99.99)) - 1e-9)
 
 
 def test_prompts_have_one_length_per_frame_and_answers_parse():
@@ -558,8 +561,9 @@ def rationality_runs(gpt, people=0.97, random=0.7, weight0_supermarket=0.0, peop
     jitter = (0.0, 0.004, -0.004)
     runs2 = [dict.fromkeys(rat.DOMAINS, {"people": people + d, "random": random + d, "people_slope": people_slope + d,
                                          **{k: v + d for k, v in gpt.items()}}) for d in jitter]
-    world = lambda w, d: dict(supermarket_vs_risk=(w if w else weight0_supermarket) + d, among_lab_tasks=0.3 + d,  # noqa
-                              across_categories=0.2 + d, across_periods=0.2 + d, cells_at_ceiling=0.5, lab_at_ceiling=0.5)
+    world = lambda w, d: dict(supermarket_vs_risk=(w if w else weight0_supermarket) + d, among_lab_tasks=0.3 + d,
+                              across_categories=0.2 + d, across_periods=0.2 + d, cells_at_ceiling=0.5,
+                              lab_at_ceiling=0.5)
     return runs2, {w: [world(w, d) for d in jitter] for w in (0.0, 1.0)}
 
 
@@ -569,7 +573,7 @@ GPT = dict(gpt_plain_T0=0.99, gpt_plain_T1=0.8, gpt_price_T0=0.95, gpt_discrete_
 def test_verdicts_on_each_side_of_the_rule_and_both_controls():
     exp = rat.Experiment(common_weights="0,1")
     gpt = GPT
-    verdict = lambda runs: [v["verdict"] for v in rat.verdicts(*runs, exp)]  # noqa: E731
+    verdict = lambda runs: [v["verdict"] for v in rat.verdicts(*runs, exp)]
     # greedy above people and responsive; sampled below; price lowers; 11 options do not (a difference of exactly 0)
     assert verdict(rationality_runs(gpt))[:4] == ["supported", "supported", "supported", "not supported"]
     assert verdict(rationality_runs({**gpt, "gpt_plain_T0": 0.97}))[0] == "not supported"  # 0.000: not above

@@ -382,7 +382,8 @@ def test_ddp_with_gradient_accumulation_equals_one_process(tmp_path, tiny_text):
     common = [f"--dataset={tiny_text}", f"--data_dir={tmp_path / 'data'}", "--n_layer=1", "--n_head=2", "--n_embd=16",
               "--block_size=16", "--max_iters=4", "--warmup_iters=1", "--eval_interval=2", "--eval_iters=2",
               "--log_interval=1", "--sample_tokens=0", "--num_threads=1", "--batch_size=4", "--dropout=0"]
-    train.train(lab.parse_args(common + ["--gradient_accumulation_steps=4", f"--out_dir={tmp_path / 'one'}"]), quiet=True)
+    one = common + ["--gradient_accumulation_steps=4", f"--out_dir={tmp_path / 'one'}"]
+    train.train(lab.parse_args(one), quiet=True)
     two = run_torchrun([os.path.join(ROOT, "train.py"), *common, "--gradient_accumulation_steps=2",
                         f"--out_dir={tmp_path / 'two'}"], tmp_path, 2)
     assert two.returncode == 0, two.stderr

@@ -62,7 +62,7 @@ def test_right_padding_changes_nothing():
     rewards, values, mask, _ = batch_of_sequences(3)
     lam = torch.full((4,), 0.7, dtype=torch.float64)
     adv, ret = vapo.gae(rewards, values, mask, lam)
-    pad = lambda x, fill: torch.cat([x, torch.full((4, 5), fill, dtype=x.dtype)], 1)  # noqa: E731
+    pad = lambda x, fill: torch.cat([x, torch.full((4, 5), fill, dtype=x.dtype)], 1)
     adv2, ret2 = vapo.gae(pad(rewards, 3.0), pad(values, -7.0), pad(mask, 0.0), lam)  # garbage in the padding
     assert torch.allclose(adv2[:, :9], adv) and torch.allclose(ret2[:, :9], ret)
     assert torch.all(adv2[:, 9:] == 0) and torch.all(ret2[:, 9:] == 0)

@@ -244,7 +244,7 @@ def test_verdicts_put_the_burden_of_proof_on_the_claim():
     not; one that straddles 0.039 is inconclusive; the control (full head below unigram, random gap above the
     frequency gap) gates them all."""
     exp = vq.Experiment(maps="frequency,random")
-    first = lambda runs, unigram=6.5: vq.verdicts(runs, unigram, TIMINGS, exp)[0][0]["verdict"]  # noqa: E731
+    first = lambda runs, unigram=6.5: vq.verdicts(runs, unigram, TIMINGS, exp)[0][0]["verdict"]
     assert first(vq_runs([0.01, 0.012, 0.008])) == "supported"
     assert first(vq_runs([0.06, 0.061, 0.059])) == "not supported"
     assert first(vq_runs([0.03, 0.045, 0.04])) == "inconclusive"
@@ -259,7 +259,7 @@ def test_verdicts_put_the_burden_of_proof_on_the_claim():
 
 def test_projection_verdict_reads_the_projected_cost_and_the_parameter_count_the_tied_head():
     exp = vq.Experiment(maps="frequency,random")
-    projected = lambda cost: vq.verdicts(vq_runs([0.01] * 3, projection=cost), 6.5, TIMINGS, exp)[0][1]  # noqa: E731
+    projected = lambda cost: vq.verdicts(vq_runs([0.01] * 3, projection=cost), 6.5, TIMINGS, exp)[0][1]
     assert projected(0.02)["verdict"] == "supported" and projected(0.2)["verdict"] == "not supported"
     runs = vq_runs([0.01] * 3)
     for r in runs:
