@@ -30,8 +30,8 @@ perplexity, its effect by construction (seen tokens' odds times count^-alpha, ne
 mass over all 50,304 ids, most never seen). No sampler we know beats temperature on unigram entropy at equal
 perplexity by construction: for that row the control checks the pipeline only.
 
-    python pdl.py --num_threads=1                                   # 3 seeds, alpha 0 and 1, 1 thread
-    python pdl.py --num_threads=1 --alphas=0,0.5,1 --seeds=3        # README's table
+    python pdl.py --num_threads=1                                   # results/pdl.json: 3 seeds, alpha 0 and 1
+    python pdl.py --num_threads=1 --alphas=0,0.5,1 --seeds=3        # and alpha 0.5
     python pdl.py --quick=true                                      # from a 40-step baseline: see QUICK_NOTE
     python pdl.py --alphas=0,0.25,0.5,1,1.5 --seeds=5 --steps=1000  # on a GPU (used when present)
     python train.py --variant=pdl --pdl_alpha=0.5                   # train one model with PDL

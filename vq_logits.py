@@ -34,8 +34,8 @@ scatters to V, sampling is O(K)). Parameters: against an untied V x d head a cod
 against the tied head our baseline has, it adds K d. Speed: the verdict times the code logits h C^T alone
 against h W^T (time_heads, in the same run); the table's ms/step is the whole training step.
 
-    python vq_logits.py --num_threads=1           # 3 seeds, 100 steps, 2 maps and the zero start: README's table
-    python vq_logits.py --quick=true              # about 1 min, from a 40-step baseline of its own: see QUICK_NOTE
+    python vq_logits.py --num_threads=1           # results/vq_logits.json: 3 seeds, 100 steps, 2 maps, zero start
+    python vq_logits.py --quick=true              # from a 40-step baseline of its own: see QUICK_NOTE
     python vq_logits.py --steps=2000 --seeds=5    # on a GPU (used when present): nearer the optima
     python train.py --variant=vq_logits --vq_k=1024 --vq_mapping=frequency   # one model with a codebook head
 """
