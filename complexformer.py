@@ -60,10 +60,10 @@ every arm draws the same weights and batches, and both authors' arms the same de
   (3) the gain is the start: the frozen start matches the trained arm (paired interval within `--match_margin`) and
   beats RoPE; (4) delta = 0 matches the authors' arm. Plus heat maps of delta and b.
 
-    python complexformer.py --lrs=2e-3,4e-3,8e-3 --seeds=2 --variants=rope,cmha_authors   # (a) 12 runs, < 8 min
-    python complexformer.py                       # (b) 16 runs at the rates from (a), < 10 min (1 thread)
+    python complexformer.py --lrs=2e-3,4e-3,8e-3 --seeds=2 --variants=rope,cmha_authors   # (a) 12 runs
+    python complexformer.py                       # (b) 16 runs at the rates from (a), 1 thread
     python complexformer.py --variants=rope,cmha_authors,cmha_authors_fixed,cmha_delta0,none   # (b) with delta = 0
-    python complexformer.py --quick=true          # 1 seed x 120 steps, about 1 min: what it cannot show, see QUICK_NOTE
+    python complexformer.py --quick=true          # 1 seed x 120 steps: what it cannot show, see QUICK_NOTE
     python complexformer.py --iters=3000 --block_size=256 --lrs=5e-4,1e-3,2e-3 --seeds=2   # (a) at GPU scale
     python train.py --variant=complexformer --dataset=shakespeare_char   # train one CMHA model
 """
@@ -199,7 +199,7 @@ class Experiment:
     n_embd: int = 128
     dataset: str = "shakespeare_char"  # positions matter here within a CPU budget; shakespeare for GPT-2 BPE
     data_dir: str = "out/data"
-    num_threads: int = 1             # README's numbers: 1 thread
+    num_threads: int = 1             # CPU threads (results/complexformer.json: 1)
     out_dir: str = "out/complexformer"
     quick: bool = False              # a one-minute version of the default run (see QUICK); flags given still win
     # --quick=true starts from these values (lab.parse_args): the same runs, smaller, in a folder of their own

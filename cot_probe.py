@@ -22,8 +22,8 @@ Pre-registered decision rule (written before the first run; printed with the num
 
 Revision, 2026-11-29 (issue 14; the rule above stays as written, and both verdicts are printed):
 - AOC clause: the correct-CoT model's AOC exceeds the form-only model's by at least 0.2. Reason: AOC counts any change
-  of the answer under truncation; the form-only model, whose chain carries no information, scored 0.54 on the first
-  (mod 10) task, above the old threshold of 0.5.
+  of the answer under truncation; the form-only model, whose chain carries no information, scored above the old
+  threshold of 0.5 on the first (mod 10) task (CHANGELOG.md).
 - Third edition (lab.py's one rule): every clause above is judged by its 95% t-interval over seeds (Welch between
   conditions, which saw different data; paired within the cot model), and a set of clauses holds when every clause
   is supported. Printed: the form-imitation clauses (the paper's claim), the computation clauses with either AOC clause
@@ -43,13 +43,13 @@ Revision, third edition (issue 25; the rule's clauses stay as written):
   least 20 points lower. That is what the paper predicts under novelty.
 
 Training recipe, 2026-11-29, the same for every condition. With 2-8 operations drawn uniformly the 2 x 64 chain model
-was at chance after 3,500 steps (3 seeds; learned at 6,000-8,000); weight decay, batch, learning rate, RoPE base,
-depth, width 128: no help (README). One operation is learned in 400 steps, the operand's position for each length
-apart. So: 1-operation problems for the first 10% of the steps, then 1-8 operations with P(n) ~ 1/n (as many steps per
-length), width 32 (learned by 2,500 steps; 2 x 64 by 3,000-4,000). Batches: padded to the longest.
+stayed at chance within the default budget; weight decay, batch, learning rate, RoPE base, depth, width 128: no help
+(CHANGELOG.md has the search). One operation is learned quickly, the operand's position for each length apart. So:
+1-operation problems for the first 10% of the steps, then 1-8 operations with P(n) ~ 1/n (as many steps per length),
+width 32 (it learns the chain sooner than 2 x 64). Batches: padded to the longest.
 
     python cot_probe.py                       # nocot, cot, form; 3 seeds; the first regime; 1 thread
-    python cot_probe.py --shallow=true        # and the shallow regime: README's table (reuses the first's rows)
+    python cot_probe.py --shallow=true        # and the shallow regime: docs/cot_probe.md (reuses the first's rows)
     python cot_probe.py --conditions=nocot,cot,form,foreign,shuffled,filler   # all six conditions; reuses the rows
     python cot_probe.py --quick=true          # nocot and cot, 1 seed, 600 steps, the first regime only
 """
@@ -280,17 +280,17 @@ def probe_running_values(model, condition, n_ops, n, rng, step=3):
 class Experiment:
     conditions: str = "nocot,cot,form"   # training conditions: the rule's three; all six: add foreign,shuffled,filler
     seeds: int = 3                # seeds 0 .. seeds - 1: models per condition (a verdict needs 3)
-    steps: int = 3000             # training steps per model (batch 64); with the curriculum cot learns by 2,500
+    steps: int = 3000             # training steps per model (batch 64), enough for the curriculum to teach the chain
     batch_size: int = 64
-    n_layer: int = 2              # on the first (mod 10) task 2 x 64 learned 5x faster per second than 4 x 128
-    n_embd: int = 32              # 2 x 32 learned the chain sooner than 2 x 64 (2,000-2,500 steps against 3,000)
+    n_layer: int = 2              # on the first (mod 10) task 2 x 64 learned faster per second than 4 x 128
+    n_embd: int = 32              # 2 x 32 learned the chain sooner than 2 x 64
     max_ops: int = 8              # trained on 1 .. max_ops operations; the rule reads 2 .. max_ops, "long" the next 4
     held_out: int = 0             # a length in 2 .. max_ops never trained on (0: none); WORKSHOP K3's question
-    shallow: bool = False         # then the shallow regime too (SHALLOW: no-CoT can answer): README's table runs it
+    shallow: bool = False         # then the shallow regime too (SHALLOW: no-CoT can answer): docs/cot_probe.md's run
     shallow_steps: int = 1500     # training steps per model in the shallow regime
     n_eval: int = 200             # problems per probe and length
-    num_threads: int = 1          # CPU threads (README's numbers: 1)
-    quick: bool = False           # a 30-second version of the default run (see QUICK); flags given still win
+    num_threads: int = 1          # CPU threads (results/cot_probe.json: 1)
+    quick: bool = False           # a short version of the default run (see QUICK); flags given still win
     out_dir: str = "out/cot_probe"
     # the shallow regime: the settings above, but one operation and twice the width (no-CoT learns it)
     SHALLOW: ClassVar[dict] = dict(max_ops=1, n_embd=64, shallow=False)

@@ -33,8 +33,8 @@ regression coefficients and nothing else.)
    with cross-entropy on the winner. Compared, on held-out games and over seeds, with the exact Bayesian
    floor and with logistic regression on the same inputs (strength, points each side so far, time).
 
-    OMP_NUM_THREADS=1 python infoflow.py        # part 2 on 20 seeds, part 3 on 3 (about 8 min alone on 2 cores)
-    python infoflow.py --quick=true             # the same, smaller (about 1 min): see Experiment.QUICK_NOTE
+    OMP_NUM_THREADS=1 python infoflow.py        # part 2 on 20 seeds, part 3 on 3 (results/infoflow.json)
+    python infoflow.py --quick=true             # the same, smaller: see Experiment.QUICK_NOTE
     python infoflow.py --beliefs=beliefs.csv --robust_se=true   # your data (its keys: --beliefs=x --help)
 """
 import dataclasses
@@ -415,7 +415,7 @@ class Experiment:
     QUICK: ClassVar[dict] = dict(seeds=1, gpt_train_games=5000, gpt_test_games=500, gpt_steps=150,
                                  out_dir="out/infoflow_quick")
     QUICK_NOTE: ClassVar[str] = ("quick run: part 3 on 1 seed, the GPT trained 150 steps on 5,000 games; the full run: "
-                                 "3 seeds, 400 steps on 20,000 (8 min). Part 2 is the full run's (its 20 seeds); the "
+                                 "3 seeds, 400 steps on 20,000. Part 2 is the full run's (its 20 seeds); the "
                                  "GPT against logistic regression is not settled here, and one seed has no spread.")
 
     def validate(self):

@@ -40,8 +40,8 @@ cycle (e.g. one bundle chosen twice at different prices): a cycle could then gai
 tied observations (a longest-path-like problem), and we report an upper bound, marked inexact.
 
     python rationality.py --data=choices.csv     # indices for your data (columns subject,p1..pK,x1..xK)
-    OMP_NUM_THREADS=1 python rationality.py      # parts 2 and 3, 3 seeds (README: its CPU time)
-    python rationality.py --quick=true           # the same, smaller (about 1 min): see Experiment.QUICK_NOTE
+    OMP_NUM_THREADS=1 python rationality.py      # parts 2 and 3, 3 seeds (results/rationality.json)
+    python rationality.py --quick=true           # the same, smaller: see Experiment.QUICK_NOTE
 """
 import dataclasses
 import io

@@ -2,7 +2,7 @@
 train.py: the small GPT every paper file shares, its offline data, and a training loop you can trust:
 nanoGPT's model.py and train.py in one file, plus the seams the paper files plug into.
 
-    python train.py                                  # baseline GPT on Shakespeare, < 5 min on a 2-core CPU
+    python train.py                                  # the baseline GPT on Shakespeare (paper files finetune it)
     python train.py --dataset=shakespeare_char       # the same plays, one token per character
     python train.py --max_iters=50 --n_layer=2       # any config key: --key=value (see --help)
     python train.py --variant=pdl --pdl_alpha=0.5    # a paper file's variant
@@ -353,7 +353,7 @@ class TrainConfig(GPTConfig):
     batch_size: int = 12            # sequences per micro-step per process
     gradient_accumulation_steps: int = 1  # micro-steps per optimizer step
     max_iters: int = 400            # optimizer steps
-    learning_rate: float = 1e-3     # peak learning rate (3e-3 sat on the edge of stability; see README)
+    learning_rate: float = 1e-3     # peak learning rate (3e-3 sat on the edge of stability: CHANGELOG.md)
     min_lr: float = 1e-4            # learning rate at the end of the cosine
     warmup_iters: int = 40          # linear warmup steps
     weight_decay: float = 0.1       # AdamW decay on matrices (not on norms or biases)
@@ -376,7 +376,7 @@ class TrainConfig(GPTConfig):
     num_threads: int = 0            # CPU threads; 0 = torch's default (one per core); 1 if another process uses a core
     variant: str = "baseline"       # which file's model/loss to train (set by --variant)
     quick: bool = False             # a one-minute version of the default run (see QUICK); flags given still win
-    # --quick=true starts from these values: the same loop on the plays as characters, 15x cheaper per token
+    # --quick=true starts from these values: the same loop on the plays as characters, far cheaper per token
     QUICK: typing.ClassVar[dict] = dict(dataset="shakespeare_char", max_iters=500, warmup_iters=50, eval_interval=100,
                                         ckpt_interval=500, out_dir="out/baseline_quick", sample_prompt="ROMEO:",
                                         learning_rate=3e-3, min_lr=3e-4)  # 80 symbols: stable at 3e-3
@@ -406,7 +406,7 @@ def make_optimizer(model, cfg, device):
     decay = [p for p in params if p.dim() >= 2 and not getattr(p, "no_weight_decay", False)]
     no_decay = [p for p in params if p.dim() < 2 or getattr(p, "no_weight_decay", False)]
     groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    fused = device.type in ("cuda", "cpu")  # one kernel for the whole update (on this CPU 3% faster per step)
+    fused = device.type in ("cuda", "cpu")  # one kernel for the whole update
     return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), fused=fused)
 
 def train_step(model, optimizer, next_batch, lr, accumulation=1, grad_clip=1.0, autocast=contextlib.nullcontext()):
