@@ -361,12 +361,12 @@ def rule(rows):
     """The decision rule's clauses (module docstring) as lab.py conditions, each judged by its 95% interval: the
     form-imitation clauses, and the computation clauses with the AOC clause as pre-registered and as revised.
     Across conditions the models saw different data (Welch); within the cot model, measures pair by seed."""
-    v = lambda c, k: lab.per_seed(rows, k, condition=c)  # noqa: E731
-    across = lambda a, b, k, side, margin: lab.condition(  # noqa: E731
+    v = lambda c, k: lab.per_seed(rows, k, condition=c)
+    across = lambda a, b, k, side, margin: lab.condition(
         lab.difference(v(a, k), v(b, k), paired=False), side, margin, f"{k} {a} - {b}")
-    within = lambda k1, k2: lab.condition(  # noqa: E731
+    within = lambda k1, k2: lab.condition(
         lab.difference(v("cot", k1), v("cot", k2), paired=True), "above", 0.0, f"cot {k1} - {k2}")
-    least = lambda k, floor: lab.condition(  # noqa: E731
+    least = lambda k, floor: lab.condition(
         lab.difference(v("cot", k), floor, paired=True), "above", 0.0, f"cot {k} - {floor:g}")
     imitation = [across("cot", "form", "in_range", "within", 0.10), across("form", "nocot", "in_range", "above", 0.20),
                  within("truth_rate", "follow_rate"), least("invalid_chain_share_of_correct", 0.20)]
@@ -378,9 +378,9 @@ def rule(rows):
 
 def summarise(rows):
     """Per condition: the mean over seeds of every number (dicts, curves element-wise) and the std (0 with one seed)."""
-    mean = lambda vals: ({k: mean([v[k] for v in vals]) for k in vals[0]} if isinstance(vals[0], dict)  # noqa: E731
+    mean = lambda vals: ({k: mean([v[k] for v in vals]) for k in vals[0]} if isinstance(vals[0], dict)
                          else np.mean(vals, 0).tolist() if isinstance(vals[0], list) else float(np.mean(vals)))
-    std = lambda vals: float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0  # noqa: E731
+    std = lambda vals: float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
     summary, spread = {}, {}
     for c in dict.fromkeys(r["condition"] for r in rows):
         rs = [r for r in rows if r["condition"] == c]
@@ -400,7 +400,7 @@ def verdicts(rows, exp):
         regime_name(exp)
     if "cot" not in conditions:
         return [], {"passed": False, "text": f"{name}: not run: the positive control needs the cot condition"}
-    acc = lambda c, k="in_range": lab.per_seed(rows, k, condition=c)  # noqa: E731
+    acc = lambda c, k="in_range": lab.per_seed(rows, k, condition=c)
     in_range, long = length_labels(exp.max_ops)
     gate = lab.control(f"{name}: correct CoT learned the task", lab.condition(
         lab.difference(acc("cot"), CHANCE, paired=True), "above", 0.20, f"cot at {in_range} ops - chance"), n,
@@ -446,8 +446,8 @@ def report(regime_rows):
 
 def regime_table(summary, spread, exp):
     in_range, long = length_labels(exp.max_ops)
-    pm = lambda sd: f" ± {sd:.2f}" if exp.seeds > 1 else ""  # noqa: E731
-    table = lambda head, cell: ["| condition | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"] + [  # noqa
+    pm = lambda sd: f" ± {sd:.2f}" if exp.seeds > 1 else ""
+    table = lambda head, cell: ["| condition | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"] + [
         f"| {c} | " + " | ".join(cell(summary[c], spread[c], h) for h in head) + " |" for c in summary]
     cols = {f"acc {in_range} ops": "in_range", f"acc {long} ops": "long", "AOC": "aoc", "follow": "follow_rate",
             "truth (after a mistake)": "truth_rate", "foreign chain: truth": "foreign_inserted_truth",
@@ -455,16 +455,16 @@ def regime_table(summary, spread, exp):
             "filler chain: truth": "filler_inserted_truth", "correct, invalid chain": "invalid_chain_share_of_correct",
             f"well-formed at {long}": "form_long", f"right values at {long}": "content_long",
             **({f"acc {exp.held_out} ops (held out)": "held_out"} if exp.held_out else {})}
-    main = lambda s, sd, h: (f"{s['accuracy'][1]:.2f}" if h == "acc 1 op" else "-" if cols[h] not in s or  # noqa
+    main = lambda s, sd, h: (f"{s['accuracy'][1]:.2f}" if h == "acc 1 op" else "-" if cols[h] not in s or
                              "aoc" not in s and h.startswith("correct") else f"{s[cols[h]]:.2f}" + pm(sd[cols[h]]))
-    probe = lambda s, sd, k: (f"{s['linear_probe'][k]:.2f}" + pm(sd["linear_probe"][k])  # noqa: E731
+    probe = lambda s, sd, k: (f"{s['linear_probe'][k]:.2f}" + pm(sd["linear_probe"][k])
                               if k in s["linear_probe"] else "-")
     lines = [f"mean ± std over {exp.seeds} seed(s), {exp.steps} steps, {exp.n_eval} problems per probe and length", ""]
     lines += table(["acc 1 op"] * (exp.max_ops > 1) + list(cols), main) + [
         "", "Linear probes, held-out accuracy (chance 1/7), read where the label is not in the input:"]
     lines += table(list(dict.fromkeys(k for c in summary for k in summary[c]["linear_probe"])), probe)
     if "failure_modes_long" in (s := summary.get("cot", {})):
-        steps = lambda k: " ".join(f"{v:.2f}" for v in s[k])  # noqa: E731
+        steps = lambda k: " ".join(f"{v:.2f}" for v in s[k])
         lines += ["", f"Correct CoT on {long} operations, its own chain: " + ", ".join(f"{k} {v:.2f}" + pm(
             spread["cot"]["failure_modes_long"][k]) for k, v in s["failure_modes_long"].items()),
             f"Per-step accuracy, the true chain given up to the step, {lengths(exp.max_ops)[1][-1]} operations: "

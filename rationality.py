@@ -131,7 +131,7 @@ def ccei_many(R, rtol=1e-9):
     r = R[:, ~np.eye(T, dtype=bool)]
     r = np.where(r < 1 - rtol, np.maximum(r, 0.0), 1.0)                       # ratios near 1 count as 1
     b = np.sort(np.concatenate([np.zeros((S, 1)), r, np.ones((S, 1))], axis=1), axis=1)
-    mid = lambda b, k: 0.5 * (b[np.arange(len(b)), k] + b[np.arange(len(b)), k + 1])  # noqa: E731  interval k
+    mid = lambda b, k: 0.5 * (b[np.arange(len(b)), k] + b[np.arange(len(b)), k + 1])  # interval k
     out = np.ones(S)
     f = np.flatnonzero(violates_many(R, mid(b, np.full(S, b.shape[1] - 2))))  # the last interval fails
     R, b = R[f], b[f]
@@ -455,9 +455,9 @@ def analyse_csv(opt):
     last = t0
     for name, row, count in skipped:
         print(f"warning: row {row}: subject '{name}' has {count} row(s); an index needs 2: left out", flush=True)
-    for s, (p, x) in data.items():
+    for s, (p, _) in data.items():
         by_shape.setdefault(p.shape, []).append(s)
-    for (T, K), names in by_shape.items():
+    for (T, _), names in by_shape.items():
         for chunk in np.array_split(names, max(1, len(names) * T * T // 1_000_000)):
             p, x = np.stack([data[s][0] for s in chunk]), np.stack([data[s][1] for s in chunk])
             R = ratio_stack(p, x)
@@ -568,7 +568,7 @@ def demand_slope(points, optimum):
     of a run (both taken from their run means, invalid answers left out), pooled over runs. 1: answers move with
     prices as the person's demand does; 0: they ignore prices (a constant answer is perfectly consistent)."""
     ok, count = ~np.isnan(points), np.maximum((~np.isnan(points)).sum(1, keepdims=True), 1)
-    run_mean = lambda v: np.where(ok, v, 0.0).sum(1, keepdims=True) / count  # noqa: E731  (over valid answers)
+    run_mean = lambda v: np.where(ok, v, 0.0).sum(1, keepdims=True) / count  # over valid answers
     a, o = np.where(ok, points - run_mean(points), 0.0), np.where(ok, optimum - run_mean(optimum), 0.0)
     return float((a * o).sum() / (o ** 2).sum()) if (o ** 2).sum() > 0 else math.nan
 
@@ -628,7 +628,7 @@ def train_gpt(lines, seed, steps):
     model = train.GPT(train.GPTConfig(vocab_size=len(VOCAB), block_size=64, n_layer=4, n_head=4, n_embd=128))
     data = np.array([STOI[c] for c in "".join(lines)], dtype=np.int64)
     gen = torch.Generator().manual_seed(seed)
-    next_batch = lambda: train.get_batch(  # noqa: E731
+    next_batch = lambda: train.get_batch(
         data, torch.randint(len(data) - 65, (32,), generator=gen), 64, torch.device("cpu"))
     lab.fit(model, next_batch, steps, learning_rate=2e-3, name=f"our GPT on people's choices, seed {seed}")
     return model
@@ -717,7 +717,7 @@ def part3_world(exp, w_common, rng):
         table[task] = ccei_of_runs(*people_choices(task, S, 25, noise_sd, rng))
     parts = rng.standard_normal((S, C, 1)) + rng.standard_normal((S, 1, P))      # category and period parts
     p, x = supermarket(0.2 * np.exp(w_common * skill[:, None, None] + 0.6 * parts / np.sqrt(2)), rng, wpp)
-    cell = lambda a, c, k: a[:, k * wpp:(k + 1) * wpp, c * 3:c * 3 + 3]  # noqa: E731  period k, category c
+    cell = lambda a, c, k: a[:, k * wpp:(k + 1) * wpp, c * 3:c * 3 + 3]  # period k, category c
     cells = np.stack([[ccei_many(ratio_stack(cell(p, c, k), cell(x, c, k))) for k in range(P)]
                       for c in range(C)], axis=-1)                                   # (P, S, C)
     table["supermarket"] = ccei_many(ratio_stack(p, x))
@@ -725,7 +725,7 @@ def part3_world(exp, w_common, rng):
     table.update({f"period{k + 1}": cells[k].mean(1) for k in range(P)})
     names = list(table)
     corr = spearmanr(np.stack([table[n] for n in names], axis=1)).statistic
-    mean_off = lambda group: float(np.nanmean([corr[names.index(a), names.index(b)]  # noqa: E731
+    mean_off = lambda group: float(np.nanmean([corr[names.index(a), names.index(b)]
                                                for a in group for b in group if a < b]))
     return {"supermarket_vs_risk": float(corr[names.index("supermarket"), names.index("risk")]),
             "among_lab_tasks": mean_off(LAB_TASKS), "across_categories": mean_off(CATEGORIES),
@@ -803,8 +803,8 @@ def responsive_everywhere(slopes, label):
 
 def pattern_clauses(runs, weight):
     """The paper's pattern (paper_pattern's thresholds) as lab.py conditions on the seeds' correlations."""
-    v = lambda k: [r[k] for r in runs]  # noqa: E731
-    d = lambda k, margin: lab.difference(v(k), margin, True)  # noqa: E731
+    v = lambda k: [r[k] for r in runs]
+    d = lambda k, margin: lab.difference(v(k), margin, True)
     return [lab.condition(d("supermarket_vs_risk", 0.0), "within", 0.15, f"weight {weight:g}: supermarket vs risk"),
             lab.condition(d("among_lab_tasks", 0.15), "above", 0.0, f"weight {weight:g}: among lab tasks - 0.15"),
             lab.condition(d("among_lab_tasks", 0.7), "below", 0.0, f"weight {weight:g}: among lab tasks - 0.7"),
@@ -817,7 +817,7 @@ def verdicts(runs2, runs3, exp):
     consistent (CCEI 1), so consistency counts only beside price responsiveness: the GPT claim needs both, and the
     framing claims are judged only for a GPT that responds to prices (their control)."""
     seeds, temps, weights = exp.lists()
-    col = lambda k: {d: [r[d][k] for r in runs2] for d in DOMAINS}  # noqa: E731  (per domain, seed order)
+    col = lambda k: {d: [r[d][k] for r in runs2] for d in DOMAINS}  # per domain, seed order
     n, command = exp.seeds, lab.command("rationality", exp)
     people, T0 = col("people"), f"T{temps[0]:g}"
     gate = lab.control("people beat random choosers (CCEI) and respond to prices",
@@ -861,7 +861,7 @@ def experiment(exp):
 
 def report(exp, runs2, r3, verdicts, temps):
     out = Path(exp.out_dir)
-    cell = lambda d, k: "{0.mean:.3f} ({0.sd:.3f})".format(lab.estimate([r[d][k] for r in runs2]))  # noqa: E731
+    cell = lambda d, k: "{0.mean:.3f} ({0.sd:.3f})".format(lab.estimate([r[d][k] for r in runs2]))
     conds = [f"gpt_plain_T{t:g}" for t in temps] + [f"gpt_price_T{temps[0]:g}", f"gpt_discrete_T{temps[0]:g}"]
     lines = [f"Part 2 (simulation): mean CCEI on held-out budgets, mean (sample sd) over {exp.seeds} seeds; "
              "paper's values in brackets. 'our GPT' = the shared small GPT trained on simulated people's choices.",
@@ -877,7 +877,7 @@ def report(exp, runs2, r3, verdicts, temps):
               "as the person's demand, 0: ignores prices), mean (sample sd) over seeds; [distinct answers per run]. "
               "The prompt-ignoring choosers (always 50; always the people's median) score CCEI 1.",
               "| domain | " + " | ".join(choosers) + " |", "|---" * (1 + len(choosers)) + "|"]
-    distinct = lambda d, c: np.mean([r[d][c + "_distinct"] for r in runs2])  # noqa: E731
+    distinct = lambda d, c: np.mean([r[d][c + "_distinct"] for r in runs2])
     lines += [f"| {d} | " + " | ".join(f"{cell(d, c + '_slope')} [{distinct(d, c):.1f}]" for c in choosers) + " |"
               for d in DOMAINS]
     lines += ["", "Part 3 (simulation): Spearman correlations of consistency across subjects, by weight of the common "
@@ -885,7 +885,7 @@ def report(exp, runs2, r3, verdicts, temps):
               "| common weight | supermarket vs risk | among lab tasks | across categories | across periods "
               "| cells / lab at CCEI = 1 | paper's pattern |", "|---|---|---|---|---|---|---|"]
     for w, r in r3.items():
-        f = lambda k: "{0.mean:.2f} ({0.sd:.2f})".format(r[k])  # noqa: E731
+        f = lambda k: "{0.mean:.2f} ({0.sd:.2f})".format(r[k])
         lines.append(f"| {w:g} | {f('supermarket_vs_risk')} | {f('among_lab_tasks')} | {f('across_categories')} | "
                      f"{f('across_periods')} | {r['cells_at_ceiling'].mean:.0%} / {r['lab_at_ceiling'].mean:.0%} | "
                      f"{'yes' if paper_pattern({k: v.mean for k, v in r.items()}) else 'no'} (means) |")

@@ -334,7 +334,7 @@ def codec(folder):
     if chars is None:
         enc = gpt2_encoding()
         return functools.partial(enc.encode, allowed_special="all"), enc.decode, enc.n_vocab
-    encode = lambda text: [chars.index(c) for c in text if c in chars]  # noqa: E731
+    encode = lambda text: [chars.index(c) for c in text if c in chars]
     return encode, (lambda ids: "".join(chars[i] for i in ids)), len(chars)
 
 def get_batch(data, offsets, block_size, device):
