@@ -101,7 +101,8 @@ def test_workshop_md_parses_into_exercises():
 
 
 def test_without_body_keeps_signature_and_docstring():
-    source = 'class A:\n    def f(self, x):\n        """doc"""\n        y = x + 1\n        return y\n\ndef g():\n    return 2\n'
+    source = ('class A:\n    def f(self, x):\n        """doc"""\n        y = x + 1\n        return y\n\n'
+              'def g():\n    return 2\n')
     assert without_body(source, "A.f") == ('class A:\n    def f(self, x):\n        """doc"""\n'
                                            "        raise NotImplementedError('workshop exercise')\n\ndef g():\n"
                                            "    return 2\n")
