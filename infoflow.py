@@ -25,9 +25,9 @@ regression coefficients and nothing else.)
    surprise), "suspense" (mean suspense) or "total" (total surprise). Whatever predicts best under a
    model is true by construction there; the question is whether comparing single predictors by R^2 finds
    the generating model, each of the three, over --part2_seeds seeds: from the exact beliefs, and from what
-   a researcher has, viewer reports (the belief plus noise, rounded to 0.05). From a path alone suspense
-   must be estimated; ours (not the paper's, not EFK's) is the root mean square of the path's changes,
-   sqrt(sum dp^2 / steps), since E[dp_t^2] = suspense_{t-1}^2.
+   a researcher has, viewer reports (the belief plus noise of sd --report_noise, rounded to 0.05). From a path
+   alone suspense must be estimated; ours (not the paper's, not EFK's) is the root mean square of the path's
+   changes, sqrt(sum dp^2 / steps), since E[dp_t^2] = suspense_{t-1}^2.
 3. A GPT as the audience: the shared GPT reads a game's timeline as characters and a win-probability
    head on its hidden states (sigmoid(w . h_t + b)) gives P(A wins | prefix) at every position, trained
    with cross-entropy on the winner. Compared, on held-out games and over seeds, with the exact Bayesian
@@ -264,7 +264,7 @@ def part2(exp, rng):
     from exact beliefs (`recovery`) and from reports (`recovery_reported`; the ratings still come from the truth)."""
     kinds = ["early", "flat", "late"]
     games = simulate_games(exp.n_games, exp.n_steps, kinds, rng)
-    reported = viewer_reports(games["beliefs"], rng)
+    reported = viewer_reports(games["beliefs"], rng, exp.report_noise)
     seg, rep_seg = segment_surprise(games["beliefs"]), segment_surprise(reported)
     ratings = generate_ratings(exp.rating_model, seg, games["suspense"], exp.rating_noise, rng)
     fits = {}
@@ -402,6 +402,7 @@ class Experiment:
     n_steps: int = 60             # steps per game
     rating_model: str = "late"    # how part 2's ratings are generated: late, suspense or total (see generate_ratings)
     rating_noise: float = 0.5     # sd of the rating noise around the generating model
+    report_noise: float = 0.05    # sd of the noise viewers add to the exact belief before rounding to 0.05
     part2_seeds: int = 20         # part 2 (a cheap simulation) runs for seeds 0 .. part2_seeds - 1 (tables: seed 0)
     gpt_train_games: int = 20000  # part 3
     gpt_test_games: int = 1000
@@ -426,6 +427,8 @@ class Experiment:
         if self.rating_noise < 0 or self.rating_model not in RATING_MODELS:
             raise lab.ConfigError(f"--rating_noise >= 0 and --rating_model one of {', '.join(RATING_MODELS)}, got "
                                   f"{self.rating_noise:g} and '{self.rating_model}'")
+        if not 0 <= self.report_noise < math.inf:
+            raise lab.ConfigError(f"--report_noise >= 0 (the sd of the viewers' noise), got {self.report_noise:g}")
 
 
 def recovery_margins(p2s, model, arm="recovery"):

@@ -281,6 +281,20 @@ def test_part2_reported_arm_uses_the_reports_and_no_model(monkeypatch):
     assert p2["recovery"] != p2["recovery_reported"]
 
 
+def test_report_noise_sets_the_viewers_noise_and_nothing_else():
+    """--report_noise reaches the reports (0: the exact belief rounded to 0.05) and leaves the games and ratings as
+    they were: the same random draws either way (WORKSHOP I4 reruns part 2 at 0)."""
+    quiet, noisy = (inf.part2(inf.Experiment(n_games=100, n_steps=20, report_noise=sd), np.random.default_rng(3))
+                    for sd in (0.0, 0.05))
+    assert np.allclose(quiet[1], np.round(quiet[0]["beliefs"] / 0.05) * 0.05)
+    assert not np.array_equal(noisy[1], quiet[1])
+    assert np.array_equal(noisy[0]["beliefs"], quiet[0]["beliefs"]) and np.array_equal(noisy[2], quiet[2])
+    assert quiet[3]["recovery"] == noisy[3]["recovery"]
+    assert quiet[3]["recovery_reported"] != noisy[3]["recovery_reported"]
+    with pytest.raises(lab.ConfigError, match="--report_noise >= 0"):
+        lab.parse_args(["--report_noise=-0.1"], inf.Experiment)
+
+
 def test_beliefs_see_only_the_events_so_far():
     """No look-ahead: the belief after k steps is P_k(score after the first k events), the first the prior."""
     games = inf.simulate_games(50, 12, ["late"], np.random.default_rng(6))
