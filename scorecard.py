@@ -74,16 +74,6 @@ def decided_by(v):
     return f"{len(decided)} of {len(conditions)}: ", decided
 
 
-def deciding(v, shown=2):
-    """The evidence that decided a verdict, as text (the interval alone for a single condition, whose claim says
-    what is compared); for a verdict withheld (control, seeds), "not judged" first."""
-    head, conditions = decided_by(v)
-    head = ("not judged: " if v.get("why") else "") + head  # why: in the verdict column
-    if not head and len(conditions) == 1:
-        return conditions[0].get("interval", conditions[0]["text"])
-    return head + "; ".join(c["text"] for c in conditions[:shown])
-
-
 def interval(v):
     """The shortest deciding evidence: the first deciding condition's interval and margin, and how many decided."""
     head, conditions = decided_by(v)
@@ -96,15 +86,13 @@ def tally(results):
     return " · ".join(f"{n} {name}" for n, name in counts if n) or "no verdicts"
 
 
-def control_row(text, label, seeds, limit=60):
-    """A positive control as a table row: its name, its state (passed, FAILED, not judged), its first interval."""
+def control_row(text, label, seeds):
+    """A positive control as a docs table row: its name, its state (passed, FAILED, not judged), every condition."""
     name, rest = text.split(": ", 1)
     conditions, state = rest.rsplit(": ", 1)
-    more = f" (+{conditions.count('; ')} more)" if "; " in conditions and limit else ""
     seeds = min(map(int, re.findall(r", n=(\d+)\)", conditions)), default=seeds)  # the seeds it was judged on
-    shown = conditions.split("; ")[0] if limit else conditions
-    return f"| control{' ' + label if label else ''}: {cell(name, limit)} | **{state}** | " \
-           f"{cell(shown, limit and limit - 2) if limit else shown.replace('|', '/')}{more} | {seeds} |"
+    evidence = conditions.replace("|", "/")
+    return f"| control{' ' + label if label else ''}: {cell(name)} | **{state}** | {evidence} | {seeds} |"
 
 
 def controls_of(results):
@@ -113,23 +101,17 @@ def controls_of(results):
     return controls, (lambda c: f"c{controls.index(c) + 1}") if len(controls) > 1 else (lambda c: "")
 
 
-def file_rows(name, results, full=False):
-    """The scorecard rows of one paper file: a row naming it and its command, each control, each claim; cells cut
-    to fit README, or `full` (the docs page): every word, the evidence whole."""
-    if results is None:
-        return [f"| **`{name}.py`**: not rerun under the new rule (no `results/{name}.json` yet) | | | |"]
+def file_rows(results):
+    """The docs page's scorecard rows of one paper file: each control, each claim, every word, the evidence whole."""
     verdicts, seeds = results["verdicts"], results["config"].get("seeds", "-")
     controls, label = controls_of(results)
-    rows = [f"| **`{name}.py`** · `{results['command']}` | | | |"]
-    rows += [control_row(c, label(c), seeds, None if full else 60) for c in controls]
-    for v, before in zip(verdicts, [{}] + verdicts):
-        said = v.get("paper_says") and (full or v["paper_says"] != before.get("paper_says"))  # once for a run
-        paper = f" ({cell(v['paper_says'], None if full else 36)})" if said else ""
+    rows = [control_row(c, label(c), seeds) for c in controls]
+    for v in verdicts:
+        paper = f" ({cell(v['paper_says'])})" if v.get("paper_says") else ""
         why = f" ({v['why'].replace('the positive control did not pass', 'control failed')})" if v.get("why") else ""
         gate = f" ({label(v['control'])})" if len(controls) > 1 else ""
-        evidence = v["evidence"].replace("|", "/") if full else cell(deciding(v), 58)
-        rows.append(f"| {cell(v['claim'], None if full else 60)}{paper} | **{v['verdict']}**{why}{gate} | {evidence} | "
-                    f"{v['seeds']} |")
+        evidence = v["evidence"].replace("|", "/")
+        rows.append(f"| {cell(v['claim'])}{paper} | **{v['verdict']}**{why}{gate} | {evidence} | {v['seeds']} |")
     return rows
 
 
@@ -327,7 +309,7 @@ def docs_block(name, root=lab.RESULTS):
     head = (f"Recorded by `{results['command']}` (CPU time {cpu_time(results)}) in "
             f"[results/{name}.json](../results/{name}.json); n: the seeds a row was judged on.")
     card = ["| claim (the paper says) | verdict | evidence | n |", "|---|---|---|---|"] + \
-        file_rows(name, results, full=True)[1:]
+        file_rows(results)
     try:
         numbers = NUMBERS[name](results["summary"]) if name in NUMBERS else []
     except (KeyError, IndexError, TypeError) as e:

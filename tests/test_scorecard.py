@@ -16,15 +16,26 @@ def entry(**fields):
 def test_a_row_per_file_control_and_claim_each_with_its_own_interval():
     results = {"command": "python x.py", "config": {"seeds": 3},
                "verdicts": [entry(), entry(claim="B | C", paper_says="")]}
-    rows = scorecard.file_rows("x", results)
-    assert rows[0] == "| **`x.py`** · `python x.py` | | | |"
-    assert rows[1] == "| control: C minus D | **passed** | +1.000 [+0.900, +1.100], needs > 0 | 3 |"
-    assert rows[2] == "| A beats B (+4%) | **supported** | +1.000 [+0.752, +1.248], needs > 0 | 3 |"
-    assert rows[3].startswith("| B / C | **supported**") and len(rows) == 4
+    rows = scorecard.short_rows("x", results)
+    assert rows[0] == "| **[`x.py`](docs/x.md)** · `python x.py` · control: passed | | | |"
+    assert rows[1] == "| A beats B | **supported** | +1.000 [+0.752, +1.248], needs > 0 | 3 |"
+    assert rows[2].startswith("| B / C | **supported**") and len(rows) == 3
     second = dict(entry(), control="E: +1.000 [+0.900, +1.100], needs > 0; +2.000 [+1.9, +2.1], needs > 0: FAILED")
-    rows = scorecard.file_rows("x", {**results, "verdicts": [entry(), second]})
-    assert rows[2].startswith("| control c2: E | **FAILED** |") and rows[2].endswith("(+1 more) | 3 |")
-    assert "(c2)" in rows[4] and "(c1)" in rows[3]
+    rows = scorecard.short_rows("x", {**results, "verdicts": [entry(), second]})
+    assert rows[0].endswith("controls: c1 passed, c2 FAILED | | | |")
+
+
+def test_docs_rows_give_every_control_and_claim_whole():
+    results = {"command": "python x.py", "config": {"seeds": 3},
+               "verdicts": [entry(), entry(claim="B | C", paper_says="")]}
+    rows = scorecard.file_rows(results)
+    assert rows[0] == "| control: C minus D | **passed** | +1.000 [+0.900, +1.100] (95% paired t, n=3), needs > 0 | 3 |"
+    assert rows[1].startswith("| A beats B (+4%) | **supported** | A minus B: +1.000 [+0.752, +1.248]")
+    assert rows[2].startswith("| B / C | **supported**") and len(rows) == 3
+    second = dict(entry(), control="E: +1.000 [+0.900, +1.100], needs > 0; +2.000 [+1.9, +2.1], needs > 0: FAILED")
+    rows = scorecard.file_rows({**results, "verdicts": [entry(), second]})
+    assert rows[1].startswith("| control c2: E | **FAILED** |") and "+2.000 [+1.9, +2.1]" in rows[1]
+    assert "(c2)" in rows[3] and "(c1)" in rows[2]
 
 
 def test_several_conditions_show_the_ones_that_decided():
@@ -32,13 +43,13 @@ def test_several_conditions_show_the_ones_that_decided():
     fail = lab.condition(lab.difference([-1.0, -1.1, -0.9], 0.0, True), "above", 0.0, "second")
     gate = {"passed": True, "text": "ok"}
     v = lab.verdict("both", "", [hold, fail], gate, 3, "python x.py")
-    assert v["verdict"] == "not supported" and scorecard.deciding(v).startswith("1 of 2: second:")
-    assert scorecard.deciding(lab.verdict("both", "", [hold, hold], gate, 3, "c")).startswith("all 2 hold")
+    assert v["verdict"] == "not supported" and scorecard.interval(v) == "1 of 2: " + fail["interval"]
+    assert scorecard.interval(lab.verdict("both", "", [hold, hold], gate, 3, "c")).startswith("all 2 hold")
 
 
-def test_missing_results_say_not_rerun():
-    assert "not rerun under the new rule" in scorecard.file_rows("x", None)[0]
+def test_missing_results_say_so():
     assert "no `results/x.json` yet" in scorecard.short_rows("x", None)[0]
+    assert "No `results/x.json` yet" in scorecard.docs_block("x")
 
 
 def test_scorecard_reads_each_paper_file_in_order(tmp_path):
@@ -139,17 +150,17 @@ def test_evidence_of_a_mirrored_or_withheld_verdict_is_what_decided_it():
     fail = lab.condition(lab.difference([-1.0, -1.1, -0.9], 0.0, True), "above", 0.0, "second")
     ok, bad = {"passed": True, "text": "ok"}, {"passed": False, "text": "bad"}
     broken = lab.verdict("not all hold", "", [hold, fail], ok, 3, "c", against=True)
-    assert broken["verdict"] == "supported" and scorecard.deciding(broken).startswith("1 of 2: second:")
+    assert broken["verdict"] == "supported" and scorecard.interval(broken) == "1 of 2: " + fail["interval"]
     holds = lab.verdict("not all hold", "", [hold, hold], ok, 3, "c", against=True)
-    assert holds["verdict"] == "not supported" and scorecard.deciding(holds).startswith("all 2 hold")
+    assert holds["verdict"] == "not supported" and scorecard.interval(holds).startswith("all 2 hold")
     withheld = lab.verdict("one", "", hold, bad, 3, "c")
-    assert scorecard.deciding(withheld).startswith("not judged: ")
+    assert scorecard.interval(withheld).startswith("not judged: ")
 
 
 def test_a_control_row_shows_the_seeds_it_was_judged_on():
     text = ("recovery: late: +0.1 [+0.0, +0.2] (95% one-sample t, n=20), needs > 0; b: +1 [+0, +2] (95% paired t, "
             "n=20), needs > 0: passed")
     row = scorecard.control_row(text, "c1", 3)
-    assert row.endswith("| 20 |") and "**passed**" in row and "(+1 more)" in row
+    assert row.endswith("| 20 |") and "**passed**" in row and "b: +1 [+0, +2]" in row
     assert scorecard.control_row("name: +1 (no interval from n=1), needs > 0: not judged (quick run)", "", 1) \
         .endswith("| 1 |")
