@@ -493,6 +493,15 @@ def progress_line(name, it, total, seconds_per_iter, *fields):
     eta = format_seconds(seconds_per_iter * (total - it))
     return f"{name} {it}/{total} ({it / total:.0%}) | " + " | ".join(fields) + f" | eta {eta}"
 
+def keep_freed_memory():
+    """glibc gives every freed block over 32 MB back to the OS, and the next step faults it in again page by page:
+    with the GPT-2 vocabulary (logits of V floats per position) that kernel time rivals the arithmetic. Keep freed
+    memory in the process instead (large blocks from the heap, the heap never trimmed). Elsewhere: nothing."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, Windows, musl)
+        libc = __import__("ctypes").CDLL("libc.so.6")
+        return libc.mallopt(-4, 0) == 1 and libc.mallopt(-1, 1 << 40) == 1  # M_MMAP_MAX = 0, M_TRIM_THRESHOLD
+    return False
+
 def setup(cfg):
     """(device, rank, world): the device, and the process group when launched by torchrun (world > 1)."""
     rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
@@ -505,8 +514,9 @@ def setup(cfg):
         torch.cuda.set_device(device)
     if world > 1:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    if device.type == "cpu" and cfg.num_threads:
-        torch.set_num_threads(cfg.num_threads)
+    if device.type == "cpu":
+        keep_freed_memory()
+        torch.set_num_threads(cfg.num_threads or torch.get_num_threads())
     return device, rank, world
 
 def load_data(cfg, rank, world):

@@ -431,3 +431,12 @@ def test_checkpoint_of_an_older_train_py_is_refused(tmp_path):
         train.load_checkpoint(tmp_path / "old.pt")
     train.save_checkpoint(tmp_path / "new.pt", {"iter_num": 2})
     assert train.load_checkpoint(tmp_path / "new.pt")["iter_num"] == 2
+
+
+def test_cpu_setup_keeps_freed_memory_in_the_process(monkeypatch):
+    if sys.platform.startswith("linux") and os.path.exists("/lib/x86_64-linux-gnu/libc.so.6"):
+        assert train.keep_freed_memory() is True  # glibc took both settings
+    calls = []
+    monkeypatch.setattr(train, "keep_freed_memory", lambda: calls.append(1))
+    threads = torch.get_num_threads()
+    assert train.setup(TrainConfig(device="cpu", num_threads=threads))[0].type == "cpu" and calls == [1]
