@@ -61,8 +61,7 @@ every arm draws the same weights and batches, and both authors' arms the same de
   beats RoPE; (4) delta = 0 matches the authors' arm. Plus heat maps of delta and b.
 
     python complexformer.py --lrs=2e-3,4e-3,8e-3 --seeds=2 --variants=rope,cmha_authors   # (a) 12 runs
-    python complexformer.py                       # (b) 16 runs at the rates from (a), 1 thread
-    python complexformer.py --variants=rope,cmha_authors,cmha_authors_fixed,cmha_delta0,none   # (b) with delta = 0
+    python complexformer.py                       # (b) 19 runs at the rates from (a), 1 thread
     python complexformer.py --quick=true          # 1 seed x 120 steps: what it cannot show, see QUICK_NOTE
     python complexformer.py --iters=3000 --block_size=256 --lrs=5e-4,1e-3,2e-3 --seeds=2   # (a) at GPU scale
     python train.py --variant=complexformer --dataset=shakespeare_char   # train one CMHA model
@@ -181,7 +180,7 @@ def build_model(cfg, train_data=None):
 
 @dataclass
 class Experiment:
-    variants: str = "rope,cmha_authors,cmha_authors_fixed,none"  # which position steps to compare (see POSITIONS)
+    variants: str = "rope,cmha_authors,cmha_authors_fixed,cmha_delta0,none"  # the position steps compared (POSITIONS)
     seeds: int = 5                   # seeds 0 .. seeds - 1 per arm and learning rate (a verdict needs 3)
     arm_seeds: str = "cmha_authors_fixed:3,cmha_delta0:3,cmha:3,none:3"  # at most this many for arms off the headline
     lrs: str = ""                    # (a) a grid: every arm at each rate, its best one reported; empty: arm_lrs
