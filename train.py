@@ -499,7 +499,7 @@ def keep_freed_memory():
     memory in the process instead (large blocks from the heap, the heap never trimmed). Elsewhere: nothing."""
     with contextlib.suppress(OSError, AttributeError):  # not glibc (macOS, Windows, musl)
         libc = __import__("ctypes").CDLL("libc.so.6")
-        return libc.mallopt(-4, 0) == 1 and libc.mallopt(-1, 1 << 40) == 1  # M_MMAP_MAX = 0, M_TRIM_THRESHOLD
+        return libc.mallopt(-4, 0) == 1 and libc.mallopt(-1, 2**31 - 1) == 1  # M_MMAP_MAX, M_TRIM_THRESHOLD (int)
     return False
 
 def setup(cfg):

@@ -122,6 +122,17 @@ def test_nucleus_hand_case():
     assert torch.isinf(head(logits)).tolist() == [[True, False, True, False]]
 
 
+def test_nucleus_from_the_top_k_is_the_nucleus_from_a_full_sort():
+    torch.manual_seed(0)
+    logits = torch.randn(64, 500) * torch.rand(64, 1) * 6          # flat rows (large nuclei) and peaked ones
+    sorted_logits, order = logits.sort(-1, descending=True)
+    p = torch.softmax(sorted_logits, -1)
+    full = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, order, p.cumsum(-1) - p >= 0.9)
+    for k in (1, 8, 64, 500, 4096):  # small k: most rows fall back to the sort
+        assert torch.equal(pdl.nucleus_drop(logits, 0.9, k), full), k
+    assert (~full).sum(-1).max() > 64 > (~full).sum(-1).min()      # both paths taken at k = 64
+
+
 def tiny_gpt(seed=0):
     torch.manual_seed(seed)
     return train.GPT(train.GPTConfig(vocab_size=50304, block_size=8, n_layer=1, n_head=2, n_embd=16))
