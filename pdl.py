@@ -254,7 +254,7 @@ class Experiment:
     eval_batches: int = 10                       # validation batches of 12 x 64 tokens for every score and bisection
     n_samples: int = 48                          # sampled continuations per sampler
     sample_len: int = 48                         # tokens per continuation (after a 16-token validation prompt)
-    num_threads: int = 0                         # CPU threads (0 = torch's default); README's numbers: 1
+    num_threads: int = 0                         # CPU threads (0 = torch's default); results/pdl.json: 1
     baseline: str = "out/baseline/ckpt.pt"       # checkpoint to finetune (trained first if missing)
     out_dir: str = "out/pdl"
     quick: bool = False                          # a one-minute version of the default run (see QUICK); flags given win

@@ -56,7 +56,7 @@ at this scale, not the paper's numbers (results/vapo.json and docs/vapo.md have 
     python vapo.py                      # 1 seed, 1 thread, the SFT included (cached in out_dir): no verdicts
     python vapo.py --quick=true         # the same functions, smaller; too short to learn the task
     python vapo.py --seeds=3            # results/vapo.json: the table and verdicts (seeds 0-2, 1 thread)
-    python vapo.py --ablations=true --seeds=3 --references=false --out_dir=out/vapo_ablations   # README's Table 1
+    python vapo.py --ablations=true --seeds=3 --references=false --out_dir=out/vapo_ablations   # the paper's Table 1
 """
 import ast
 import copy
@@ -185,7 +185,7 @@ def sft_model(exp):
     operations for the first 40% of the steps, then up to 16, and a share sft_one_op of one-operation problems. Mod 7
     alone stayed at chance (every one-step marginal is uniform, so nothing rewards reading the right operand until the
     whole step is right); mod 10's products by 0, 2 and 5 give partial credit, and one-operation problems, whose
-    operands sit at fixed offsets from `=`, teach the tables (README has the measurements)."""
+    operands sit at fixed offsets from `=`, teach the tables."""
     settings = {k: getattr(exp, k) for k in ("sft_warmup", "sft_steps", "sft_one_op", "sft_lr", "n_layer", "n_embd",
                                              "sft_seed")} | teacher_settings(exp)
     code = code_of(sft_model, teacher, task.random_problem, task.prompt_of, task.chain_text, task.pack_batch,
@@ -493,7 +493,7 @@ CONTROL_MARGIN, TASK_MARGIN, SHARPEN_MARGIN = 0.05, 0.02, 0.05
 @dataclass
 class Experiment:
     iters: int = 30               # RL iterations per run
-    seeds: int = 1                # seeds 0 .. seeds - 1; a verdict needs 3 (README's tables: --seeds=3)
+    seeds: int = 1                # seeds 0 .. seeds - 1; a verdict needs 3 (results/vapo.json: --seeds=3)
     ablations: bool = False       # also VAPO without each of its seven components
     references: bool = True       # also Monte Carlo returns, no per-token credit (the reference below)
     rollouts: int = 256           # responses per iteration
@@ -512,14 +512,14 @@ class Experiment:
     curve_steps: int = 80         # value pretraining's curve runs this far (to show where it flattens)
     heldout: int = 512            # held-out SFT rollouts for the critic's and the tables' EV (and the tables' fit)
     eval_prompts: int = 512       # held-out prompts for greedy and low-temperature success
-    num_threads: int = 1          # CPU threads (1: reproducible, and what the run times in README assume)
+    num_threads: int = 1          # CPU threads (1: reproducible, and what results/vapo.json records)
     out_dir: str = "out/vapo"
     quick: bool = False           # a 90-second version of the default run (smaller sizes, same functions)
     QUICK: ClassVar[dict] = dict(iters=5, rollouts=128, sft_warmup=400, sft_steps=200, references=False,
                                  value_pretrain_steps=10, curve_steps=15, heldout=128, eval_prompts=128,
                                  out_dir="out/vapo_quick")
     QUICK_NOTE: ClassVar[str] = ("quick run: 400 + 200 SFT steps (too few to learn the task), 5 iterations of 128 "
-                                 "rollouts, no references; README's table: --seeds=3.")
+                                 "rollouts, no references; results/vapo.json: --seeds=3.")
 
     def validate(self):
         if min(self.iters, self.seeds, self.sft_steps, self.n_layer, self.heldout // 16, self.rollouts // 16,

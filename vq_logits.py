@@ -268,7 +268,7 @@ def time_heads(K=1024, V=50257, d=128, N=1024, repeats=10, sampling=True):
         t = {"full_logits": median_seconds(lambda: h @ W.t(), repeats),
              "code_logits": median_seconds(lambda: head.code_logits(h), repeats),
              "scattered_logits": median_seconds(lambda: head.token_logits(h), repeats)}
-        if sampling:  # multinomial over V: about 1.6 s per call here
+        if sampling:  # multinomial over V: the slow timing, hence optional
             full_sample = lambda: torch.multinomial(F.softmax(h @ W.t(), -1), 1, generator=gen)
             t["full_sample"] = median_seconds(full_sample, repeats)
             t["code_sample"] = median_seconds(lambda: head.sample(h, generator=gen), repeats)
@@ -294,7 +294,7 @@ def bench():
 
 @dataclass
 class Experiment:
-    maps: str = "frequency,random"       # maps trained against the full head, at K = vq_k (README's: +kmeans)
+    maps: str = "frequency,random"       # maps trained against the full head, at K = vq_k (kmeans: projected only)
     zero_start: str = "frequency"        # maps also trained from a codebook of zeros, an ablation row ("" for none)
     vq_k: int = 1024                     # codebook size K (V/49)
     seeds: int = 3                       # seeds per head: 0 .. seeds - 1 (a verdict needs 3)
@@ -304,7 +304,7 @@ class Experiment:
     eval_batches: int = 10               # validation batches of 12 x 64 tokens per evaluation, the same windows for all
     floor_ks: str = "64,256,1024"        # K values at which every map's floor and projected cost are estimated
     bootstrap: int = 1000                # block-bootstrap resamples for the floor's 95% interval
-    num_threads: int = 0                 # CPU threads (0 = torch's default); README's numbers: 1
+    num_threads: int = 0                 # CPU threads (0 = torch's default); results/vq_logits.json: 1
     baseline: str = "out/baseline/ckpt.pt"  # the model every head starts from (trained first if missing)
     out_dir: str = "out/vq_logits"
     quick: bool = False                  # a one-minute run: QUICK, from a baseline of QUICK_BASELINE; flags still win
