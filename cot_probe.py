@@ -39,8 +39,8 @@ Revision, third edition (issue 25; the rule's clauses stay as written):
 - The control now asks only what it is for: the chain model learned the task (correct CoT at least 20 points above
   chance in range). "Above no-CoT" is a clause of the rule, and in the shallow regime it may fail.
 - Form without content, a claim of its own: on longer problems than trained, at least 80% of the chain model's own
-  chains are well formed (one-digit steps, then '>' and an answer), and the share whose every value is right is at
-  least 20 points lower. That is what the paper predicts under novelty.
+  chains are well formed (one one-digit step per operation, then '>' and an answer), and the share whose every value
+  is right is at least 20 points lower. That is what the paper predicts under novelty.
 
 Training recipe, 2026-11-29, the same for every condition. With 2-8 operations drawn uniformly the 2 x 64 chain model
 stayed at chance within the default budget; weight decay, batch, learning rate, RoPE base, depth, width 128: no help
@@ -224,15 +224,15 @@ def failure_modes(complete, n_ops, n, rng, longest=8):
     return modes
 
 def form_and_content(complete, lengths, n, rng):
-    """The model's own chain on each number of operations: the share that keeps the form (one-digit steps, then
-    '>' and a one-digit answer) and the share that keeps the content too (every step right, as many as operations).
-    Returns (form, content), each the mean over `lengths`."""
+    """The model's own chain on each number of operations: the share that keeps the form (one one-digit step per
+    operation, then '>' and a one-digit answer: a chain that stops early has the form of a shorter problem) and the
+    share that keeps the content too (every step right). Returns (form, content), each the mean over `lengths`."""
     form, content = [], []
     for n_ops in lengths:
         ps = problems(n_ops, n, rng)
         for out, (d, o) in zip(complete([prompt_of(d, o) for d, o in ps]), ps):
             chain = read_chain(out)
-            form.append(bool(chain) and None not in chain and read_answer(out) is not None)
+            form.append(len(chain) == n_ops and None not in chain and read_answer(out) is not None)
             content.append(form[-1] and chain == running_values(d, o))
     return float(np.mean(form)), float(np.mean(content))
 

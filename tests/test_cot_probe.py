@@ -184,7 +184,8 @@ def test_form_and_content_tell_a_well_formed_wrong_chain_from_a_right_one():
     form, content = cp.form_and_content(random_digits, [9, 10], 100, rng)
     assert form == 1.0 and content < 0.05
     assert cp.form_and_content(lambda texts: ["1;x;>3$", "1;2;3$"] * (len(texts) // 2), [4], 20, rng) == (0.0, 0.0)
-    assert cp.form_and_content(stops_or_errs_after(3), [6], 20, rng) == (1.0, 0.0)   # right but short: form only
+    assert cp.form_and_content(stops_or_errs_after(3), [6], 20, rng) == (0.0, 0.0)   # right but short: no form
+    assert cp.form_and_content(stops_or_errs_after(3, err=True), [6], 20, rng) == (1.0, 0.0)  # full length, wrong
 
 
 def test_regimes_lengths_and_the_one_operation_probes():
