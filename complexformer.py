@@ -53,7 +53,7 @@ every arm draws the same weights and batches, and both authors' arms the same de
   is printed, flagged when it sits at the grid's edge, and copied into `arm_lrs`. It is run for the headline pair;
   the frozen arms take the authors' rate (an ablation at one rate: only whether delta and b train differs).
 - (b) The default run: each arm at its rate from (a); 5 seeds for RoPE and the authors' start (the headline pair),
-  3 for the others (`--arm_seeds`), to fit about 10 minutes of one CPU thread. Seeds 0-1 are the search's rows, reused
+  3 for the others (`--arm_seeds`), to fit 10 minutes of one CPU thread. Seeds 0-1 are the search's rows, reused
   (same settings, same training code): the rates were picked on them.
 - Positive control: RoPE beats no positions (lab.py's rule on the seed-paired difference), or no verdict is judged.
   Claims: (1) lower loss than RoPE at the training context; (2) on positions 2x-4x of windows 4x the training length;
