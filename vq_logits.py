@@ -294,7 +294,7 @@ def bench():
 
 @dataclass
 class Experiment:
-    maps: str = "frequency,random"       # maps trained against the full head, at K = vq_k (kmeans: projected only)
+    maps: str = "frequency,random"       # maps trained against the full head, at K = vq_k (the rest: projected only)
     zero_start: str = "frequency"        # maps also trained from a codebook of zeros, an ablation row ("" for none)
     vq_k: int = 1024                     # codebook size K (V/49)
     seeds: int = 3                       # seeds per head: 0 .. seeds - 1 (a verdict needs 3)
